@@ -1,0 +1,72 @@
+// swift-tools-version:6.0
+// VocaSeg: open-vocabulary video segmentation on the CPU.
+//
+// Layering (dependencies run strictly downward):
+//   vocaseg (CLI, argument parsing only)
+//     └─ VocaSegApp        job orchestration: segment, inspect, bench, watch
+//          ├─ VocaSegPipeline   bounded decode → preprocess → infer → overlay → encode
+//          │    ├─ VocaSegMedia     FFmpeg demux/decode/scale/encode/mux
+//          │    └─ VocaSegRender    overlay blending, palette, FreeType text
+//          └─ VocaSegModels     CLIP, tokenizer, ERR-Seg
+//               ├─ VocaSegCheckpoint  .pth (restricted unpickler), safetensors, weight store
+//               └─ VocaSegTensor      tensors and ops over OpenBLAS
+//   VocaSegCore: vocabulary, model protocol and error codes shared by all of the above.
+import PackageDescription
+
+let package = Package(
+    name: "VocaSeg",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "vocaseg", targets: ["vocaseg"]),
+        .library(name: "VocaSeg", targets: ["VocaSegApp"]),
+        .library(name: "VocaSegTensor", targets: ["VocaSegTensor"]),
+        .library(name: "VocaSegMedia", targets: ["VocaSegMedia"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // MARK: System libraries
+        .systemLibrary(
+            name: "CFFmpeg", pkgConfig: "libavformat libavcodec libswscale libavutil",
+            providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        // Swift cannot import FFmpeg's function-like macros (AVERROR, AV_NOPTS_VALUE …): a small C shim.
+        .target(name: "CFFmpegShim", dependencies: ["CFFmpeg"]),
+
+        // MARK: Libraries
+        .target(name: "VocaSegCore"),
+        .target(name: "VocaSegTensor", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "VocaSegCheckpoint", dependencies: ["VocaSegCore"]),
+        .target(name: "VocaSegMedia", dependencies: ["CFFmpeg", "CFFmpegShim", "VocaSegCore"]),
+        .target(name: "VocaSegRender", dependencies: ["CFreeType", "VocaSegCore"]),
+        .target(name: "VocaSegPipeline", dependencies: [
+            "VocaSegCore", "VocaSegMedia", "VocaSegRender", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "VocaSegModels", dependencies: ["VocaSegCore", "VocaSegTensor", "VocaSegCheckpoint"]),
+        .target(name: "VocaSegApp", dependencies: [
+            "VocaSegCore", "VocaSegMedia", "VocaSegRender", "VocaSegPipeline", "VocaSegModels",
+            "VocaSegCheckpoint", .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "vocaseg", dependencies: [
+            "VocaSegApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // MARK: Tests
+        .testTarget(name: "VocaSegTensorTests", dependencies: ["VocaSegTensor"], resources: [.copy("Goldens")]),
+        .testTarget(name: "VocaSegCheckpointTests", dependencies: ["VocaSegCheckpoint", "VocaSegCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "VocaSegMediaTests", dependencies: ["VocaSegMedia", "VocaSegCore"]),
+        .testTarget(name: "VocaSegRenderTests", dependencies: ["VocaSegRender", "VocaSegCore"]),
+        .testTarget(name: "VocaSegPipelineTests", dependencies: [
+            "VocaSegPipeline", "VocaSegMedia", "VocaSegRender", "VocaSegCore",
+        ]),
+        .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
+                    resources: [.copy("Goldens")]),
+        .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegApp", "VocaSegCore"]),
+    ]
+)

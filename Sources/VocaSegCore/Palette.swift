@@ -1,0 +1,32 @@
+/// Stable class colours: a class keeps its colour across frames, runs and vocabularies because the colour is
+/// derived from the class name (FNV-1a hash → hue), not from its position in the list.
+public enum Palette {
+    public static func color(forClassName name: String) -> (r: UInt8, g: UInt8, b: UInt8) {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in name.lowercased().utf8 {
+            hash ^= UInt64(byte)
+            hash = hash &* 0x100_0000_01b3
+        }
+        let hue = Double(hash % 360) / 360.0
+        let saturation = 0.65 + Double((hash >> 16) % 30) / 100.0
+        let value = 0.80 + Double((hash >> 32) % 20) / 100.0
+        return hsvToRGB(h: hue, s: saturation, v: value)
+    }
+
+    static func hsvToRGB(h: Double, s: Double, v: Double) -> (r: UInt8, g: UInt8, b: UInt8) {
+        let i = Int(h * 6) % 6
+        let f = h * 6 - Double(Int(h * 6))
+        let p = v * (1 - s), q = v * (1 - f * s), t = v * (1 - (1 - f) * s)
+        let (r, g, b): (Double, Double, Double)
+        switch i {
+        case 0: (r, g, b) = (v, t, p)
+        case 1: (r, g, b) = (q, v, p)
+        case 2: (r, g, b) = (p, v, t)
+        case 3: (r, g, b) = (p, q, v)
+        case 4: (r, g, b) = (t, p, v)
+        default: (r, g, b) = (v, p, q)
+        }
+        func byte(_ x: Double) -> UInt8 { UInt8(max(0, min(255, (x * 255).rounded()))) }
+        return (byte(r), byte(g), byte(b))
+    }
+}
