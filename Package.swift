@@ -57,17 +57,19 @@ let package = Package(
         ]),
 
         // MARK: Tests
-        .testTarget(name: "VocaSegTensorTests", dependencies: ["VocaSegTensor"], resources: [.copy("Goldens")]),
-        .testTarget(name: "VocaSegCheckpointTests", dependencies: ["VocaSegCheckpoint", "VocaSegCore"],
+        // Golden-file readers and repository paths shared by the test targets; not part of the product.
+        .target(name: "VocaSegTestSupport", exclude: ["README.md"]),
+        .testTarget(name: "VocaSegTensorTests", dependencies: ["VocaSegTestSupport", "VocaSegTensor"], resources: [.copy("Goldens")]),
+        .testTarget(name: "VocaSegCheckpointTests", dependencies: ["VocaSegTestSupport", "VocaSegCheckpoint", "VocaSegCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "VocaSegMediaTests", dependencies: ["VocaSegMedia", "VocaSegCore"]),
-        .testTarget(name: "VocaSegRenderTests", dependencies: ["VocaSegRender", "VocaSegCore"]),
-        .testTarget(name: "VocaSegPipelineTests", dependencies: [
+        .testTarget(name: "VocaSegMediaTests", dependencies: ["VocaSegTestSupport", "VocaSegMedia", "VocaSegCore"]),
+        .testTarget(name: "VocaSegRenderTests", dependencies: ["VocaSegTestSupport", "VocaSegRender", "VocaSegCore"]),
+        .testTarget(name: "VocaSegPipelineTests", dependencies: ["VocaSegTestSupport", 
             "VocaSegPipeline", "VocaSegMedia", "VocaSegRender", "VocaSegCore",
         ]),
-        .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
+        .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegTestSupport", "VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
                     resources: [.copy("Goldens")]),
-        .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegApp", "VocaSegCore"]),
+        .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore"]),
     ],
     // Swift 5 mode: the engine and the pixel loops share raw buffers across `concurrentPerform` chunks that write
     // disjoint ranges; Swift 6's Sendable checking cannot see that and would force wrappers into every kernel.
