@@ -4,9 +4,9 @@
 // Layering (dependencies run strictly downward):
 //   vocaseg (CLI, argument parsing only)
 //     └─ VocaSegApp        job orchestration: segment, inspect, bench, watch
-//          ├─ VocaSegPipeline   bounded decode → preprocess → infer → overlay → encode
-//          │    ├─ VocaSegMedia     FFmpeg demux/decode/scale/encode/mux
-//          │    └─ VocaSegRender    overlay blending, palette, FreeType text
+//          ├─ VocaSegPipeline   bounded decode → preprocess → infer → overlay → write, stage timings
+//          ├─ VocaSegMedia      FFmpeg demux/decode/scale/encode/mux
+//          ├─ VocaSegRender     overlay blending, palette, FreeType text
 //          └─ VocaSegModels     CLIP, tokenizer, ERR-Seg
 //               ├─ VocaSegCheckpoint  .pth (restricted unpickler), safetensors, weight store
 //               └─ VocaSegTensor      tensors and ops over OpenBLAS
@@ -25,6 +25,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -33,6 +34,7 @@ let package = Package(
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswscale-dev", "libavutil-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CFreeType", pkgConfig: "freetype2", providers: [.apt(["libfreetype-dev"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Swift cannot import FFmpeg's function-like macros (AVERROR, AV_NOPTS_VALUE …): a small C shim.
         .target(name: "CFFmpegShim", dependencies: ["CFFmpeg"]),
 
@@ -44,9 +46,9 @@ let package = Package(
         .target(name: "VocaSegMedia", dependencies: ["CFFmpeg", "CFFmpegShim", "VocaSegCore"]),
         .target(name: "VocaSegRender", dependencies: ["CFreeType", "VocaSegCore"]),
         .target(name: "VocaSegPipeline", dependencies: [
-            "VocaSegCore", "VocaSegMedia", "VocaSegRender", .product(name: "Logging", package: "swift-log"),
+            "VocaSegCore", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),
-        .target(name: "VocaSegModels", dependencies: ["VocaSegCore", "VocaSegTensor", "VocaSegCheckpoint"]),
+        .target(name: "VocaSegModels", dependencies: ["VocaSegCore", "VocaSegTensor", "VocaSegCheckpoint", "CZlib"]),
         .target(name: "VocaSegApp", dependencies: [
             "VocaSegCore", "VocaSegMedia", "VocaSegRender", "VocaSegPipeline", "VocaSegModels",
             "VocaSegCheckpoint", .product(name: "Logging", package: "swift-log"),
@@ -64,9 +66,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "VocaSegMediaTests", dependencies: ["VocaSegTestSupport", "VocaSegMedia", "VocaSegCore"]),
         .testTarget(name: "VocaSegRenderTests", dependencies: ["VocaSegTestSupport", "VocaSegRender", "VocaSegCore"]),
-        .testTarget(name: "VocaSegPipelineTests", dependencies: ["VocaSegTestSupport", 
-            "VocaSegPipeline", "VocaSegMedia", "VocaSegRender", "VocaSegCore",
-        ]),
+        .testTarget(name: "VocaSegPipelineTests", dependencies: ["VocaSegTestSupport", "VocaSegPipeline", "VocaSegCore"]),
         .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegTestSupport", "VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
                     resources: [.copy("Goldens")]),
         .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore"]),

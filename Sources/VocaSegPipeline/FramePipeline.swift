@@ -1,0 +1,206 @@
+import Dispatch
+import Foundation
+import VocaSegCore
+
+/// decode → preprocess → inference → overlay → sinks, each stage on its own serial dispatch queue, joined by
+/// bounded queues.
+///
+/// Back-pressure: a slow stage fills the queue in front of it and its producer blocks, so no frame is ever dropped
+/// and at most `queueDepth` frames wait between two stages: memory does not grow with the input's length.
+/// `--every N` runs the model on frames 0, N, 2N, … and reuses the latest result for the frames in between (the
+/// overlay is still drawn on every frame, so the output keeps every frame and timestamp of the input).
+public final class FramePipeline: @unchecked Sendable {
+    public struct Options: Sendable {
+        /// Frames that may wait between two stages (2-4 is enough to keep every stage busy).
+        public var queueDepth: Int = 3
+        /// Run inference on every Nth frame only.
+        public var every: Int = 1
+        public init(queueDepth: Int = 3, every: Int = 1) {
+            self.queueDepth = queueDepth
+            self.every = every
+        }
+    }
+
+    public struct Outcome: Sendable {
+        public var frames: Int
+        public var inferredFrames: Int
+        /// True when `requestStop()` ended the run early; the outputs are complete up to the last frame.
+        public var interrupted: Bool
+        public var timings: [StageTiming]
+        public var wallSeconds: Double
+        /// Model-internal stage timings (e.g. backbone, head) summed over frames.
+        public var queueHighWaterMarks: [String: Int]
+    }
+
+    private let source: FrameSource
+    private let model: SegmentationModel
+    private let renderer: FrameRenderer?
+    private let sinks: [FrameSink]
+    private let options: Options
+    public let clock = StageClock()
+    private let stopFlag = AtomicFlag()
+    private let firstError = ErrorBox()
+
+    /// Called on the sink stage's thread after each frame is written.
+    public var onFrameWritten: (@Sendable (ProcessedFrame) -> Void)?
+
+    public init(source: FrameSource, model: SegmentationModel, renderer: FrameRenderer?, sinks: [FrameSink],
+                options: Options = Options()) {
+        precondition(options.every >= 1 && options.queueDepth >= 1, "FramePipeline: bad options")
+        self.source = source
+        self.model = model
+        self.renderer = renderer
+        self.sinks = sinks
+        self.options = options
+    }
+
+    /// Ask the run to end after the frame in flight: decoding stops, queued frames are finished, outputs are
+    /// finalised. Safe to call from a signal handler's queue.
+    public func requestStop() { stopFlag.set() }
+
+    private struct Prepared { var frame: VideoFrame; var input: PreprocessedFrame? }
+    private struct Inferred { var frame: VideoFrame; var result: SegmentationResult; var inferred: Bool }
+
+    /// Runs to the end of the input (or until stopped or failed). On failure every sink is aborted and the first
+    /// error is rethrown; on success or stop every sink is finished.
+    public func run() throws -> Outcome {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let decoded = BoundedQueue<VideoFrame>(capacity: options.queueDepth)
+        let prepared = BoundedQueue<Prepared>(capacity: options.queueDepth)
+        let inferred = BoundedQueue<Inferred>(capacity: options.queueDepth)
+        let rendered = BoundedQueue<ProcessedFrame>(capacity: options.queueDepth)
+        let queues: [(String, any CancellableQueue)] = [
+            ("decoded", decoded), ("prepared", prepared), ("inferred", inferred), ("rendered", rendered),
+        ]
+        let group = DispatchGroup()
+        let fail: (Error) -> Void = { [firstError] error in
+            firstError.store(error)
+            for (_, q) in queues { q.cancel() }
+        }
+        let every = options.every
+        var inferredCount = 0
+
+        stage("decode", group) { [source, clock, stopFlag] in
+            defer { decoded.close() }
+            while !stopFlag.isSet {
+                guard let frame = try clock.measure("decode", { try source.nextFrame() }) else { break }
+                if !decoded.push(frame) { return }
+            }
+        } onError: { fail($0) }
+
+        stage("preprocess", group) { [model, clock] in
+            defer { prepared.close() }
+            while let frame = decoded.pop() {
+                var input: PreprocessedFrame?
+                if frame.index % every == 0 {
+                    input = try clock.measure("preprocess") { try model.preprocess(frame.image) }
+                }
+                if !prepared.push(Prepared(frame: frame, input: input)) { return }
+            }
+        } onError: { fail($0) }
+
+        stage("inference", group) { [model, clock] in
+            defer { inferred.close() }
+            var state: FrameState?
+            var latest: SegmentationResult?
+            while let item = prepared.pop() {
+                var ran = false
+                if let input = item.input {
+                    let result = try clock.measure("inference") { try model.segment(input, state: &state) }
+                    for (name, seconds) in result.timings.sorted(by: { $0.key < $1.key }) {
+                        clock.record("inference.\(name)", seconds: seconds)
+                    }
+                    latest = result
+                    ran = true
+                    inferredCount += 1
+                }
+                guard let result = latest else {
+                    throw VocaSegError(.internal, "no inference result for frame \(item.frame.index)")
+                }
+                if !inferred.push(Inferred(frame: item.frame, result: result, inferred: ran)) { return }
+            }
+        } onError: { fail($0) }
+
+        stage("overlay", group) { [renderer, clock] in
+            defer { rendered.close() }
+            while let item = inferred.pop() {
+                var overlay: RGBImage?
+                if let renderer {
+                    overlay = clock.measure("overlay") {
+                        renderer.render(frame: item.frame.image, labels: item.result.labels)
+                    }
+                }
+                let out = ProcessedFrame(frame: item.frame, result: item.result, inferred: item.inferred,
+                                         overlay: overlay)
+                if !rendered.push(out) { return }
+            }
+        } onError: { fail($0) }
+
+        // The sink stage runs on the caller's thread: outputs are written in frame order by one thread.
+        var frames = 0
+        do {
+            while let item = rendered.pop() {
+                try clock.measure("write") {
+                    for sink in sinks { try sink.consume(item) }
+                }
+                frames += 1
+                onFrameWritten?(item)
+            }
+        } catch {
+            fail(error)
+        }
+        group.wait()
+
+        if let error = firstError.error {
+            for sink in sinks { sink.abort() }
+            throw error
+        }
+        do {
+            for sink in sinks { try sink.finish() }
+        } catch {
+            for sink in sinks { sink.abort() }
+            throw error
+        }
+        var marks: [String: Int] = [:]
+        for (name, q) in queues { marks[name] = q.highWater }
+        return Outcome(frames: frames, inferredFrames: inferredCount, interrupted: stopFlag.isSet,
+                       timings: clock.timings(),
+                       wallSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
+                       queueHighWaterMarks: marks)
+    }
+
+    private func stage(_ name: String, _ group: DispatchGroup, _ body: @escaping () throws -> Void,
+                       onError: @escaping (Error) -> Void) {
+        // A serial queue of its own per stage: each stage blocks on its queues, so it must not borrow a thread from
+        // the pool that the model's parallel loops use.
+        DispatchQueue(label: "vocaseg.pipeline.\(name)", qos: .userInitiated).async(group: group) {
+            do { try body() } catch { onError(error) }
+        }
+    }
+}
+
+// MARK: - Small synchronisation helpers
+
+protocol CancellableQueue: AnyObject {
+    func cancel()
+    var highWater: Int { get }
+}
+
+extension BoundedQueue: CancellableQueue {
+    var highWater: Int { highWaterMark }
+}
+
+final class AtomicFlag: @unchecked Sendable {
+    private var value = false
+    private let lock = NSLock()
+    func set() { lock.lock(); value = true; lock.unlock() }
+    var isSet: Bool { lock.lock(); defer { lock.unlock() }; return value }
+}
+
+final class ErrorBox: @unchecked Sendable {
+    private var stored: Error?
+    private let lock = NSLock()
+    /// Keeps the first error only: later ones are usually consequences of the cancellation it caused.
+    func store(_ error: Error) { lock.lock(); if stored == nil { stored = error }; lock.unlock() }
+    var error: Error? { lock.lock(); defer { lock.unlock() }; return stored }
+}

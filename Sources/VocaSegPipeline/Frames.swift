@@ -1,0 +1,52 @@
+import VocaSegCore
+
+/// A decoded, upright frame with its timing, as it travels down the pipeline.
+public struct VideoFrame: Sendable {
+    public var image: RGBImage
+    /// 0-based position in decode order.
+    public var index: Int
+    /// Presentation timestamp and duration in the source stream's time base; kept unchanged to the output so that
+    /// variable frame rate survives.
+    public var pts: Int64
+    public var duration: Int64
+    public var ptsSeconds: Double
+
+    public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, ptsSeconds: Double) {
+        self.image = image
+        self.index = index
+        self.pts = pts
+        self.duration = duration
+        self.ptsSeconds = ptsSeconds
+    }
+}
+
+/// Where frames come from (a decoder, a test generator). Called from the decode stage's thread only.
+public protocol FrameSource: AnyObject {
+    /// The next frame, or nil at the end of the input.
+    func nextFrame() throws -> VideoFrame?
+}
+
+/// A frame after inference and rendering: what sinks consume.
+public struct ProcessedFrame: Sendable {
+    public var frame: VideoFrame
+    public var result: SegmentationResult
+    /// True when the model ran on this frame; false when `--every N` reused an earlier frame's result.
+    public var inferred: Bool
+    /// The overlay picture, when the pipeline has a renderer.
+    public var overlay: RGBImage?
+}
+
+/// Where processed frames go (overlay video, label-map PNGs, JSON lines). All calls come from the sink stage's
+/// thread, in frame order.
+public protocol FrameSink: AnyObject {
+    func consume(_ frame: ProcessedFrame) throws
+    /// Flush and publish the output under its final name. Called once, after the last frame.
+    func finish() throws
+    /// Remove everything written so far. Called instead of `finish` when the run fails.
+    func abort()
+}
+
+/// Draws the overlay for one frame (the renderer module conforms through a small adapter).
+public protocol FrameRenderer: AnyObject, Sendable {
+    func render(frame: RGBImage, labels: LabelMap) -> RGBImage
+}

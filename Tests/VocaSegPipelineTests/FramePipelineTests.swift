@@ -1,0 +1,125 @@
+import Foundation
+import Testing
+import VocaSegCore
+@testable import VocaSegPipeline
+
+@Suite struct FramePipelineTests {
+    func makeModel(_ model: RedChannelModel = RedChannelModel()) throws -> RedChannelModel {
+        try model.prepare(vocabulary: Vocabulary(commaSeparated: "a, b, c, d"))
+        return model
+    }
+
+    @Test func everyFrameArrivesInOrderWithItsTimestamps() throws {
+        let source = CountingSource(total: 50)
+        let sink = CollectingSink()
+        let pipeline = FramePipeline(source: source, model: try makeModel(), renderer: nil, sinks: [sink])
+        let outcome = try pipeline.run()
+        #expect(outcome.frames == 50)
+        #expect(outcome.inferredFrames == 50)
+        #expect(!outcome.interrupted)
+        #expect(sink.finished && !sink.aborted)
+        #expect(sink.frames.map(\.frame.index) == Array(0..<50))
+        #expect(sink.frames.map(\.frame.pts) == (0..<50).map { Int64($0 * 512) })
+        // Frame i has red = i, 4 classes → class i*4/256.
+        for f in sink.frames {
+            #expect(f.result.labels.labels.allSatisfy { Int($0) == f.frame.index * 4 / 256 })
+        }
+    }
+
+    @Test func everyNRunsTheModelOnEveryNthFrameAndReusesTheResult() throws {
+        let model = try makeModel()
+        let source = CountingSource(total: 300)
+        let sink = CollectingSink()
+        let pipeline = FramePipeline(source: source, model: model, renderer: nil, sinks: [sink],
+                                     options: .init(queueDepth: 2, every: 7))
+        let outcome = try pipeline.run()
+        #expect(outcome.frames == 300)
+        #expect(outcome.inferredFrames == 43)  // frames 0, 7, …, 294
+        #expect(model.segmentCalls == 43)
+        for f in sink.frames {
+            let source = f.frame.index / 7 * 7
+            #expect(f.inferred == (f.frame.index % 7 == 0))
+            #expect(f.result.labels.labels[0] == UInt16(source * 4 / 256))
+        }
+    }
+
+    @Test func aSlowSinkHoldsBackTheDecoder() throws {
+        let sink = CollectingSink(delay: 0.002)
+        let source = CountingSource(total: 120, written: { sink.writtenCount })
+        let pipeline = FramePipeline(source: source, model: try makeModel(), renderer: nil, sinks: [sink],
+                                     options: .init(queueDepth: 2))
+        _ = try pipeline.run()
+        // 4 queues of depth 2, plus one frame held by each of the 4 stage threads and the one being decoded.
+        #expect(source.maxInFlight <= 4 * 2 + 5)
+        #expect(sink.frames.count == 120)
+    }
+
+    @Test func aModelErrorAbortsEverySinkAndIsRethrown() throws {
+        let sinkA = CollectingSink(), sinkB = CollectingSink()
+        let pipeline = FramePipeline(source: CountingSource(total: 100),
+                                     model: try makeModel(RedChannelModel(failAtCall: 10)), renderer: nil,
+                                     sinks: [sinkA, sinkB])
+        #expect(throws: VocaSegError.self) { try pipeline.run() }
+        #expect(sinkA.aborted && sinkB.aborted)
+        #expect(!sinkA.finished && !sinkB.finished)
+        #expect(sinkA.frames.count < 10)
+    }
+
+    @Test func stopFinishesTheFramesInFlightAndFinalisesOutputs() throws {
+        let sink = CollectingSink(delay: 0.001)
+        let pipeline = FramePipeline(source: CountingSource(total: 100_000), model: try makeModel(), renderer: nil,
+                                     sinks: [sink])
+        pipeline.onFrameWritten = { frame in if frame.frame.index == 20 { pipeline.requestStop() } }
+        let outcome = try pipeline.run()
+        #expect(outcome.interrupted)
+        #expect(sink.finished && !sink.aborted)
+        #expect(outcome.frames >= 21 && outcome.frames < 100)
+        #expect(sink.frames.map(\.frame.index) == Array(0..<outcome.frames))
+    }
+
+    @Test func stageTimingsCoverEveryStage() throws {
+        let pipeline = FramePipeline(source: CountingSource(total: 20), model: try makeModel(), renderer: nil,
+                                     sinks: [CollectingSink()])
+        let outcome = try pipeline.run()
+        let byName = Dictionary(uniqueKeysWithValues: outcome.timings.map { ($0.stage, $0) })
+        for stage in ["decode", "preprocess", "inference", "write"] {
+            let t = try #require(byName[stage])
+            #expect(t.p50Milliseconds <= t.p95Milliseconds && t.p95Milliseconds <= t.maxMilliseconds + 0.001)
+        }
+        #expect(byName["preprocess"]?.frames == 20)
+        #expect(byName["inference"]?.frames == 20)
+    }
+
+    /// Memory must not grow with the input's length: run 3000 frames of 320x240 and compare the resident set
+    /// after the first 300 frames with the one at the end.
+    @Test func residentMemoryStaysFlatOverThreeThousandFrames() throws {
+        let sink = CollectingSink(keepFrames: false)
+        let pipeline = FramePipeline(source: CountingSource(total: 3000, width: 320, height: 240),
+                                     model: try makeModel(), renderer: nil, sinks: [sink])
+        let samples = RSSSamples()
+        pipeline.onFrameWritten = { f in
+            if f.frame.index == 300 || f.frame.index == 2999 { samples.add(currentRSSBytes()) }
+        }
+        let outcome = try pipeline.run()
+        #expect(outcome.frames == 3000)
+        let values = samples.values
+        try #require(values.count == 2)
+        // One 320x240 frame with its label map and float input is ~1 MB; 3000 of them retained would be ~3 GB.
+        #expect(values[1] - values[0] < 32 << 20, "RSS grew from \(values[0] >> 20) MB to \(values[1] >> 20) MB")
+    }
+}
+
+final class RSSSamples: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [Int] = []
+    func add(_ v: Int) { lock.lock(); stored.append(v); lock.unlock() }
+    var values: [Int] { lock.lock(); defer { lock.unlock() }; return stored }
+}
+
+/// Resident set size now, from /proc/self/statm (pages × page size).
+func currentRSSBytes() -> Int {
+    guard let text = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
+    let fields = text.split(separator: " ")
+    guard fields.count > 1, let pages = Int(fields[1]) else { return 0 }
+    return pages * Int(sysconf(Int32(_SC_PAGESIZE)))
+}
