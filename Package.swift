@@ -51,7 +51,7 @@ let package = Package(
         .target(name: "VocaSegModels", dependencies: ["VocaSegCore", "VocaSegTensor", "VocaSegCheckpoint", "CZlib"]),
         .target(name: "VocaSegApp", dependencies: [
             "VocaSegCore", "VocaSegMedia", "VocaSegRender", "VocaSegPipeline", "VocaSegModels",
-            "VocaSegCheckpoint", .product(name: "Logging", package: "swift-log"),
+            "VocaSegCheckpoint", "VocaSegTensor", .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "vocaseg", dependencies: [
             "VocaSegApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,0 +1,125 @@
+import Foundation
+import VocaSegCore
+
+/// Where one input's outputs go. Decided, and checked for writability, before any model is loaded.
+public struct OutputPlan: Sendable, Equatable {
+    public var input: String
+    /// Overlay video or image (an image input gives an image output).
+    public var overlay: String
+    public var masksDirectory: String?
+    public var jsonLines: String?
+
+    static let videoExtensions: Set<String> = ["mp4", "mov", "mkv", "m4v"]
+    static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+
+    /// Builds and checks the plan for every input.
+    /// - `output` names a file for one input, a directory for several (created if missing).
+    /// - Without `output`, results go to the current directory as `<input name>.vocaseg.<ext>`.
+    static func make(inputs: [(path: String, isStillImage: Bool)], options: SegmentOptions) throws -> [OutputPlan] {
+        let fm = FileManager.default
+        let many = inputs.count > 1
+        var outputDirectory: String?
+        if let output = options.output {
+            var isDir: ObjCBool = false
+            if many || output.hasSuffix("/") || (fm.fileExists(atPath: output, isDirectory: &isDir) && isDir.boolValue) {
+                outputDirectory = output
+            }
+        } else {
+            outputDirectory = fm.currentDirectoryPath
+        }
+        if let outputDirectory {
+            try ensureDirectory(outputDirectory, what: "output directory")
+        }
+        var plans: [OutputPlan] = []
+        var seen: Set<String> = []
+        for input in inputs {
+            let overlay: String
+            if let outputDirectory {
+                let ext = input.isStillImage ? "png" : "mp4"
+                overlay = (outputDirectory as NSString).appendingPathComponent("\(stem(of: input.path)).vocaseg.\(ext)")
+            } else {
+                overlay = options.output!
+                let ext = (overlay as NSString).pathExtension.lowercased()
+                let allowed = input.isStillImage ? imageExtensions : videoExtensions
+                if !allowed.contains(ext) {
+                    let kinds = allowed.sorted().joined(separator: ", ")
+                    throw VocaSegError(.usage, "output must end in one of \(kinds) for this input", path: overlay)
+                }
+            }
+            try checkWritable(file: overlay)
+            try checkNotSame(input.path, overlay)
+            var masks: String?
+            if let dir = options.masksDirectory {
+                masks = many ? (dir as NSString).appendingPathComponent(stem(of: input.path)) : dir
+                try ensureDirectory(dir, what: "masks directory")
+            }
+            var jsonl: String?
+            if let path = options.jsonLinesPath {
+                if many {
+                    try ensureDirectory(path, what: "JSON-lines directory")
+                    jsonl = (path as NSString).appendingPathComponent("\(stem(of: input.path)).jsonl")
+                } else {
+                    jsonl = path
+                }
+                try checkWritable(file: jsonl!)
+                try checkNotSame(input.path, jsonl!)
+            }
+            for path in [overlay, jsonl].compactMap({ $0 }) {
+                let key = canonical(path)
+                if seen.contains(key) {
+                    throw VocaSegError(.usage, "two outputs would be written to the same file", path: path)
+                }
+                seen.insert(key)
+            }
+            plans.append(OutputPlan(input: input.path, overlay: overlay, masksDirectory: masks, jsonLines: jsonl))
+        }
+        return plans
+    }
+
+    static func stem(of path: String) -> String {
+        if path == "-" { return "stdin" }
+        let name = ((path as NSString).lastPathComponent as NSString).deletingPathExtension
+        let cleaned = name.replacingOccurrences(of: "%", with: "")
+        return cleaned.isEmpty ? "output" : cleaned
+    }
+
+    static func canonical(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+
+    static func checkNotSame(_ input: String, _ output: String) throws {
+        if input != "-" && canonical(input) == canonical(output) {
+            throw VocaSegError(.usage, "output would overwrite the input", path: output)
+        }
+    }
+
+    /// The directory that will hold `file` must exist and be writable (we write a temporary beside it and rename).
+    static func checkWritable(file: String) throws {
+        let dir = (file as NSString).deletingLastPathComponent
+        let directory = dir.isEmpty ? "." : dir
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
+            throw VocaSegError(.usage, "cannot write output: directory \(directory) does not exist", path: file)
+        }
+        guard access(directory, W_OK) == 0 else {
+            throw VocaSegError(.usage, "cannot write output: directory \(directory) is not writable", path: file)
+        }
+        if FileManager.default.fileExists(atPath: file, isDirectory: &isDir), isDir.boolValue {
+            throw VocaSegError(.usage, "cannot write output: a directory has that name", path: file)
+        }
+    }
+
+    static func ensureDirectory(_ path: String, what: String) throws {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDir) {
+            guard isDir.boolValue else { throw VocaSegError(.usage, "\(what) is a file, not a directory", path: path) }
+        } else {
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+            } catch {
+                throw VocaSegError(.usage, "cannot create \(what)", path: path)
+            }
+        }
+        guard access(path, W_OK) == 0 else { throw VocaSegError(.usage, "\(what) is not writable", path: path) }
+    }
+}

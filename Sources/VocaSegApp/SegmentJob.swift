@@ -1,0 +1,146 @@
+import Foundation
+import Logging
+import VocaSegCore
+import VocaSegMedia
+import VocaSegPipeline
+import VocaSegRender
+import VocaSegTensor
+
+/// What one input produced.
+public struct InputReport: Sendable, Codable {
+    public var input: String
+    public var overlay: String
+    public var masksDirectory: String?
+    public var jsonLines: String?
+    public var frames: Int
+    public var inferredFrames: Int
+    public var interrupted: Bool
+    public var wallSeconds: Double
+    public var timings: [StageTiming]
+    public var corruptPackets: Int
+    public var warnings: [String]
+}
+
+/// `vocaseg segment`: checks every input, output and the vocabulary first (so that bad input fails fast with exit
+/// 2 or 3 whether or not a model is installed), then loads the model once and runs each input through the pipeline.
+public final class SegmentJob {
+    public let options: SegmentOptions
+    private let logger: Logger
+    /// Lets tests and embedders supply a model instead of the CLI's loader.
+    private let modelProvider: (SegmentOptions) throws -> SegmentationModel
+
+    public init(options: SegmentOptions, logger: Logger = Logger(label: "vocaseg"),
+                modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) {
+        self.options = options
+        self.logger = logger
+        self.modelProvider = modelProvider ?? { o in try ModelLoader.load(spec: o.model, weights: o.weights, size: o.size) }
+    }
+
+    public func run() throws -> [InputReport] {
+        try options.validateFlags()
+        let vocabulary = try VocabularyLoader.load(classes: options.classes, file: options.vocabularyFile)
+        try ModelLoader.validateName(options.model)
+
+        // Probe every input before loading anything heavy.
+        var probed: [(path: String, info: MediaInfo)] = []
+        for input in options.inputs {
+            let info = try MediaSource(path: input).info
+            probed.append((input, info))
+        }
+        let plans = try OutputPlan.make(inputs: probed.map { ($0.path, $0.info.isStillImage) }, options: options)
+
+        if let threads = options.threads { ParallelConfig.setThreads(threads) }
+        let model = try modelProvider(options)
+        if model.usesRandomWeights {
+            logger.warning("\(String(repeating: "!", count: 12)) RANDOM WEIGHTS: \(model.name) runs with seeded random weights; the segmentation it produces is MEANINGLESS (use only for pipeline and speed checks) \(String(repeating: "!", count: 12))")
+        }
+        try model.prepare(vocabulary: vocabulary)
+        var overlayOptions = OverlayOptions()
+        overlayOptions.alpha = options.alpha
+        overlayOptions.drawsOutlines = options.outlines
+        overlayOptions.drawsLabels = options.labels
+        overlayOptions.drawsLegend = options.legend
+        let renderer = try OverlayRenderer(vocabulary: vocabulary, options: overlayOptions)
+
+        var reports: [InputReport] = []
+        for (plan, probe) in zip(plans, probed) {
+            let report = try runOne(plan: plan, info: probe.info, model: model, vocabulary: vocabulary,
+                                    renderer: renderer)
+            reports.append(report)
+            if report.interrupted { break }
+        }
+        if let path = options.timingsPath {
+            let data = try JSONEncoder.pretty.encode(reports)
+            let out = try AtomicOutputFile(finalPath: path)
+            do {
+                try data.write(to: URL(fileURLWithPath: out.temporaryPath))
+                try out.commit()
+            } catch {
+                out.abort()
+                throw VocaSegError(.usage, "cannot write the timings file", path: path)
+            }
+        }
+        return reports
+    }
+
+    private func runOne(plan: OutputPlan, info: MediaInfo, model: SegmentationModel, vocabulary: Vocabulary,
+                        renderer: OverlayRenderer) throws -> InputReport {
+        let media = try MediaSource(path: plan.input)
+        var sinks: [FrameSink] = []
+        var videoSink: OverlayVideoSink?
+        do {
+            if info.isStillImage {
+                sinks.append(OverlayImageSink(path: plan.overlay))
+            } else {
+                let sink = try OverlayVideoSink(path: plan.overlay, input: plan.input, info: media.info,
+                                                crf: options.crf, preset: options.preset)
+                videoSink = sink
+                sinks.append(sink)
+            }
+            if let masks = plan.masksDirectory {
+                try OutputPlan.ensureDirectory(masks, what: "masks directory")
+                sinks.append(try LabelMapSink(directory: masks, vocabulary: vocabulary))
+            }
+            if let jsonl = plan.jsonLines {
+                let header: [String: Any] = [
+                    "input": plan.input, "model": model.name, "random_weights": model.usesRandomWeights,
+                    "width": info.width, "height": info.height, "every": options.every,
+                ]
+                sinks.append(try JSONLinesSink(path: jsonl, header: header, vocabulary: vocabulary))
+            }
+        } catch {
+            for s in sinks { s.abort() }
+            throw error
+        }
+
+        let pipeline = FramePipeline(source: MediaFrameSource(media), model: model,
+                                     renderer: OverlayFrameRenderer(renderer), sinks: sinks,
+                                     options: .init(queueDepth: options.queueDepth, every: options.every))
+        let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
+                                        mode: options.progress, quiet: options.quiet)
+        pipeline.onFrameWritten = { frame in progress.update(frames: frame.frame.index + 1) }
+        InterruptHandler.shared.onStop { pipeline.requestStop() }
+        defer { InterruptHandler.shared.clearActions() }
+
+        let outcome = try pipeline.run()
+        progress.finish(frames: outcome.frames)
+        let stats = media.stats
+        var warnings = stats.warnings + (videoSink?.warnings ?? [])
+        if stats.corruptPackets > 0 {
+            warnings.append("skipped \(stats.corruptPackets) corrupt packet(s)")
+        }
+        for w in warnings { logger.warning("\(plan.input): \(w)") }
+        return InputReport(input: plan.input, overlay: plan.overlay, masksDirectory: plan.masksDirectory,
+                           jsonLines: plan.jsonLines, frames: outcome.frames, inferredFrames: outcome.inferredFrames,
+                           interrupted: outcome.interrupted, wallSeconds: outcome.wallSeconds,
+                           timings: outcome.timings, corruptPackets: stats.corruptPackets, warnings: warnings)
+    }
+}
+
+extension JSONEncoder {
+    static var pretty: JSONEncoder {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return e
+    }
+}

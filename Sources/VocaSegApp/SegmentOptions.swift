@@ -1,0 +1,58 @@
+import VocaSegCore
+
+/// Everything `vocaseg segment` can be asked to do, independent of how it was asked (CLI flags or a pipeline file).
+public struct SegmentOptions: Sendable {
+    public enum Weights: String, Sendable, CaseIterable {
+        /// Load the checkpoint named by `model`.
+        case checkpoint
+        /// Same architecture with seeded random weights: for pipeline and speed checks only.
+        case random
+    }
+
+    public enum ProgressMode: String, Sendable, CaseIterable { case auto, always, never }
+
+    public var inputs: [String] = []
+    /// A file for one input; a directory (existing, or ending in `/`) for several.
+    public var output: String?
+    public var classes: String?
+    public var vocabularyFile: String?
+    /// A model name (`errseg-b`, `errseg-l`) or a checkpoint path.
+    public var model: String = "errseg-b"
+    public var weights: Weights = .checkpoint
+    /// Model input size override (the model's own default when nil).
+    public var size: Int?
+    public var every: Int = 1
+    public var masksDirectory: String?
+    public var jsonLinesPath: String?
+    public var alpha: Double = 0.5
+    public var outlines = true
+    public var labels = true
+    public var legend = true
+    public var crf = 20
+    public var preset = "veryfast"
+    public var threads: Int?
+    public var queueDepth = 3
+    public var progress: ProgressMode = .auto
+    public var quiet = false
+    /// Write per-stage timings as JSON here.
+    public var timingsPath: String?
+
+    public init() {}
+
+    /// Checks that need no file system: ranges and combinations.
+    public func validateFlags() throws {
+        if inputs.isEmpty { throw VocaSegError(.usage, "no input given") }
+        if classes != nil && vocabularyFile != nil {
+            throw VocaSegError(.usage, "give the vocabulary either with --classes or with --vocab, not both")
+        }
+        if classes == nil && vocabularyFile == nil {
+            throw VocaSegError(.usage, "no vocabulary: give --classes \"a, b, c\" or --vocab FILE")
+        }
+        if every < 1 { throw VocaSegError(.usage, "--every must be at least 1 (got \(every))") }
+        if !(0...1).contains(alpha) { throw VocaSegError(.usage, "--alpha must be between 0 and 1 (got \(alpha))") }
+        if let size, size < 32 || size > 4096 { throw VocaSegError(.usage, "--size must be between 32 and 4096") }
+        if let threads, threads < 1 { throw VocaSegError(.usage, "--threads must be at least 1") }
+        if !(0...51).contains(crf) { throw VocaSegError(.usage, "--crf must be between 0 and 51 (got \(crf))") }
+        if queueDepth < 1 || queueDepth > 64 { throw VocaSegError(.usage, "--queue-depth must be between 1 and 64") }
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import VocaSegCore
+import VocaSegMedia
+import VocaSegPipeline
+
+/// One JSON object per line: a header with the vocabulary and model, then one line per frame with its index,
+/// timestamp, the classes present with their pixel fractions, and the classes the model selected (ERR-Seg's CRM).
+final class JSONLinesSink: FrameSink {
+    private let file: AtomicOutputFile
+    private let handle: FileHandle
+    private let names: [String]
+
+    init(path: String, header: [String: Any], vocabulary: Vocabulary) throws {
+        file = try AtomicOutputFile(finalPath: path)
+        guard FileManager.default.createFile(atPath: file.temporaryPath, contents: nil),
+              let handle = FileHandle(forWritingAtPath: file.temporaryPath)
+        else { throw VocaSegError(.usage, "cannot create the JSON-lines file", path: path) }
+        self.handle = handle
+        names = vocabulary.names
+        var head = header
+        head["type"] = "header"
+        head["vocabulary"] = vocabulary.names
+        try writeLine(head)
+    }
+
+    private func writeLine(_ object: [String: Any]) throws {
+        var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
+        data.append(0x0A)
+        handle.write(data)
+    }
+
+    func consume(_ frame: ProcessedFrame) throws {
+        let present = frame.result.labels.classFractions().map { entry -> [String: Any] in
+            ["id": entry.classIndex, "name": names[entry.classIndex],
+             "fraction": (entry.fraction * 1e6).rounded() / 1e6]
+        }
+        var line: [String: Any] = [
+            "type": "frame", "frame": frame.frame.index, "pts": frame.frame.ptsSeconds, "inferred": frame.inferred,
+            "classes": present,
+        ]
+        if let selected = frame.result.selectedClasses {
+            line["selected"] = selected.map { names[$0] }
+        }
+        try writeLine(line)
+    }
+
+    func finish() throws {
+        try handle.synchronize()
+        try handle.close()
+        try file.commit()
+    }
+
+    func abort() {
+        try? handle.close()
+        file.abort()
+    }
+}
