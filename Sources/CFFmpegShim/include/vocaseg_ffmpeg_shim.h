@@ -6,4 +6,6 @@ int64_t vs_av_nopts_value(void);
 int vs_averror_eagain(void);
 int vs_averror_eof(void);
 int vs_averror(int posix_errno);
+int vs_averror_invaliddata(void);
+int vs_averror_decoder_not_found(void);
 #endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Regenerates the media samples under Samples/ with the ffmpeg CLI (FFmpeg 5.1) from deterministic lavfi sources.
+# Idempotent: every output is rewritten from scratch; running it twice gives the same set of files.
+# Each sample exists to exercise one thing the media layer must get right; Samples/README.md says which.
+# `-bitexact` / `-fflags +bitexact` and `-threads 1` keep files reproducible for a given FFmpeg/x264 build.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/Samples"
+mkdir -p "$OUT"
+cd "$OUT"
+
+FF=(ffmpeg -hide_banner -loglevel error -nostdin -y)
+BITEXACT=(-fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata -1)
+X264=(-c:v libx264 -preset veryfast -threads 1)
+
+# 1. 640x360, 25 fps, 3 s, H.264 + AAC mono sine: the general decode and audio-copy round-trip sample.
+"${FF[@]}" -f lavfi -i "testsrc2=size=640x360:rate=25:duration=3" \
+    -f lavfi -i "sine=frequency=440:sample_rate=44100:duration=3" \
+    "${X264[@]}" -crf 28 -pix_fmt yuv420p -c:a aac -b:a 64k -ac 1 "${BITEXACT[@]}" -shortest \
+    clip_640x360_aac.mp4
+
+# 2. Rotation: 320x180 coded picture whose track header (tkhd) carries a display matrix saying "rotate 90°
+#    clockwise", as phones write for portrait video. FFmpeg 5.1's CLI cannot write one (the `rotate` tag is
+#    ignored by its mp4 muxer; `-display_rotation` only arrived in 6.0), so the matrix is patched into the tkhd
+#    box, which is exactly where cameras put it. ffprobe then reports rotation -90 (counter-clockwise degrees).
+#    smptebars makes the orientation checkable (distinct colours in each corner).
+#    A second file carries a horizontal-flip matrix (mirror) to exercise flips.
+set_tkhd_matrix() { # file a b c d tx ty (16.16 fixed point, QuickTime order a b u c d v x y w)
+    python3 - "$@" <<'PY'
+import struct, sys
+path, a, b, c, d, tx, ty = sys.argv[1], *map(int, sys.argv[2:])
+data = bytearray(open(path, "rb").read())
+at = data.find(b"tkhd") - 4          # the only track is the video track
+version = data[at + 8]
+matrix_at = at + (60 if version == 1 else 48)
+struct.pack_into(">9i", data, matrix_at, a, b, 0, c, d, 0, tx, ty, 1 << 30)
+open(path, "wb").write(data)
+PY
+}
+"${FF[@]}" -f lavfi -i "smptebars=size=320x180:rate=25:duration=1" \
+    "${X264[@]}" -crf 30 -pix_fmt yuv420p "${BITEXACT[@]}" \
+    rotated_90.mp4
+set_tkhd_matrix rotated_90.mp4 0 65536 -65536 0 $((180 << 16)) 0
+"${FF[@]}" -f lavfi -i "smptebars=size=320x180:rate=25:duration=0.2" \
+    "${X264[@]}" -crf 30 -pix_fmt yuv420p "${BITEXACT[@]}" \
+    hflip.mp4
+set_tkhd_matrix hflip.mp4 -65536 0 0 65536 $((320 << 16)) 0
+
+# 3. Variable frame rate: 30 frames whose timestamps follow an irregular pattern (gaps of 1, 2 and 3 ticks of
+#    1/30 s; pts = N + floor(N/2) + floor(N/3) ticks). `-fps_mode passthrough` stops ffmpeg from duplicating/dropping frames to make the rate constant.
+"${FF[@]}" -f lavfi -i "testsrc2=size=320x240:rate=30:duration=1" \
+    -vf "setpts='(N+floor(N/2)+floor(N/3))/30/TB'" -fps_mode passthrough -video_track_timescale 90000 \
+    "${X264[@]}" -crf 30 -pix_fmt yuv420p "${BITEXACT[@]}" \
+    vfr.mp4
+
+# 4. Odd size: 641x479 cannot be 4:2:0 subsampled evenly; use 4:4:4 (High 4:4:4 profile) so the odd size is kept.
+#    testsrc2 rounds its size down to even numbers, so the odd size comes from a scale filter.
+"${FF[@]}" -f lavfi -i "testsrc2=size=640x480:rate=25:duration=0.4" -vf "scale=641:479" \
+    "${X264[@]}" -crf 30 -pix_fmt yuv444p "${BITEXACT[@]}" \
+    odd_641x479.mp4
+
+# 5. 10-bit: H.264 High 10 (Debian's libx264 builds both depths into one library).
+"${FF[@]}" -f lavfi -i "testsrc2=size=320x240:rate=25:duration=0.4" \
+    "${X264[@]}" -crf 28 -pix_fmt yuv420p10le "${BITEXACT[@]}" \
+    tenbit_yuv420p10.mp4
+
+# 6. Still images: the same mandelbrot picture as PNG (rgb24) and JPEG (full-range yuvj420p).
+"${FF[@]}" -f lavfi -i "mandelbrot=size=320x240:rate=1" -frames:v 1 -pix_fmt rgb24 "${BITEXACT[@]}" still.png
+"${FF[@]}" -f lavfi -i "mandelbrot=size=320x240:rate=1" -frames:v 1 -q:v 3 "${BITEXACT[@]}" still.jpg
+
+# 7. Image sequence: five numbered PNGs for the image2 demuxer (`seq/frame_%04d.png`).
+rm -rf seq && mkdir seq
+"${FF[@]}" -f lavfi -i "testsrc2=size=160x120:rate=5:duration=1" -pix_fmt rgb24 "${BITEXACT[@]}" \
+    -start_number 1 seq/frame_%04d.png
+
+# 8. Folder with numbers that sort differently as text and naturally (img2 before img10).
+rm -rf folder && mkdir folder
+for n in 1 2 10; do
+    # Each picture is a flat grey whose level encodes its natural position (1 → 40, 2 → 80, 10 → 120).
+    case $n in 1) level=0x282828 ;; 2) level=0x505050 ;; 10) level=0x787878 ;; esac
+    "${FF[@]}" -f lavfi -i "color=c=${level}:size=64x48:rate=1" -frames:v 1 -pix_fmt rgb24 "${BITEXACT[@]}" \
+        "folder/img${n}.png"
+done
+
+# 9. 1920x1080, 25 fps, 2 s, low-complexity content at a high CRF so it stays small: for decode/encode speed.
+"${FF[@]}" -f lavfi -i "testsrc2=size=1920x1080:rate=25:duration=2" \
+    "${X264[@]}" -crf 38 -pix_fmt yuv420p "${BITEXACT[@]}" \
+    bench_1080p.mp4
+
+# Sanity checks the tests also rely on.
+rot=$(ffprobe -v error -select_streams v:0 -show_entries stream_side_data=rotation -of csv=p=0 rotated_90.mp4)
+[[ "$rot" == "-90" || "$rot" == "90" ]] || { echo "rotated_90.mp4: no display matrix (got '$rot')" >&2; exit 1; }
+durations=$(ffprobe -v error -select_streams v:0 -show_entries frame=best_effort_timestamp -of csv=p=0 vfr.mp4 | awk 'NR>1{print $1-p} {p=$1}' | sort -u | wc -l)
+[[ "$durations" -gt 1 ]] || { echo "vfr.mp4: frame-to-frame pts steps are all equal" >&2; exit 1; }
+
+du -ch "$OUT"/* | tail -1

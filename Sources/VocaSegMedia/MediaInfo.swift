@@ -1,0 +1,88 @@
+import VocaSegCore
+
+/// How to open an input.
+public struct SourceOptions: Sendable {
+    /// Decoder threads; 0 lets FFmpeg choose (one per core), with frame and slice threading.
+    public var threadCount: Int
+    /// Frame rate assumed for image sequences and folders of images (the image2 demuxer's default is 25).
+    public var imageSequenceFrameRate: Int
+    /// Apply the display matrix (rotation/flip) to the pixels so frames come out upright.
+    public var autorotate: Bool
+
+    public init(threadCount: Int = 0, imageSequenceFrameRate: Int = 25, autorotate: Bool = true) {
+        self.threadCount = threadCount
+        self.imageSequenceFrameRate = imageSequenceFrameRate
+        self.autorotate = autorotate
+    }
+}
+
+/// What an input holds, as far as the video stream goes. Sizes are those of the UPRIGHT picture (after rotation).
+public struct MediaInfo: Sendable {
+    public var width: Int
+    public var height: Int
+    /// Size of the picture as coded, before the display matrix is applied.
+    public var codedWidth: Int
+    public var codedHeight: Int
+    /// Counter-clockwise degrees in FFmpeg's convention (`av_display_rotation_get`): a phone portrait clip says -90.
+    public var rotationDegrees: Double
+    /// Whether the display matrix mirrors the picture (negative determinant).
+    public var isMirrored: Bool
+    public var timeBase: (num: Int32, den: Int32)
+    /// Average frame rate; (0, 1) when unknown.
+    public var averageFrameRate: (num: Int32, den: Int32)
+    /// Best guess: the container's frame count if it declares one, else duration × frame rate; nil when unknown.
+    public var estimatedFrameCount: Int?
+    /// Seconds; nil when unknown (pipes, live URLs).
+    public var durationSeconds: Double?
+    public var codecName: String
+    public var pixelFormatName: String
+    public var sampleAspectRatio: (num: Int32, den: Int32)
+    /// "tv" (limited), "pc" (full) or "unknown".
+    public var colorRange: String
+    /// The matrix name, e.g. "bt709", "bt470bg", "unknown".
+    public var colorSpace: String
+    public var isStillImage: Bool
+    public var isImageSequence: Bool
+    public var audioStreamCount: Int
+    public var subtitleStreamCount: Int
+    /// Demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "image2".
+    public var containerName: String
+}
+
+/// One decoded picture, upright, in RGB24.
+public struct DecodedFrame: Sendable {
+    public var image: RGBImage
+    /// 0-based position in decode output order (presentation order).
+    public var index: Int
+    /// Presentation timestamp in `timeBase` units: the decoder's best-effort timestamp, synthesised from the
+    /// previous frame when the input has none.
+    public var pts: Int64
+    /// Duration in `timeBase` units (0 when unknown).
+    public var duration: Int64
+    public var timeBase: (num: Int32, den: Int32)
+    public var ptsSeconds: Double { timeBase.den == 0 ? 0 : Double(pts) * Double(timeBase.num) / Double(timeBase.den) }
+
+    public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, timeBase: (num: Int32, den: Int32)) {
+        self.image = image
+        self.index = index
+        self.pts = pts
+        self.duration = duration
+        self.timeBase = timeBase
+    }
+}
+
+/// Counters of what went wrong while decoding without being fatal.
+public struct DecodeStats: Sendable {
+    public var framesDecoded = 0
+    /// Packets the decoder rejected (skipped, decoding went on).
+    public var corruptPackets = 0
+    /// Frames the decoder produced but flagged as damaged (concealed errors).
+    public var corruptFrames = 0
+    /// The input ended early (read error, partial packet, or fewer frames than the container's index promises).
+    public var truncated = false
+    /// Frames whose timestamp was missing and had to be synthesised.
+    public var synthesisedTimestamps = 0
+    /// Human-readable, one line each.
+    public var warnings: [String] = []
+    public init() {}
+}

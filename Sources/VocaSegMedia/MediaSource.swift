@@ -1,0 +1,182 @@
+import CFFmpeg
+import VocaSegCore
+
+/// Decodes the video of anything libavformat opens — files, URLs, stdin (`-`), single images, `name_%04d.png`
+/// sequences — or a folder of images in natural order, into upright RGB24 frames.
+///
+/// Use from one thread at a time (it may be handed from thread to thread, hence `@unchecked Sendable`).
+public final class MediaSource: @unchecked Sendable {
+    public let path: String
+    public let info: MediaInfo
+    public var stats: DecodeStats {
+        var s = finishedStats
+        if let decoder { merge(decoder.stats, into: &s) }
+        return s
+    }
+
+    private let options: SourceOptions
+    private var decoder: StreamDecoder?
+    /// Remaining pictures of a folder input (each opened as its own input when its turn comes).
+    private var pendingFolderFiles: [String]
+    private let isFolder: Bool
+    private var finishedStats = DecodeStats()
+    private let converter = RGBConverter()
+    /// Holds the unrotated RGB picture when the display matrix asks for a rotation or flip.
+    private var rotationScratch: [UInt8] = []
+    private var nextIndex = 0
+    private var lastPTS: Int64?
+    private var lastDuration: Int64 = 0
+
+    public init(path: String, options: SourceOptions = .init()) throws {
+        self.path = path
+        self.options = options
+        switch try InputLocator.locate(path) {
+        case let .stream(url, formatName, isPattern):
+            let decoder = try StreamDecoder(url: url, formatName: formatName, displayPath: path, options: options)
+            self.decoder = decoder
+            pendingFolderFiles = []
+            isFolder = false
+            info = Self.describe(decoder, options: options, isSequence: isPattern, folderCount: nil)
+        case let .folder(files):
+            let first = try StreamDecoder(url: files[0], formatName: nil, displayPath: files[0], options: options)
+            decoder = first
+            pendingFolderFiles = Array(files.dropFirst())
+            isFolder = true
+            info = Self.describe(first, options: options, isSequence: true, folderCount: files.count)
+        }
+    }
+
+    /// The next upright RGB frame, or nil after the last one. Corrupt packets are skipped (see `stats`); only a
+    /// failure to open the next picture of a folder throws.
+    public func nextFrame() throws -> DecodedFrame? {
+        while true {
+            guard let decoder else { return nil }
+            if let frame = decoder.nextFrame() {
+                return try makeFrame(from: frame, decoder: decoder)
+            }
+            merge(decoder.stats, into: &finishedStats)
+            self.decoder = nil
+            guard isFolder, !pendingFolderFiles.isEmpty else { return nil }
+            let file = pendingFolderFiles.removeFirst()
+            self.decoder = try StreamDecoder(url: file, formatName: nil, displayPath: file, options: options)
+        }
+    }
+
+    private func makeFrame(from frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws -> DecodedFrame {
+        let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
+        let orientation = options.autorotate ? Self.orientation(of: decoder.stream) : .identity
+        let (outWidth, outHeight) = orientation.outputSize(width: width, height: height)
+        var converted = true
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { buffer, count in
+            count = width * height * 3
+            guard let out = buffer.baseAddress else { return }
+            if orientation.isIdentity {
+                converted = converter.convert(frame, into: out)
+            } else {
+                if rotationScratch.count != width * height * 3 { rotationScratch = [UInt8](repeating: 0, count: width * height * 3) }
+                rotationScratch.withUnsafeMutableBufferPointer { scratch in
+                    converted = converter.convert(frame, into: scratch.baseAddress!)
+                    orientation.apply(source: scratch.baseAddress!, width: width, height: height, destination: out)
+                }
+            }
+        }
+        guard converted else {
+            let name = FF.string(av_get_pix_fmt_name(AVPixelFormat(rawValue: frame.pointee.format))) ?? "unknown"
+            throw VocaSegError(.input, "cannot convert pixel format \(name) to RGB", path: decoder.path)
+        }
+        let timing = timestamps(of: frame, decoder: decoder)
+        defer { nextIndex += 1 }
+        return DecodedFrame(image: RGBImage(width: outWidth, height: outHeight, pixels: pixels), index: nextIndex,
+                            pts: timing.pts, duration: timing.duration, timeBase: timing.timeBase)
+    }
+
+    /// Best-effort timestamp in the stream time base; synthesised as previous pts + previous duration when absent.
+    /// A folder of images gets frame-index timestamps at `imageSequenceFrameRate`.
+    private func timestamps(of frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder)
+        -> (pts: Int64, duration: Int64, timeBase: (num: Int32, den: Int32)) {
+        if isFolder {
+            return (Int64(nextIndex), 1, (1, Int32(options.imageSequenceFrameRate)))
+        }
+        let timeBase = decoder.stream.pointee.time_base
+        let nominal = Self.nominalFrameDuration(decoder.stream)
+        var duration = frame.pointee.pkt_duration
+        if duration <= 0 { duration = nominal }
+        var pts = frame.pointee.best_effort_timestamp
+        if pts == FF.noPTS {
+            pts = lastPTS.map { $0 + max(lastDuration, 1) } ?? 0
+            finishedStats.synthesisedTimestamps += 1
+        }
+        lastPTS = pts
+        lastDuration = duration
+        return (pts, duration, (timeBase.num, timeBase.den))
+    }
+
+    private func merge(_ s: DecodeStats, into total: inout DecodeStats) {
+        total.framesDecoded += s.framesDecoded
+        total.corruptPackets += s.corruptPackets
+        total.corruptFrames += s.corruptFrames
+        total.truncated = total.truncated || s.truncated
+        total.warnings += s.warnings
+    }
+
+    // MARK: Describing the input
+
+    static func orientation(of stream: UnsafeMutablePointer<AVStream>) -> Orientation {
+        guard let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) else { return .identity }
+        return matrix.withMemoryRebound(to: Int32.self, capacity: 9) { Orientation(displayMatrix: UnsafePointer($0)) }
+    }
+
+    /// One frame at the average (else the nominal) frame rate, in stream time base units; 0 when unknown.
+    static func nominalFrameDuration(_ stream: UnsafeMutablePointer<AVStream>) -> Int64 {
+        var rate = stream.pointee.avg_frame_rate
+        if rate.num <= 0 || rate.den <= 0 { rate = stream.pointee.r_frame_rate }
+        guard rate.num > 0, rate.den > 0 else { return 0 }
+        return av_rescale_q(1, av_inv_q(rate), stream.pointee.time_base)
+    }
+
+    static func describe(_ decoder: StreamDecoder, options: SourceOptions, isSequence: Bool, folderCount: Int?) -> MediaInfo {
+        let stream = decoder.stream!
+        let par = stream.pointee.codecpar.pointee
+        let format = decoder.format!.pointee
+        let orientation = options.autorotate ? orientation(of: stream) : .identity
+        let upright = orientation.outputSize(width: Int(par.width), height: Int(par.height))
+        var rotation = 0.0
+        if let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) {
+            let degrees = matrix.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+            if degrees.isFinite { rotation = degrees == 0 ? 0 : degrees }
+        }
+        let timeBase = stream.pointee.time_base
+        var rate = stream.pointee.avg_frame_rate
+        if rate.num <= 0 || rate.den <= 0 { rate = stream.pointee.r_frame_rate }
+        if rate.num <= 0 || rate.den <= 0 { rate = AVRational(num: 0, den: 1) }
+        var duration: Double? = nil
+        if stream.pointee.duration != FF.noPTS, stream.pointee.duration > 0 {
+            duration = Double(stream.pointee.duration) * av_q2d(timeBase)
+        } else if format.duration != FF.noPTS, format.duration > 0 {
+            duration = Double(format.duration) / Double(AV_TIME_BASE)
+        }
+        var frameCount: Int? = stream.pointee.nb_frames > 0 ? Int(stream.pointee.nb_frames) : nil
+        if frameCount == nil, let duration, rate.num > 0 { frameCount = Int((duration * av_q2d(rate)).rounded()) }
+        let demuxer = FF.string(format.iformat.pointee.name) ?? "unknown"
+        let isImageDemuxer = demuxer == "image2" || demuxer.hasSuffix("_pipe")
+        if let folderCount {
+            frameCount = folderCount
+            rate = AVRational(num: Int32(options.imageSequenceFrameRate), den: 1)
+            duration = Double(folderCount) / Double(options.imageSequenceFrameRate)
+        }
+        let (audio, subtitles) = StreamDecoder.countStreams(decoder.format!)
+        let sar = par.sample_aspect_ratio
+        return MediaInfo(
+            width: upright.width, height: upright.height, codedWidth: Int(par.width), codedHeight: Int(par.height),
+            rotationDegrees: rotation, isMirrored: orientation.isMirrored,
+            timeBase: folderCount != nil ? (1, Int32(options.imageSequenceFrameRate)) : (timeBase.num, timeBase.den),
+            averageFrameRate: (rate.num, rate.den), estimatedFrameCount: frameCount, durationSeconds: duration,
+            codecName: FF.string(avcodec_get_name(par.codec_id)) ?? "unknown",
+            pixelFormatName: FF.string(av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format))) ?? "unknown",
+            sampleAspectRatio: sar.num > 0 && sar.den > 0 ? (sar.num, sar.den) : (1, 1),
+            colorRange: par.color_range == AVCOL_RANGE_JPEG ? "pc" : (par.color_range == AVCOL_RANGE_MPEG ? "tv" : "unknown"),
+            colorSpace: FF.string(av_color_space_name(par.color_space)) ?? "unknown",
+            isStillImage: isImageDemuxer && !isSequence, isImageSequence: isSequence,
+            audioStreamCount: audio, subtitleStreamCount: subtitles, containerName: demuxer)
+    }
+}
