@@ -1,0 +1,163 @@
+import Foundation
+
+/// Geometry of a 2-D convolution along both axes (PyTorch's `stride`, `padding`, `dilation`).
+public struct Conv2dGeometry: Sendable, Equatable {
+    public var strideH: Int, strideW: Int
+    public var padH: Int, padW: Int
+    public var dilationH: Int, dilationW: Int
+
+    public init(stride: Int = 1, padding: Int = 0, dilation: Int = 1) {
+        self.init(stride: (stride, stride), padding: (padding, padding), dilation: (dilation, dilation))
+    }
+
+    public init(stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int) = (1, 1)) {
+        strideH = stride.0; strideW = stride.1
+        padH = padding.0; padW = padding.1
+        dilationH = dilation.0; dilationW = dilation.1
+        precondition(strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 && padH >= 0 && padW >= 0,
+                     "Conv2dGeometry: stride/dilation must be positive and padding non-negative")
+    }
+
+    /// Output size of a convolution over `size` with a kernel of `kernel` taps.
+    func outputSize(_ size: Int, kernel: Int, stride: Int, pad: Int, dilation: Int) -> Int {
+        let span = dilation * (kernel - 1) + 1
+        return size + 2 * pad < span ? 0 : (size + 2 * pad - span) / stride + 1
+    }
+
+    func outputHW(h: Int, w: Int, kh: Int, kw: Int) -> (Int, Int) {
+        (outputSize(h, kernel: kh, stride: strideH, pad: padH, dilation: dilationH),
+         outputSize(w, kernel: kw, stride: strideW, pad: padW, dilation: dilationW))
+    }
+}
+
+extension Ops {
+    /// `F.conv2d` on [N, Cin, H, W] (or [Cin, H, W]) with weight [Cout, Cin/groups, kh, kw] and optional bias,
+    /// followed by an optional fused activation (e.g. ReLU/ReLU6 after a folded BatchNorm).
+    ///
+    /// Paths: depthwise (groups == Cin == Cout) → direct SIMD kernel; 1×1 stride 1 no padding → one GEMM per
+    /// (sample, group) straight on NCHW; otherwise im2col (tiled over output rows so the column buffer stays
+    /// near `im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer.
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
+                              dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
+                              pool: BufferPool? = nil) -> Tensor {
+        conv2d(x, weight: weight, bias: bias, geometry: Conv2dGeometry(stride: stride, padding: padding, dilation: dilation),
+               groups: groups, activation: activation, pool: pool)
+    }
+
+    /// Floats of im2col columns per GEMM call (≈ 4 MB): large enough for efficient GEMMs, small enough for L3.
+    nonisolated(unsafe) public static var im2colBudget = 1 << 20
+
+    public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
+                              groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil) -> Tensor {
+        precondition(x.rank == 3 || x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
+        precondition(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kh, kw], got \(weight.shape)")
+        let batched = x.rank == 4
+        let n = batched ? x.shape[0] : 1
+        let cin = x.shape[x.rank - 3], h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        precondition(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
+                     "conv2d: input \(x.shape), weight \(weight.shape), groups \(groups) do not fit")
+        precondition(bias == nil || bias!.count == cout, "conv2d: bias has \(bias!.count) values for \(cout) outputs")
+        let (oh, ow) = g.outputHW(h: h, w: w, kh: kh, kw: kw)
+        let outShape = batched ? [n, cout, oh, ow] : [cout, oh, ow]
+
+        if groups == cin && cout == cin && groups > 1 {
+            return depthwiseConv2d(x, weight: weight, bias: bias, geometry: g, activation: activation)
+        }
+        let out = Tensor(uninitializedShape: outShape)
+        if out.count == 0 { return out }
+        let src = x.contiguous()
+        let wc = weight.contiguous()
+        let cinG = cin / groups, coutG = cout / groups
+        let kdim = cinG * kh * kw
+        let ohw = oh * ow
+        let w2 = wc.reshaped([cout, kdim])
+
+        let pointwise = kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
+        for img in 0..<n {
+            let xImg = src.data + img * cin * h * w
+            let oImg = out.data + img * cout * ohw
+            if pointwise {
+                for grp in 0..<groups {
+                    let xg = Tensor(storage: src.storage, shape: [cinG, h * w], strides: [h * w, 1],
+                                    offset: src.offset + img * cin * h * w + grp * cinG * h * w)
+                    gemm(w2.narrowed(dim: 0, start: grp * coutG, length: coutG), transA: false, xg, transB: false,
+                         c: oImg + grp * coutG * ohw, ldc: ohw)
+                }
+            } else {
+                let rowsPerTile = max(1, min(oh, im2colBudget / max(kdim * ow, 1)))
+                let cols = BufferPool.scratch(pool, "ops.conv2d.im2col", count: kdim * rowsPerTile * ow)
+                for grp in 0..<groups {
+                    var oy0 = 0
+                    while oy0 < oh {
+                        let rows = min(rowsPerTile, oh - oy0)
+                        im2col(xImg + grp * cinG * h * w, channels: cinG, h: h, w: w, kh: kh, kw: kw, geometry: g,
+                               ow: ow, oy0: oy0, rows: rows, into: cols.pointer)
+                        let colT = Tensor(storage: cols, shape: [kdim, rows * ow], strides: [rows * ow, 1], offset: 0)
+                        gemm(w2.narrowed(dim: 0, start: grp * coutG, length: coutG), transA: false, colT, transB: false,
+                             c: oImg + grp * coutG * ohw + oy0 * ow, ldc: ohw)
+                        oy0 += rows
+                    }
+                }
+                withExtendedLifetime(cols) {}
+            }
+            if bias != nil || activation != .identity {
+                channelEpilogue(oImg, channels: cout, plane: ohw, bias: bias, activation: activation)
+            }
+        }
+        withExtendedLifetime((src, wc)) {}
+        return out
+    }
+
+    /// out[c, p] = activation(out[c, p] + bias[c]) over a [C, plane] block, parallel over channels.
+    static func channelEpilogue(_ p: UnsafeMutablePointer<Float>, channels: Int, plane: Int, bias: Tensor?,
+                                activation: Activation) {
+        let b = bias?.contiguous()
+        Parallel.forRanges(channels, grain: max(1, 16384 / max(plane, 1))) { r in
+            for ch in r {
+                let row = p + ch * plane
+                if let b {
+                    let bv = SIMD8<Float>(repeating: b.data[ch])
+                    SIMDMath.map(row, row, count: plane) { $0 + bv }
+                }
+                if activation != .identity { activation.apply(row, row, count: plane) }
+            }
+        }
+        withExtendedLifetime(b) {}
+    }
+
+    /// Unfolds output rows oy0 ..< oy0+rows of one group into columns [cin·kh·kw, rows·ow] (zero where the
+    /// receptive field falls in the padding). Parallel over the cin·kh·kw column rows.
+    static func im2col(_ x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
+                       geometry g: Conv2dGeometry, ow: Int, oy0: Int, rows: Int, into cols: UnsafeMutablePointer<Float>) {
+        let kdim = channels * kh * kw
+        let width = rows * ow
+        Parallel.forRanges(kdim, grain: max(1, 4096 / max(width, 1))) { r in
+            for k in r {
+                let c = k / (kh * kw), ky = (k / kw) % kh, kx = k % kw
+                let plane = x + c * h * w
+                let dstRow = cols + k * width
+                let xOff = kx * g.dilationW - g.padW
+                // Output columns whose input column is inside the image: ox in [oxLo, oxHi).
+                let oxLo = xOff >= 0 ? 0 : min(ow, (-xOff + g.strideW - 1) / g.strideW)
+                let oxHi = w - xOff <= 0 ? 0 : max(oxLo, min(ow, (w - xOff - 1) / g.strideW + 1))
+                for oyLocal in 0..<rows {
+                    let iy = (oy0 + oyLocal) * g.strideH + ky * g.dilationH - g.padH
+                    let dst = dstRow + oyLocal * ow
+                    if iy < 0 || iy >= h {
+                        dst.initialize(repeating: 0, count: ow)
+                        continue
+                    }
+                    let srcRow = plane + iy * w + xOff
+                    if oxLo > 0 { dst.initialize(repeating: 0, count: oxLo) }
+                    if g.strideW == 1 {
+                        (dst + oxLo).update(from: srcRow + oxLo, count: oxHi - oxLo)
+                    } else {
+                        for ox in oxLo..<oxHi { dst[ox] = srcRow[ox * g.strideW] }
+                    }
+                    if oxHi < ow { (dst + oxHi).initialize(repeating: 0, count: ow - oxHi) }
+                }
+            }
+        }
+    }
+}
