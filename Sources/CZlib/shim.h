@@ -1,0 +1,4 @@
+#ifndef VOCASEG_CZLIB_H
+#define VOCASEG_CZLIB_H
+#include <zlib.h>
+#endif
