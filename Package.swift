@@ -26,6 +26,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // MARK: System libraries
@@ -52,6 +53,7 @@ let package = Package(
         .target(name: "VocaSegApp", dependencies: [
             "VocaSegCore", "VocaSegMedia", "VocaSegRender", "VocaSegPipeline", "VocaSegModels",
             "VocaSegCheckpoint", "VocaSegTensor", .product(name: "Logging", package: "swift-log"),
+            .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "vocaseg", dependencies: [
             "VocaSegApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -35,8 +35,9 @@ public struct OutputPlan: Sendable, Equatable {
         for input in inputs {
             let overlay: String
             if let outputDirectory {
-                let ext = input.isStillImage ? "png" : "mp4"
-                overlay = (outputDirectory as NSString).appendingPathComponent("\(stem(of: input.path)).vocaseg.\(ext)")
+                let ext = input.isStillImage ? "png" : options.container
+                let base = options.naming.replacingOccurrences(of: "{stem}", with: stem(of: input.path))
+                overlay = (outputDirectory as NSString).appendingPathComponent("\(base).\(ext)")
             } else {
                 overlay = options.output!
                 let ext = (overlay as NSString).pathExtension.lowercased()
@@ -48,13 +49,19 @@ public struct OutputPlan: Sendable, Equatable {
             }
             try checkWritable(file: overlay)
             try checkNotSame(input.path, overlay)
+            let overlayBase = (overlay as NSString).deletingPathExtension
             var masks: String?
             if let dir = options.masksDirectory {
                 masks = many ? (dir as NSString).appendingPathComponent(stem(of: input.path)) : dir
                 try ensureDirectory(dir, what: "masks directory")
+            } else if options.masksBesideOverlay {
+                masks = overlayBase + ".masks"
             }
             var jsonl: String?
-            if let path = options.jsonLinesPath {
+            if options.jsonLinesPath == nil && options.jsonLinesBesideOverlay {
+                jsonl = overlayBase + ".jsonl"
+                try checkWritable(file: jsonl!)
+            } else if let path = options.jsonLinesPath {
                 if many {
                     try ensureDirectory(path, what: "JSON-lines directory")
                     jsonl = (path as NSString).appendingPathComponent("\(stem(of: input.path)).jsonl")

@@ -60,6 +60,12 @@ public final class SegmentJob {
         overlayOptions.drawsOutlines = options.outlines
         overlayOptions.drawsLabels = options.labels
         overlayOptions.drawsLegend = options.legend
+        for (name, hex) in options.colorOverrides {
+            if let v = UInt32(hex.dropFirst(), radix: 16) {
+                overlayOptions.colorOverrides[name] = RGBColor(r: UInt8(v >> 16 & 0xFF), g: UInt8(v >> 8 & 0xFF),
+                                                               b: UInt8(v & 0xFF))
+            }
+        }
         let renderer = try OverlayRenderer(vocabulary: vocabulary, options: overlayOptions)
 
         var reports: [InputReport] = []
@@ -89,7 +95,9 @@ public final class SegmentJob {
         var sinks: [FrameSink] = []
         var videoSink: OverlayVideoSink?
         do {
-            if info.isStillImage {
+            if !options.writeOverlay {
+                // Label maps and JSON lines only.
+            } else if info.isStillImage {
                 sinks.append(OverlayImageSink(path: plan.overlay))
             } else {
                 let sink = try OverlayVideoSink(path: plan.overlay, input: plan.input, info: media.info,
@@ -114,7 +122,7 @@ public final class SegmentJob {
         }
 
         let pipeline = FramePipeline(source: MediaFrameSource(media), model: model,
-                                     renderer: OverlayFrameRenderer(renderer), sinks: sinks,
+                                     renderer: options.writeOverlay ? OverlayFrameRenderer(renderer) : nil, sinks: sinks,
                                      options: .init(queueDepth: options.queueDepth, every: options.every))
         let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
                                         mode: options.progress, quiet: options.quiet)

@@ -36,6 +36,18 @@ public struct SegmentOptions: Sendable {
     public var quiet = false
     /// Write per-stage timings as JSON here.
     public var timingsPath: String?
+    /// Label maps / JSON lines beside the overlay (`<name>.masks/`, `<name>.jsonl`) when no explicit path is given:
+    /// what a pipeline file's `outputs.masks: true` / `outputs.jsonl: true` ask for.
+    public var masksBesideOverlay = false
+    public var jsonLinesBesideOverlay = false
+    /// Output base name when writing into a directory; `{stem}` is the input's name without extension.
+    public var naming = "{stem}.vocaseg"
+    /// Overlay container when writing into a directory.
+    public var container = "mp4"
+    /// False when only label maps / JSON lines are wanted (a pipeline file's `outputs.overlay: false`).
+    public var writeOverlay = true
+    /// Class colours that replace the palette's, as "#rrggbb" by class name.
+    public var colorOverrides: [String: String] = [:]
 
     public init() {}
 

@@ -29,17 +29,20 @@ struct Segment: ParsableCommand {
     @Option(name: .customLong("vocab"), help: "Vocabulary file: one class per line; \"a, b\" on a line are synonyms of one class.")
     var vocabularyFile: String?
 
-    @Option(help: "Model name (errseg-b, errseg-l) or checkpoint path.")
-    var model: String = "errseg-b"
+    @Option(help: "A pipeline file (Pipelines/*.yaml) with model, vocabulary, inference and output settings; flags given here override it.")
+    var pipeline: String?
+
+    @Option(help: "Model name (errseg-b, errseg-l) or checkpoint path. Default: errseg-b.")
+    var model: String?
 
     @Option(help: "checkpoint (default) or random: seeded random weights for pipeline and speed checks; output is meaningless.")
-    var weights: String = "checkpoint"
+    var weights: String?
 
     @Option(help: "Model input size (default: the model's own, 640 for ERR-Seg B, 768 for L).")
     var size: Int?
 
-    @Option(help: "Run the model on every Nth frame and reuse its result for the frames between.")
-    var every: Int = 1
+    @Option(help: "Run the model on every Nth frame and reuse its result for the frames between. Default: 1.")
+    var every: Int?
 
     @Option(help: "Write per-frame label-map PNGs (8-bit indexed, 16-bit grey beyond 256 classes) into this directory.")
     var masks: String?
@@ -47,23 +50,23 @@ struct Segment: ParsableCommand {
     @Option(help: "Write one JSON line per frame (classes present with pixel fractions) to this file.")
     var jsonl: String?
 
-    @Option(help: "Overlay opacity, 0…1.")
-    var alpha: Double = 0.5
+    @Option(help: "Overlay opacity, 0…1. Default: 0.5.")
+    var alpha: Double?
 
-    @Flag(inversion: .prefixedNo, help: "Draw class outlines.")
-    var outlines = true
+    @Flag(inversion: .prefixedNo, help: "Draw class outlines (default on).")
+    var outlines: Bool?
 
-    @Flag(inversion: .prefixedNo, help: "Draw class names at region centres.")
-    var labels = true
+    @Flag(inversion: .prefixedNo, help: "Draw class names at region centres (default on).")
+    var labels: Bool?
 
-    @Flag(inversion: .prefixedNo, help: "Draw a legend of the classes present.")
-    var legend = true
+    @Flag(inversion: .prefixedNo, help: "Draw a legend of the classes present (default on).")
+    var legend: Bool?
 
-    @Option(help: "H.264 constant rate factor (0-51, lower is better quality).")
-    var crf: Int = 20
+    @Option(help: "H.264 constant rate factor (0-51, lower is better quality). Default: 20.")
+    var crf: Int?
 
-    @Option(help: "x264 preset (ultrafast … veryslow).")
-    var preset: String = "veryfast"
+    @Option(help: "x264 preset (ultrafast … veryslow). Default: veryfast.")
+    var preset: String?
 
     @Option(help: "Threads for inference (BLAS and the engine's parallel loops). Default: all cores.")
     var threads: Int?
@@ -86,26 +89,39 @@ struct Segment: ParsableCommand {
     func run() throws {
         bootstrapLogging(quiet: quiet, verbose: verbose)
         var o = SegmentOptions()
+        if let pipeline {
+            let explicit: [String: Bool] = [
+                "model": model != nil, "weights": weights != nil, "classes": classes != nil,
+                "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
+                "crf": crf != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
+                "labels": labels != nil, "legend": legend != nil,
+            ]
+            try PipelineFile.load(path: pipeline).apply(to: &o, explicitlySet: Set(explicit.filter(\.value).keys))
+        }
         o.inputs = inputs
         o.output = output
-        o.classes = classes
-        o.vocabularyFile = vocabularyFile
-        o.model = model
-        guard let w = SegmentOptions.Weights(rawValue: weights) else {
-            throw VocaSegError(.usage, "--weights must be checkpoint or random (got \(weights))")
+        if classes != nil || vocabularyFile != nil {
+            o.classes = classes
+            o.vocabularyFile = vocabularyFile
         }
-        o.weights = w
-        o.size = size
-        o.every = every
+        if let model { o.model = model }
+        if let weights {
+            guard let w = SegmentOptions.Weights(rawValue: weights) else {
+                throw VocaSegError(.usage, "--weights must be checkpoint or random (got \(weights))")
+            }
+            o.weights = w
+        }
+        if let size { o.size = size }
+        if let every { o.every = every }
         o.masksDirectory = masks
         o.jsonLinesPath = jsonl
-        o.alpha = alpha
-        o.outlines = outlines
-        o.labels = labels
-        o.legend = legend
-        o.crf = crf
-        o.preset = preset
-        o.threads = threads
+        if let alpha { o.alpha = alpha }
+        if let outlines { o.outlines = outlines }
+        if let labels { o.labels = labels }
+        if let legend { o.legend = legend }
+        if let crf { o.crf = crf }
+        if let preset { o.preset = preset }
+        if let threads { o.threads = threads }
         o.queueDepth = queueDepth
         guard let p = SegmentOptions.ProgressMode(rawValue: progress) else {
             throw VocaSegError(.usage, "--progress must be auto, always or never (got \(progress))")

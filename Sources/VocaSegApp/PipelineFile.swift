@@ -1,0 +1,275 @@
+import Foundation
+import VocaSegCore
+import Yams
+
+/// A declarative pipeline file (`Pipelines/*.yaml`): which model, which vocabulary, how to infer and what to write.
+/// The same file drives `vocaseg segment --pipeline FILE` and `vocaseg watch`.
+///
+/// Validated on load, strictly: an unknown field (a typo), a wrong type or an out-of-range value is an error that
+/// names the file, the line, the field and the problem. Paths in the file are relative to the file.
+public struct PipelineFile: Sendable, Equatable {
+    public var path: String
+    public var model: String?
+    public var weights: SegmentOptions.Weights?
+    /// Inline class list, or nil when `vocabulary_file` is used.
+    public var classes: [String]?
+    public var vocabularyFile: String?
+    public var mode: String?
+    public var size: Int?
+    public var every: Int?
+    public var resize: String?
+    public var crmK: Int?
+    public var crmRefresh: Int?
+    public var overlay = Overlay()
+    public var masks: Bool?
+    public var jsonLines: Bool?
+    /// Output base name; `{stem}` is the input's file name without extension.
+    public var naming: String?
+    public var threads: Int?
+
+    public struct Overlay: Sendable, Equatable {
+        public var enabled: Bool?
+        public var container: String?
+        public var crf: Int?
+        public var preset: String?
+        public var alpha: Double?
+        public var outlines: Bool?
+        public var labels: Bool?
+        public var legend: Bool?
+        public var colors: [String: String]?
+    }
+
+    public static func load(path: String) throws -> PipelineFile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let exists = FileManager.default.fileExists(atPath: path)
+            throw VocaSegError(.usage, exists ? "pipeline file cannot be read" : "pipeline file does not exist",
+                               path: path)
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw VocaSegError(.usage, "pipeline file is not UTF-8 text", path: path)
+        }
+        return try parse(text, path: path)
+    }
+
+    public static func parse(_ text: String, path: String) throws -> PipelineFile {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw VocaSegError(.usage, "not valid YAML: \(String(describing: error).split(whereSeparator: \.isNewline).first ?? "")", path: path)
+        }
+        guard let root, let top = root.mapping else {
+            throw VocaSegError(.usage, "a pipeline file must be a mapping of fields (model, vocabulary, outputs, …)",
+                               path: path)
+        }
+        var r = Reader(path: path)
+        var p = PipelineFile(path: path)
+        try r.fields(top, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
+                                             "outputs", "threads"]) { key, node in
+            switch key {
+            case "model": p.model = try r.string(node, "model")
+            case "weights":
+                let w = try r.choice(node, "weights", ["checkpoint", "random"])
+                p.weights = SegmentOptions.Weights(rawValue: w)
+            case "vocabulary": p.classes = try r.stringList(node, "vocabulary")
+            case "vocabulary_file": p.vocabularyFile = try r.relativePath(node, "vocabulary_file")
+            case "threads": p.threads = try r.int(node, "threads", 1...256)
+            case "inference":
+                try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "resize"]) { k, n in
+                    switch k {
+                    case "mode": p.mode = try r.choice(n, "inference.mode", ["full", "sliding"])
+                    case "size": p.size = try r.int(n, "inference.size", 32...4096)
+                    case "every": p.every = try r.int(n, "inference.every", 1...100_000)
+                    default: p.resize = try r.choice(n, "inference.resize", ["official", "direct"])
+                    }
+                }
+            case "crm":
+                try r.fields(node, at: "crm", allowed: ["k", "refresh"]) { k, n in
+                    if k == "k" { p.crmK = try r.int(n, "crm.k", 1...4096) }
+                    else { p.crmRefresh = try r.int(n, "crm.refresh", 1...1_000_000) }
+                }
+            default:
+                try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming"]) { k, n in
+                    switch k {
+                    case "masks": p.masks = try r.bool(n, "outputs.masks")
+                    case "jsonl": p.jsonLines = try r.bool(n, "outputs.jsonl")
+                    case "naming":
+                        let naming = try r.string(n, "outputs.naming")
+                        if naming.contains("/") || naming.isEmpty {
+                            throw r.error(n, "outputs.naming", "must be a file name without '/', e.g. \"{stem}.seg\"")
+                        }
+                        p.naming = naming
+                    default: p.overlay = try r.overlay(n)
+                    }
+                }
+            }
+        }
+        if p.classes != nil && p.vocabularyFile != nil {
+            throw VocaSegError(.usage, "give either vocabulary or vocabulary_file, not both", path: path)
+        }
+        if let classes = p.classes {
+            _ = try Vocabulary(classes: classes.map { Vocabulary.Class(synonyms: [$0]) })
+        }
+        return p
+    }
+
+    /// Applies the file's settings to `options`. Values the user set on the command line win.
+    public func apply(to options: inout SegmentOptions, explicitlySet: Set<String>) {
+        func set<T>(_ flag: String, _ value: T?, _ apply: (T) -> Void) {
+            if let value, !explicitlySet.contains(flag) { apply(value) }
+        }
+        set("model", model) { options.model = $0 }
+        set("weights", weights) { options.weights = $0 }
+        if !explicitlySet.contains("classes") && !explicitlySet.contains("vocab") {
+            if let classes { options.classes = classes.joined(separator: ", ") }
+            if let vocabularyFile { options.vocabularyFile = vocabularyFile }
+        }
+        set("size", size) { options.size = $0 }
+        set("every", every) { options.every = $0 }
+        set("threads", threads) { options.threads = $0 }
+        set("crf", overlay.crf) { options.crf = $0 }
+        set("preset", overlay.preset) { options.preset = $0 }
+        set("alpha", overlay.alpha) { options.alpha = $0 }
+        set("outlines", overlay.outlines) { options.outlines = $0 }
+        set("labels", overlay.labels) { options.labels = $0 }
+        set("legend", overlay.legend) { options.legend = $0 }
+        if let masks { options.masksBesideOverlay = masks }
+        if let jsonLines { options.jsonLinesBesideOverlay = jsonLines }
+        if let naming { options.naming = naming }
+        if let container = overlay.container { options.container = container }
+        if let enabled = overlay.enabled { options.writeOverlay = enabled }
+        if let colors = overlay.colors { options.colorOverrides = colors }
+    }
+}
+
+/// Walks the YAML tree keeping track of the field path, so that every error says where it is.
+private struct Reader {
+    let path: String
+
+    func error(_ node: Node, _ field: String, _ problem: String) -> VocaSegError {
+        let line = node.mark.map { " (line \($0.line))" } ?? ""
+        return VocaSegError(.usage, "field \(field)\(line): \(problem)", path: path)
+    }
+
+    func fields(_ node: Node, at prefix: String, allowed: [String], _ body: (String, Node) throws -> Void) throws {
+        guard let mapping = node.mapping else {
+            throw error(node, prefix.isEmpty ? "(top level)" : prefix, "must be a mapping of fields")
+        }
+        for (keyNode, value) in mapping {
+            guard let key = keyNode.string else { throw error(keyNode, prefix, "field names must be strings") }
+            let full = prefix.isEmpty ? key : "\(prefix).\(key)"
+            guard allowed.contains(key) else {
+                var message = "unknown field"
+                if let guess = allowed.min(by: { editDistance($0, key) < editDistance($1, key) }),
+                   editDistance(guess, key) <= 3
+                {
+                    message += " (did you mean \(prefix.isEmpty ? guess : "\(prefix).\(guess)")?)"
+                }
+                message += "; allowed here: \(allowed.joined(separator: ", "))"
+                throw error(keyNode, full, message)
+            }
+            try body(key, value)
+        }
+    }
+
+    func string(_ node: Node, _ field: String) throws -> String {
+        guard let s = node.scalar?.string, !s.isEmpty else { throw error(node, field, "must be a non-empty string") }
+        return s
+    }
+
+    func relativePath(_ node: Node, _ field: String) throws -> String {
+        let s = try string(node, field)
+        if s.hasPrefix("/") { return s }
+        return ((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(s)
+    }
+
+    func choice(_ node: Node, _ field: String, _ options: [String]) throws -> String {
+        let s = try string(node, field)
+        guard options.contains(s) else {
+            throw error(node, field, "must be one of \(options.joined(separator: ", ")) (got \"\(s)\")")
+        }
+        return s
+    }
+
+    func int(_ node: Node, _ field: String, _ range: ClosedRange<Int>) throws -> Int {
+        guard node.scalar != nil, let v = node.int else { throw error(node, field, "must be a whole number") }
+        guard range.contains(v) else {
+            throw error(node, field, "must be between \(range.lowerBound) and \(range.upperBound) (got \(v))")
+        }
+        return v
+    }
+
+    func double(_ node: Node, _ field: String, _ range: ClosedRange<Double>) throws -> Double {
+        guard node.scalar != nil, let v = node.float else { throw error(node, field, "must be a number") }
+        guard range.contains(v) else {
+            throw error(node, field, "must be between \(range.lowerBound) and \(range.upperBound) (got \(v))")
+        }
+        return v
+    }
+
+    func bool(_ node: Node, _ field: String) throws -> Bool {
+        guard node.scalar != nil, let v = node.bool else { throw error(node, field, "must be true or false") }
+        return v
+    }
+
+    func stringList(_ node: Node, _ field: String) throws -> [String] {
+        if let s = node.scalar?.string {
+            return s.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        guard let seq = node.sequence else { throw error(node, field, "must be a list of class names") }
+        return try seq.map { try string($0, field) }
+    }
+
+    func overlay(_ node: Node) throws -> PipelineFile.Overlay {
+        var o = PipelineFile.Overlay()
+        if let enabled = node.scalar.flatMap({ _ in node.bool }) {
+            o.enabled = enabled
+            return o
+        }
+        try fields(node, at: "outputs.overlay", allowed: ["enabled", "container", "crf", "preset", "alpha", "outlines",
+                                                          "labels", "legend", "colors"]) { k, n in
+            let f = "outputs.overlay.\(k)"
+            switch k {
+            case "enabled": o.enabled = try bool(n, f)
+            case "container": o.container = try choice(n, f, ["mp4", "mov", "mkv"])
+            case "crf": o.crf = try int(n, f, 0...51)
+            case "preset":
+                o.preset = try choice(n, f, ["ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                                             "slower", "veryslow"])
+            case "alpha": o.alpha = try double(n, f, 0...1)
+            case "outlines": o.outlines = try bool(n, f)
+            case "labels": o.labels = try bool(n, f)
+            case "legend": o.legend = try bool(n, f)
+            default:
+                guard let m = n.mapping else { throw error(n, f, "must map class names to colours like \"#ff8800\"") }
+                var colors: [String: String] = [:]
+                for (kn, vn) in m {
+                    let name = try string(kn, f)
+                    let value = try string(vn, "\(f).\(name)")
+                    guard value.count == 7, value.hasPrefix("#"), UInt32(value.dropFirst(), radix: 16) != nil else {
+                        throw error(vn, "\(f).\(name)", "must be a colour like \"#ff8800\" (got \"\(value)\")")
+                    }
+                    colors[name] = value
+                }
+                o.colors = colors
+            }
+        }
+        return o
+    }
+}
+
+/// Levenshtein distance, for "did you mean" hints on misspelt field names.
+func editDistance(_ a: String, _ b: String) -> Int {
+    let a = Array(a), b = Array(b)
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    var previous = Array(0...b.count)
+    for i in 1...a.count {
+        var current = [i] + Array(repeating: 0, count: b.count)
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        previous = current
+    }
+    return previous[b.count]
+}
