@@ -38,6 +38,34 @@ enum Tool {
         return data
     }
 
+    /// Runs a program and returns (exit status, stderr), for checks like "decodes without errors".
+    static func status(_ program: String, _ arguments: [String]) throws -> (status: Int32, errors: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [program] + arguments
+        let err = Pipe()
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = err
+        try process.run()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: errors, as: UTF8.self))
+    }
+
+    /// Per-packet MD5s of a stream copied out with `-c copy -f framemd5` (the hash column only, so timestamps and
+    /// container details do not matter: equal lists mean bit-identical packets).
+    static func packetHashes(_ path: String, map: String) throws -> [String] {
+        try text("ffmpeg", ["-v", "error", "-nostdin", "-i", path, "-map", map, "-c", "copy", "-f", "framemd5", "-"])
+            .split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") }
+            .compactMap { $0.split(separator: ",").last?.trimmingCharacters(in: .whitespaces) }
+    }
+
+    /// Frame timestamps as exact rationals (pts, time base) so that files with different time bases compare.
+    static func probeFrameTimes(_ path: String) throws -> [Rational] {
+        let tb = try #require(try probeStream(path, "v:0", "time_base")["time_base"]).split(separator: "/").compactMap { Int64($0) }
+        return try probeFramePTS(path).map { Rational($0 * tb[0], tb[1]) }
+    }
+
     static func text(_ program: String, _ arguments: [String]) throws -> String {
         String(decoding: try run(program, arguments), as: UTF8.self)
     }
@@ -81,4 +109,12 @@ func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
     var total = 0
     for i in 0..<a.count { total += abs(Int(a[i]) - Int(b[i])) }
     return Double(total) / Double(max(a.count, 1))
+}
+
+/// An exact fraction for comparing timestamps across time bases.
+struct Rational: Equatable, CustomStringConvertible {
+    var num: Int64, den: Int64
+    init(_ num: Int64, _ den: Int64) { self.num = num; self.den = den }
+    static func == (a: Rational, b: Rational) -> Bool { a.num * b.den == b.num * a.den }
+    var description: String { "\(num)/\(den)" }
 }

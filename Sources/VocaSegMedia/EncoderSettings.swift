@@ -1,0 +1,22 @@
+/// How `VideoWriter` encodes.
+public struct EncoderSettings: Sendable {
+    /// x264 constant rate factor (0 lossless … 51 worst); 20 is visually transparent for overlays.
+    public var crf: Int
+    /// x264 preset ("ultrafast" … "veryslow").
+    public var preset: String
+    /// Encoder to try first; when this FFmpeg build lacks it, MPEG-4 Part 2 is used and a warning recorded.
+    public var encoderName: String
+    /// mp4/mov only: move the index to the front so playback can start before the download ends.
+    public var fastStart: Bool
+    /// Encoder threads; 0 lets the encoder choose.
+    public var threadCount: Int
+
+    public init(crf: Int = 20, preset: String = "veryfast", encoderName: String = "libx264", fastStart: Bool = true,
+                threadCount: Int = 0) {
+        self.crf = crf
+        self.preset = preset
+        self.encoderName = encoderName
+        self.fastStart = fastStart
+        self.threadCount = threadCount
+    }
+}
