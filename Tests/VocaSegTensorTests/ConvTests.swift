@@ -1,0 +1,87 @@
+import Testing
+@testable import VocaSegTensor
+
+@Suite struct ConvTests {
+    typealias G = DenseGoldens
+
+    /// (case, stride, padding, dilation, groups, activation) — must match ops_dense_goldens.py.
+    static let convCases: [(String, Int, Int, Int, Int, Activation)] = [
+        ("conv_1x1", 1, 0, 1, 1, .identity),
+        ("conv_3x3_p1", 1, 1, 1, 1, .identity),
+        ("conv_3x3_s2_p1", 2, 1, 1, 1, .identity),
+        ("conv_3x3_d2_p2", 1, 2, 2, 1, .identity),
+        ("conv_3x3_g2_p1", 1, 1, 1, 2, .identity),
+        ("conv_1x1_g3", 1, 0, 1, 3, .identity),
+        ("conv_4x4_s4", 4, 0, 1, 1, .identity),
+        ("conv_2x2_s2", 2, 0, 1, 1, .identity),
+        ("conv_2x2_s1_p1", 1, 1, 1, 1, .identity),
+        ("conv_7x7_cin1_p3", 1, 3, 1, 1, .identity),
+        ("conv_1x1_s2", 2, 0, 1, 1, .identity),
+        ("conv_3x3_p1_relu6", 1, 1, 1, 1, .relu6),
+    ]
+
+    @Test(arguments: convCases.map(\.0))
+    func conv2d(name: String) throws {
+        let (_, s, p, d, g, act) = try #require(Self.convCases.first { $0.0 == name })
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        try G.check(Ops.conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d, groups: g, activation: act), name)
+    }
+
+    @Test func conv2dWithPoolAndTinyIm2colTiles() throws {
+        let saved = Ops.im2colBudget
+        defer { Ops.im2colBudget = saved }
+        Ops.im2colBudget = 40  // forces one output row per tile
+        let pool = BufferPool()
+        for name in ["conv_3x3_p1", "conv_3x3_s2_p1", "conv_3x3_g2_p1"] {
+            let (_, s, p, d, g, act) = try #require(Self.convCases.first { $0.0 == name })
+            let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+            for _ in 0..<2 {  // the second run reuses the pool's column buffer
+                try G.check(Ops.conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d, groups: g,
+                                       activation: act, pool: pool), name)
+            }
+        }
+    }
+
+    @Test func conv2dReluNoBias() throws {
+        let name = "conv_3x3_p1_relu_nobias"
+        try G.check(Ops.conv2d(G.tensor(name, "x"), weight: G.tensor(name, "w"), padding: 1, activation: .relu), name)
+    }
+
+    @Test func conv2dUnbatchedInput() throws {
+        let x = try G.tensor("conv_3x3_p1", "x"), w = try G.tensor("conv_3x3_p1", "w"), b = try G.tensor("conv_3x3_p1", "b")
+        let y0 = Ops.conv2d(x[index: 0], weight: w, bias: b, padding: 1)
+        let expected = try G.tensor("conv_3x3_p1", "y")[index: 0]
+        #expect(y0.shape == expected.shape)
+        let diff = zip(y0.toArray(), expected.toArray()).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(diff <= 1e-5, "max |diff| \(diff)")
+    }
+
+    /// (case, kernel, stride, padding, dilation)
+    static let depthwiseCases: [(String, Int, Int, Int)] = [
+        ("dw_7x7_p3", 1, 3, 1), ("dw_7x7_p3_w40", 1, 3, 1), ("dw_7x7_p3_w70", 1, 3, 1), ("dw_3x3_p1", 1, 1, 1),
+        ("dw_3x3_s2_p1", 2, 1, 1), ("dw_5x5_d2_p4", 1, 4, 2), ("dw_3x3_p0", 1, 0, 1),
+    ]
+
+    @Test(arguments: depthwiseCases.map(\.0))
+    func depthwise(name: String) throws {
+        let (_, s, p, d) = try #require(Self.depthwiseCases.first { $0.0 == name })
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        try G.check(Ops.depthwiseConv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d), name)
+        // conv2d with groups == channels must take the same path and agree.
+        try G.check(Ops.conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d, groups: x.shape[1]), name)
+    }
+
+    /// (case, stride, padding, output padding, dilation, groups)
+    static let transposeCases: [(String, Int, Int, Int, Int, Int)] = [
+        ("convt_k2s2", 2, 0, 0, 1, 1), ("convt_k3s2_p1_op1", 2, 1, 1, 1, 1), ("convt_k4s2_p1_g2", 2, 1, 0, 1, 2),
+        ("convt_k3s1_d2", 1, 0, 0, 2, 1),
+    ]
+
+    @Test(arguments: transposeCases.map(\.0))
+    func convTranspose(name: String) throws {
+        let (_, s, p, op, d, g) = try #require(Self.transposeCases.first { $0.0 == name })
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        try G.check(Ops.convTranspose2d(x, weight: w, bias: b, stride: s, padding: p, outputPadding: op, dilation: d,
+                                        groups: g), name)
+    }
+}
