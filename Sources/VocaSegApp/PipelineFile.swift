@@ -58,13 +58,13 @@ public struct PipelineFile: Sendable, Equatable {
         } catch let error as YamlError {
             throw VocaSegError(.usage, "not valid YAML: \(String(describing: error).split(whereSeparator: \.isNewline).first ?? "")", path: path)
         }
-        guard let root, let top = root.mapping else {
+        guard let root, root.mapping != nil else {
             throw VocaSegError(.usage, "a pipeline file must be a mapping of fields (model, vocabulary, outputs, …)",
                                path: path)
         }
         var r = Reader(path: path)
         var p = PipelineFile(path: path)
-        try r.fields(top, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
+        try r.fields(root, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
                                              "outputs", "threads"]) { key, node in
             switch key {
             case "model": p.model = try r.string(node, "model")

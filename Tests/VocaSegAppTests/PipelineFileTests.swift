@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+import VocaSegCore
+@testable import VocaSegApp
+
+@Suite struct PipelineFileTests {
+    @Test(arguments: ["street.yaml", "indoor.yaml", "benchmark.yaml"])
+    func shippedExamplesLoad(_ name: String) throws {
+        let path = Repo.root.appendingPathComponent("Pipelines/\(name)").path
+        let p = try PipelineFile.load(path: path)
+        #expect(p.model == "errseg-b")
+        var o = SegmentOptions()
+        p.apply(to: &o, explicitlySet: [])
+        o.inputs = ["x.mp4"]
+        try o.validateFlags()
+        if name == "indoor.yaml" {
+            // The vocabulary file is found relative to the pipeline file and parses with synonyms.
+            let vocab = try VocabularyLoader.load(classes: o.classes, file: o.vocabularyFile)
+            #expect(vocab.names.contains("table"))
+            #expect(vocab.classes.first { $0.name == "sofa" }?.synonyms == ["sofa", "couch"])
+            #expect(o.every == 2)
+        }
+    }
+
+    @Test func streetSettingsReachTheOptions() throws {
+        let p = try PipelineFile.load(path: Repo.root.appendingPathComponent("Pipelines/street.yaml").path)
+        var o = SegmentOptions()
+        p.apply(to: &o, explicitlySet: ["alpha"])
+        #expect(o.crf == 20 && o.preset == "veryfast")
+        #expect(o.masksBesideOverlay && o.jsonLinesBesideOverlay)
+        #expect(o.naming == "{stem}.street")
+        #expect(o.colorOverrides["road"] == "#804080")
+        #expect(o.alpha == SegmentOptions().alpha)  // set on the command line, so the file's value does not apply
+        #expect(p.crmK == 8)
+    }
+
+    func error(_ yaml: String) -> String {
+        do {
+            _ = try PipelineFile.parse(yaml, path: "bad.yaml")
+            return "no error"
+        } catch let e as VocaSegError {
+            #expect(e.kind == .usage)
+            return e.description
+        } catch {
+            return "unexpected \(error)"
+        }
+    }
+
+    @Test func aTypoNamesTheFieldAndSuggestsTheRightOne() {
+        let message = error("model: errseg-b\nvocabulary: [a, b]\noutptus:\n  masks: true\n")
+        #expect(message.hasPrefix("bad.yaml: field outptus (line 3): unknown field (did you mean outputs?)"), "\(message)")
+        let nested = error("vocabulary: [a]\ninference:\n  evry: 2\n")
+        #expect(nested.contains("field inference.evry (line 3)") && nested.contains("inference.every"), "\(nested)")
+    }
+
+    @Test func wrongTypesAndRangesAreNamed() {
+        #expect(error("vocabulary: [a]\ninference:\n  every: fast\n").contains("inference.every (line 3): must be a whole number"))
+        #expect(error("vocabulary: [a]\noutputs:\n  overlay:\n    crf: 99\n").contains("outputs.overlay.crf (line 4): must be between 0 and 51"))
+        #expect(error("vocabulary: [a]\nweights: randm\n").contains("weights (line 2): must be one of checkpoint, random"))
+        #expect(error("vocabulary: [a]\noutputs:\n  overlay:\n    colors: {road: red}\n").contains("colour like"))
+        #expect(error("- a\n- b\n").contains("must be a mapping"))
+        #expect(error("vocabulary: [a, a]\n").contains("more than once"))
+        #expect(error("vocabulary: [a\n").contains("not valid YAML"))
+    }
+}
