@@ -16,7 +16,7 @@ struct Vocaseg: ParsableCommand {
             4 model or weights problem, 130 interrupted.
             """,
         version: VocaSegVersion.string,
-        subcommands: [Segment.self],
+        subcommands: [Segment.self, Inspect.self],
         defaultSubcommand: Segment.self
     )
 
