@@ -16,6 +16,7 @@ final class StreamDecoder {
     private var draining = false
     private var finished = false
     private var packetsRead = 0
+    private var consecutiveErrors = 0
     var stats = DecodeStats()
 
     /// Opens `url` (a file, URL, `pipe:0`, or an image2 pattern with `formatName: "image2"`).
@@ -97,6 +98,7 @@ final class StreamDecoder {
         while true {
             let received = avcodec_receive_frame(codec, frame)
             if received == 0 {
+                consecutiveErrors = 0
                 if frame.pointee.decode_error_flags != 0 || frame.pointee.flags & AV_FRAME_FLAG_CORRUPT != 0 {
                     stats.corruptFrames += 1
                 }
@@ -105,11 +107,15 @@ final class StreamDecoder {
             }
             if received == FF.eof { finishStream(); return nil }
             if received != FF.eagain {
-                // A decoding error surfacing on output: skip it like a corrupt packet.
+                // A decoding error surfacing on output (frame threading reports them late): skip it like a corrupt
+                // packet. While draining keep receiving, the frames queued behind it are still good; a decoder
+                // that only ever returns errors is given up on.
                 stats.corruptPackets += 1
-                if draining { finishStream(); return nil }
+                consecutiveErrors += 1
+                if consecutiveErrors > 64 { finishStream(); return nil }
                 continue
             }
+            consecutiveErrors = 0
             if draining { finishStream(); return nil }
             let read = av_read_frame(format, packet)
             if read < 0 {
