@@ -140,6 +140,13 @@ def main():
     for text in OWN_STRINGS + LONG_STRINGS:
         cases.append(case({"text": text}, text))
 
+    # Other context lengths (the same truncation rule: keep the start token, end on the end token).
+    short_contexts = []
+    for text, length in [("a photo of a traffic light in the scene.", 5), ("dog", 3), ("dog", 2),
+                         ("dog", 1), ("a photo of a dog", 16), ("", 1)]:
+        short_contexts.append({"text": text, "contextLength": length,
+                               "tokens": tokenizer(text, context_length=length)[0].tolist()})
+
     golden = {
         "generator": "Scripts/reference/tokenizer_goldens.py",
         "open_clip": open_clip.__version__,
@@ -151,6 +158,7 @@ def main():
         "html5EntityCount": len(html.entities.html5),
         "ftfyEntityCount": len(ftfy.chardata.HTML_ENTITIES),
         "cases": cases,
+        "shortContexts": short_contexts,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w", encoding="utf-8") as f:
