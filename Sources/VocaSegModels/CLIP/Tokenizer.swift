@@ -25,7 +25,7 @@ public final class CLIPTokenizer: @unchecked Sendable {
     /// (left symbol << 32 | right symbol) → (rank << 32 | merged symbol).
     private let mergeTable: [UInt64: UInt64]
     /// BPE result per piece (keyed by the piece's UTF-8 bytes): pieces repeat a lot across class names and prompts.
-    private var cache: [[UInt8]: [Int32]] = [:]
+    private var cache: [TokenizerBytes: [Int32]] = [:]
     private let cacheLock = NSLock()
 
     /// Loads the merges from the gzip-compressed vocabulary file; throws `VocaSegError(.model)` naming the file when
@@ -45,22 +45,24 @@ public final class CLIPTokenizer: @unchecked Sendable {
             next += 1
         }
         var byteSymbol = [Int32](repeating: 0, count: 256)
-        var vocabulary: [String] = []
+        // Symbols as UTF-8 bytes, in id order.
+        var vocabulary: [[UInt8]] = []
         vocabulary.reserveCapacity(512 + file.merges.count + 2)
         for (index, byte) in printable.enumerated() {
             byteSymbol[byte] = Int32(index)
-            vocabulary.append(String(Character(Unicode.Scalar(UInt32(codePoints[index]))!)))
+            vocabulary.append(Array(String(Character(Unicode.Scalar(UInt32(codePoints[index]))!)).utf8))
         }
-        vocabulary += vocabulary.map { $0 + "</w>" }
-        for (left, right) in file.merges { vocabulary.append(left + right) }
-        vocabulary += ["<start_of_text>", "<end_of_text>"]
+        vocabulary += vocabulary.map { $0 + Array("</w>".utf8) }
+        for (left, right) in file.merges { vocabulary.append(Array(left) + Array(right)) }
+        vocabulary += [Self.startOfTextBytes, Self.endOfTextBytes]
 
-        // As in Python's dict(zip(vocab, range(...))), a string listed twice keeps its last id. Keys are compared
-        // by their UTF-8 bytes, not Swift String equality (which merges canonically equivalent spellings).
-        var symbolID: [[UInt8]: Int32] = [:]
+        // As in Python's dict(zip(vocab, range(...))), a symbol listed twice keeps its last id. Keys are the UTF-8
+        // bytes: Python compares code points, which Swift String equality (canonical equivalence) would not.
+        var symbolID: [TokenizerBytes: Int32] = [:]
         symbolID.reserveCapacity(vocabulary.count)
-        for (id, symbol) in vocabulary.enumerated() { symbolID[Array(symbol.utf8)] = Int32(id) }
-        guard symbolID[Array("<end_of_text>".utf8)] == Self.endOfTextID else {
+        for (id, symbol) in vocabulary.enumerated() { symbolID[TokenizerBytes(symbol)] = Int32(id) }
+        guard vocabulary.count == Int(Self.endOfTextID) + 1,
+              symbolID[TokenizerBytes(Self.endOfTextBytes)] == Self.endOfTextID else {
             throw VocaSegError(.model, "the CLIP tokenizer vocabulary does not give the 49,408 ids CLIP expects",
                                path: vocabularyPath)
         }
@@ -69,9 +71,9 @@ public final class CLIPTokenizer: @unchecked Sendable {
         mergeTable.reserveCapacity(file.merges.count)
         for (rank, (left, right)) in file.merges.enumerated() {
             // A half that is no symbol can never be formed, so that merge can never apply (as in open_clip).
-            guard let l = symbolID[Array(left.utf8)], let r = symbolID[Array(right.utf8)],
-                  let merged = symbolID[Array((left + right).utf8)] else { continue }
-            mergeTable[UInt64(UInt32(l)) << 32 | UInt64(UInt32(r))] = UInt64(rank) << 32 | UInt64(UInt32(merged))
+            guard let l = symbolID[TokenizerBytes(Array(left))], let r = symbolID[TokenizerBytes(Array(right))],
+                  let merged = symbolID[TokenizerBytes(vocabulary[512 + rank])] else { continue }
+            mergeTable[Self.pairKey(l, r)] = UInt64(rank) << 32 | UInt64(UInt32(merged))
         }
         self.mergeCount = file.merges.count
         self.byteSymbol = byteSymbol
@@ -142,13 +144,14 @@ public final class CLIPTokenizer: @unchecked Sendable {
     // MARK: BPE
 
     private func bpe(_ bytes: [UInt8]) -> [Int32] {
+        let key = TokenizerBytes(bytes)
         cacheLock.lock()
-        let cached = cache[bytes]
+        let cached = cache[key]
         cacheLock.unlock()
         if let cached { return cached }
         let ids = mergeSymbols(bytes)
         cacheLock.lock()
-        cache[bytes] = ids
+        cache[key] = ids
         cacheLock.unlock()
         return ids
     }
@@ -201,5 +204,16 @@ public final class CLIPTokenizer: @unchecked Sendable {
     @inline(__always)
     private static func pairKey(_ left: Int32, _ right: Int32) -> UInt64 {
         UInt64(UInt32(bitPattern: left)) << 32 | UInt64(UInt32(bitPattern: right))
+    }
+}
+
+/// UTF-8 bytes as a dictionary key, hashed in one block (an `[UInt8]` key hashes byte by byte) and compared
+/// exactly (a `String` key would compare by canonical equivalence, Python's by code point).
+struct TokenizerBytes: Hashable {
+    let bytes: [UInt8]
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    func hash(into hasher: inout Hasher) { bytes.withUnsafeBytes { hasher.combine(bytes: $0) } }
+    static func == (a: TokenizerBytes, b: TokenizerBytes) -> Bool {
+        a.bytes.count == b.bytes.count && a.bytes.withUnsafeBytes { x in b.bytes.withUnsafeBytes { y in x.elementsEqual(y) } }
     }
 }

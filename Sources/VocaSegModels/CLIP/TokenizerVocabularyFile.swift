@@ -11,8 +11,8 @@ struct TokenizerVocabularyFile {
     /// How many merges CLIP's vocabulary uses: `lines[1 : 49152 - 256 - 2 + 1]` in open_clip.
     static let mergeCount = 49152 - 256 - 2
 
-    /// Each merge as its two halves, rank order (index = rank).
-    let merges: [(String, String)]
+    /// Each merge as the UTF-8 bytes of its two halves, rank order (index = rank).
+    let merges: [(left: ArraySlice<UInt8>, right: ArraySlice<UInt8>)]
 
     init(path: String) throws {
         guard FileManager.default.fileExists(atPath: path) else {
@@ -26,26 +26,27 @@ struct TokenizerVocabularyFile {
                                path: path)
         }
         let bytes = try Self.gunzip(compressed, path: path)
-        guard let text = String(validating: bytes, as: UTF8.self) else {
+        guard String(validating: bytes, as: UTF8.self) != nil else {
             throw VocaSegError(.model, "the CLIP tokenizer vocabulary is not UTF-8 text", path: path)
         }
-        // open_clip splits on "\n" only and skips the header line.
-        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // open_clip splits on "\n" only, skips the header line and splits each merge on whitespace; the symbols
+        // never contain whitespace (bytes that are whitespace have stand-ins at U+0100…), so ASCII spaces suffice.
+        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
         guard lines.count > Self.mergeCount else {
             throw VocaSegError(
                 .model,
                 "the CLIP tokenizer vocabulary has \(max(lines.count - 1, 0)) merges, expected at least \(Self.mergeCount)",
                 path: path)
         }
-        var merges: [(String, String)] = []
+        var merges: [(left: ArraySlice<UInt8>, right: ArraySlice<UInt8>)] = []
         merges.reserveCapacity(Self.mergeCount)
         for (offset, line) in lines[1...Self.mergeCount].enumerated() {
-            let halves = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            let halves = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
             guard halves.count == 2 else {
                 throw VocaSegError(
                     .model, "the CLIP tokenizer vocabulary line \(offset + 2) is not a merge of two symbols", path: path)
             }
-            merges.append((String(halves[0]), String(halves[1])))
+            merges.append((halves[0], halves[1]))
         }
         self.merges = merges
     }
