@@ -1,0 +1,178 @@
+import Foundation
+import VocaSegTensor
+
+/// A Linear on concat([x, g]) split into its two input halves: W·[x; g] + b = Wx·x + (Wg·g + b). The guidance g is
+/// the same for every class (SFM) or every location (CFM), so its half is computed once and broadcast.
+struct SplitLinear {
+    let x: LinearLayer   // no bias
+    let g: LinearLayer   // carries the bias
+
+    init(_ w: WeightScope, dim c: Int) {
+        let weight = w.tensor("weight", [c, 2 * c])
+        x = LinearLayer(weight: weight.narrowed(dim: 1, start: 0, length: c).contiguous(), bias: nil)
+        g = LinearLayer(weight: weight.narrowed(dim: 1, start: c, length: c).contiguous(), bias: w.tensor("bias", [c]))
+    }
+
+    /// xn [B, L, C], guidance [L, C] → [B, L, C].
+    func callAsFunction(_ xn: Tensor, guidance: Tensor) -> Tensor {
+        let y = x(xn)
+        Ops.addInPlace(y, g(guidance))
+        return y
+    }
+}
+
+/// The star MLP of the MiT blocks: fc3(ReLU6(fc1(y)) ⊙ fc2(y)).
+struct StarMLP {
+    let fc1: LinearLayer, fc2: LinearLayer, fc3: LinearLayer
+
+    init(_ w: WeightScope, dim c: Int, hidden: Int) {
+        fc1 = LinearLayer(w.scope("fc1"), in: c, out: hidden)
+        fc2 = LinearLayer(w.scope("fc2"), in: c, out: hidden)
+        fc3 = LinearLayer(w.scope("fc3"), in: hidden, out: c)
+    }
+
+    func callAsFunction(_ y: Tensor, activation: Activation = .identity, pool: BufferPool, slot: String) -> Tensor {
+        let rows = y.count / y.shape[y.rank - 1]
+        let a = pool.tensor(slot + ".a", shape: [rows, fc1.outFeatures])
+        let b = pool.tensor(slot + ".b", shape: [rows, fc2.outFeatures])
+        fc1(y, activation: .relu6, out: a.reshaped(Array(y.shape.dropLast()) + [fc1.outFeatures]))
+        fc2(y, out: b.reshaped(Array(y.shape.dropLast()) + [fc2.outFeatures]))
+        Ops.mulInPlace(a, b)
+        return fc3(a, activation: activation).reshaped(y.shape)
+    }
+}
+
+/// SFM (`spatial_fusion.sa`): per class, attention over the h·w pixels with image guidance in q/k, keys and values
+/// reduced by a k=s=R conv + LayerNorm; then the star MLP followed by a 7×7 depthwise conv. Pre-norm residuals.
+struct SpatialFusion {
+    let norm1: LayerNormLayer, norm2: LayerNormLayer
+    let q: SplitLinear
+    let srKx: LinearLayer, srKg: LinearLayer   // packed [2C, R·R·C] halves of sr_k; srKg has the bias
+    let normK: LayerNormLayer
+    let k: LinearLayer
+    let srV: LinearLayer                       // packed [C, R·R·C] + bias
+    let normV: LayerNormLayer
+    let v: LinearLayer
+    let proj: LinearLayer
+    let mlp: StarMLP
+    let dwWeight: Tensor, dwBias: Tensor
+    let dim: Int, heads: Int, sr: Int
+
+    /// `w` is `aggregator_layers.i.spatial_fusion.sa`.
+    init(_ w: WeightScope, config cfg: ERRSegConfig, srRatio: Int) {
+        let c = cfg.aggregatorDim, eps = cfg.decoderLNEps
+        dim = c
+        heads = cfg.aggregatorHeads
+        sr = srRatio
+        precondition(srRatio > 1, "SFM without spatial reduction is not used by ERR-Seg")
+        norm1 = LayerNormLayer(w.scope("norm1"), dim: c, eps: eps)
+        norm2 = LayerNormLayer(w.scope("norm2"), dim: c, eps: eps)
+        let a = w.scope("attention")
+        q = SplitLinear(a.scope("q"), dim: c)
+        let srk = a.scope("sr_k")
+        let srkW = srk.tensor("weight", [2 * c, 2 * c, srRatio, srRatio])
+        srKx = LinearLayer(weight: ChannelsLast.packConvWeight(srkW.narrowed(dim: 1, start: 0, length: c).contiguous()),
+                           bias: nil)
+        srKg = LinearLayer(weight: ChannelsLast.packConvWeight(srkW.narrowed(dim: 1, start: c, length: c).contiguous()),
+                           bias: srk.tensor("bias", [2 * c]))
+        normK = LayerNormLayer(a.scope("norm_k"), dim: 2 * c, eps: eps)
+        k = LinearLayer(a.scope("k"), in: 2 * c, out: c)
+        let srv = a.scope("sr_v")
+        srV = LinearLayer(weight: ChannelsLast.packConvWeight(srv.tensor("weight", [c, c, srRatio, srRatio])),
+                          bias: srv.tensor("bias", [c]))
+        normV = LayerNormLayer(a.scope("norm_v"), dim: c, eps: eps)
+        v = LinearLayer(a.scope("v"), in: c, out: c)
+        proj = LinearLayer(a.scope("proj"), in: c, out: c)
+        mlp = StarMLP(w.scope("mlp"), dim: c, hidden: cfg.aggregatorMLPRatio * c)
+        let dw = w.scope("mlp.dwconv.dwconv")
+        dwWeight = ChannelsLast.packDepthwiseWeight(dw.tensor("weight", [c, 1, 7, 7]))
+        dwBias = dw.tensor("bias", [c])
+    }
+
+    /// x [K, h·w, C] (contiguous, updated in place); gimg [h·w, C].
+    func forward(_ x: Tensor, gimg: Tensor, height h: Int, width w: Int, pool: BufferPool, classChunk: Int) {
+        let kc = x.shape[0], n = h * w, c = dim
+        let xn = norm1(x)
+        let query = q(xn, guidance: gimg)
+        // Keys and values on the R×R-reduced grid.
+        let (px, rh, rw) = ChannelsLast.im2col(xn, batch: kc, height: h, width: w, channels: c, kernel: sr, stride: sr,
+                                               padding: 0, out: pool.tensor("sfm.patches", shape: [kc * n / (sr * sr), sr * sr * c]))
+        let (pg, _, _) = ChannelsLast.im2col(gimg, batch: 1, height: h, width: w, channels: c, kernel: sr, stride: sr,
+                                             padding: 0)
+        let m = rh * rw
+        let zk = srKx(px).reshaped([kc, m, 2 * c])
+        Ops.addInPlace(zk, srKg(pg))
+        normK(zk, out: zk)
+        let key = k(zk)
+        let zv = srV(px)
+        normV(zv, out: zv)
+        let value = v(zv).reshaped([kc, m, c])
+        let attn = Ops.attention(query: query, key: key, value: value, heads: heads)
+        proj(attn, out: x, accumulate: true)
+        // MLP + depthwise conv, a few classes at a time to keep the 3C-wide hidden activations small.
+        var k0 = 0
+        while k0 < kc {
+            let kn = min(classChunk, kc - k0)
+            let xs = x.narrowed(dim: 0, start: k0, length: kn)
+            let y = norm2(xs, out: pool.tensor("sfm.y", shape: [kn, n, c]))
+            let o = mlp(y, pool: pool, slot: "sfm.mlp")
+            ChannelsLast.depthwiseConv(o, batch: kn, height: h, width: w, channels: c, weight: dwWeight, bias: dwBias,
+                                       kernel: 7, out: xs, accumulate: true)
+            k0 += kn
+        }
+    }
+}
+
+/// CFM (`class_fusion`): 2×2 average pool, then at every pooled location a MiT block over the K class tokens
+/// (text guidance in q/k, no reduction, MLP ending in ReLU6), upsampled back (align_corners=True) and added.
+struct ClassFusion {
+    let norm1: LayerNormLayer, norm2: LayerNormLayer
+    let q: SplitLinear, k: SplitLinear
+    let v: LinearLayer, proj: LinearLayer
+    let mlp: StarMLP
+    let dim: Int, heads: Int, pool: Int
+
+    /// `w` is `aggregator_layers.i.class_fusion`.
+    init(_ w: WeightScope, config cfg: ERRSegConfig) {
+        let c = cfg.aggregatorDim, eps = cfg.decoderLNEps
+        let sa = w.scope("sa")
+        dim = c
+        heads = cfg.aggregatorHeads
+        pool = cfg.cfmPool
+        norm1 = LayerNormLayer(sa.scope("norm1"), dim: c, eps: eps)
+        norm2 = LayerNormLayer(sa.scope("norm2"), dim: c, eps: eps)
+        let a = sa.scope("attention")
+        q = SplitLinear(a.scope("q"), dim: c)
+        k = SplitLinear(a.scope("k"), dim: c)
+        v = LinearLayer(a.scope("v"), in: c, out: c)
+        proj = LinearLayer(a.scope("proj"), in: c, out: c)
+        mlp = StarMLP(sa.scope("mlp"), dim: c, hidden: cfg.aggregatorMLPRatio * c)
+    }
+
+    /// x [K, h·w, C] (updated in place); gtxt [K, C].
+    func forward(_ x: Tensor, gtxt: Tensor, height h: Int, width w: Int, buffers: BufferPool) {
+        let kc = x.shape[0], c = dim
+        let ph = h / pool, pw = w / pool, l = ph * pw
+        let pooled = ChannelsLast.avgPool(x, batch: kc, height: h, width: w, channels: c, pool: pool)
+        let seq = pooled.reshaped([kc, l, c]).permuted([1, 0, 2]).contiguous()  // [L, K, C]
+        let xn = norm1(seq)
+        let attn = Ops.attention(query: q(xn, guidance: gtxt), key: k(xn, guidance: gtxt), value: v(xn), heads: heads)
+        proj(attn, out: seq, accumulate: true)
+        let o = mlp(norm2(seq), activation: .relu6, pool: buffers, slot: "cfm.mlp")
+        Ops.addInPlace(seq, o)
+        let back = seq.permuted([1, 0, 2]).contiguous()  // [K, L, C]
+        ChannelsLast.resizeBilinear(back, batch: kc, height: ph, width: pw, channels: c, outHeight: h, outWidth: w,
+                                    alignCorners: true, addInto: x)
+    }
+}
+
+/// One ESCF block (`aggregator_layers.i`): SFM then CFM.
+struct ESCFBlock {
+    let spatial: SpatialFusion
+    let classes: ClassFusion
+
+    init(_ w: WeightScope, config: ERRSegConfig, srRatio: Int) {
+        spatial = SpatialFusion(w.scope("spatial_fusion.sa"), config: config, srRatio: srRatio)
+        classes = ClassFusion(w.scope("class_fusion"), config: config)
+    }
+}
