@@ -12,6 +12,9 @@ struct ClassColorTable: Sendable {
     let frameWeight: UInt32
     /// `3 * classCount` bytes: the opaque outline shade per class (the class colour at 55 % brightness).
     let outline: [UInt8]
+    /// `48 * classCount` values: `premultiplied` repeated over 16 interleaved RGB pixels, so a run of one class
+    /// blends 16 pixels per step as three 16-lane vectors. Fits UInt16: a·c + 128 + (256 − a)·f ≤ 256·255 + 128.
+    let premultipliedPattern: [UInt16]
 
     init(classNames: [String], alpha: Double, overrides: [String: RGBColor]) {
         var lowercasedOverrides: [String: RGBColor] = [:]
@@ -33,6 +36,9 @@ struct ClassColorTable: Sendable {
         }
         self.premultiplied = premultiplied
         self.outline = outline
+        premultipliedPattern = (0..<colors.count).flatMap { c in
+            (0..<48).map { UInt16(premultiplied[c * 3 + $0 % 3]) }
+        }
     }
 
     static func darken(_ c: UInt8) -> UInt8 { UInt8((UInt32(c) * 141 + 128) >> 8) }

@@ -19,14 +19,24 @@ enum LabelStatistics {
                     let (counts, source) = shared.value
                     guard let source else { return }
                     let mine = counts + chunk * stride
-                    for i in RowChunks.range(chunk: chunk, of: chunks, rows: total) {
-                        let label = Int(source[i])
-                        if label < classCount {
-                            mine[label] += 1
-                        } else if label != Int(LabelMap.unlabeled) {
-                            mine[classCount] = label + 1
+                    // Count runs, not pixels: label maps are long runs of one class, and incrementing the
+                    // same counter pixel after pixel would serialise on that counter.
+                    let range = RowChunks.range(chunk: chunk, of: chunks, rows: total)
+                    guard !range.isEmpty else { return }
+                    var runLabel = source[range.lowerBound], runStart = range.lowerBound
+                    func close(_ label: UInt16, _ length: Int) {
+                        if Int(label) < classCount {
+                            mine[Int(label)] += length
+                        } else if label != LabelMap.unlabeled {
+                            mine[classCount] = Int(label) + 1
                         }
                     }
+                    for i in range where source[i] != runLabel {
+                        close(runLabel, i - runStart)
+                        runLabel = source[i]
+                        runStart = i
+                    }
+                    close(runLabel, range.upperBound - runStart)
                 }
             }
         }

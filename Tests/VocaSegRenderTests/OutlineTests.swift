@@ -56,3 +56,57 @@ import VocaSegCore
         }
     }
 }
+
+@Suite struct ResampledOutlineTests {
+    /// Pixel by pixel from the definitions: the label of frame pixel (x, y) is labels[floor(y·lh/h)][floor(x·lw/w)];
+    /// a labeled pixel is outline if a 4-neighbour inside the frame has another label.
+    static func expected(frame: RGBImage, labels: LabelMap, renderer: OverlayRenderer) -> [UInt8] {
+        let w = frame.width, h = frame.height
+        func label(_ x: Int, _ y: Int) -> UInt16 {
+            labels.labels[(y * labels.height / h) * labels.width + x * labels.width / w]
+        }
+        var out = frame.pixels
+        for y in 0..<h {
+            for x in 0..<w {
+                let l = label(x, y)
+                if l == LabelMap.unlabeled { continue }
+                let neighbours = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].filter { $0.0 >= 0 && $0.0 < w && $0.1 >= 0 && $0.1 < h }
+                let c = renderer.color(ofClass: Int(l))!
+                let i = (y * w + x) * 3
+                for (ch, component) in [c.r, c.g, c.b].enumerated() {
+                    if neighbours.contains(where: { label($0.0, $0.1) != l }) {
+                        out[i + ch] = UInt8((Int(component) * 141 + 128) >> 8)
+                    } else {
+                        // alpha 0.5 → a = 128: (128·c + 128·f + 128) >> 8
+                        out[i + ch] = UInt8((128 * Int(component) + 128 * Int(frame.pixels[i + ch]) + 128) >> 8)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    /// A noisy label map so that almost every pixel sits on some boundary.
+    static func noisyLabels(width: Int, height: Int) -> LabelMap {
+        var state: UInt32 = 12345
+        var values = [UInt16](repeating: 0, count: width * height)
+        for i in values.indices {
+            state = state &* 1_664_525 &+ 1_013_904_223
+            let r = state >> 24
+            values[i] = r < 20 ? LabelMap.unlabeled : UInt16(r % 3)
+        }
+        return LabelMap(width: width, height: height, labels: values)
+    }
+
+    @Test(arguments: [(23, 17), (97, 61), (41, 200), (300, 9)])
+    func outlinesMatchDefinitionForResampledMaps(labelWidth: Int, labelHeight: Int) throws {
+        // Frame 97x61: label maps smaller (upsampled), equal, and larger (downsampled, rows skipped) in each axis.
+        let frame = gradientFrame(width: 97, height: 61)
+        let labels = Self.noisyLabels(width: labelWidth, height: labelHeight)
+        let renderer = try OverlayRenderer(classNames: ["a", "b", "c"], options: blendOnly(alpha: 0.5, outlines: true))
+        let out = try renderer.render(frame: frame, labels: labels)
+        let expected = Self.expected(frame: frame, labels: labels, renderer: renderer)
+        let mismatches = zip(out.pixels, expected).filter { $0 != $1 }.count
+        #expect(mismatches == 0)
+    }
+}
