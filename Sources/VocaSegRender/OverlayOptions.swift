@@ -54,6 +54,11 @@ public struct OverlayOptions: Sendable, Equatable {
         guard minimumLabelFraction.isFinite, (0...1).contains(minimumLabelFraction) else {
             throw VocaSegError(.usage, "minimum label fraction must be between 0 and 1, got \(minimumLabelFraction)")
         }
+        // Keys are matched case-insensitively; two spellings of one name would make the winner arbitrary.
+        var seen: Set<String> = []
+        for name in colorOverrides.keys.sorted() where !seen.insert(name.lowercased()).inserted {
+            throw VocaSegError(.usage, "colour override for \"\(name)\" is given twice (names ignore case)")
+        }
         return self
     }
 }

@@ -46,6 +46,14 @@ import VocaSegCore
         }
     }
 
+    @Test func overrideGivenTwiceInDifferentCaseIsUsageError() throws {
+        let red = RGBColor(r: 255, g: 0, b: 0), blue = RGBColor(r: 0, g: 0, b: 255)
+        let error = try #require(throws: VocaSegError.self) {
+            try OverlayRenderer(classNames: ["car"], options: blendOnly(overrides: ["Car": red, "car": blue]))
+        }
+        #expect(error.kind == .usage)
+    }
+
     @Test func alphaOutOfRangeIsUsageError() throws {
         let error = try #require(throws: VocaSegError.self) {
             try OverlayRenderer(classNames: ["a"], options: blendOnly(alpha: 1.5))
