@@ -94,4 +94,28 @@ rot=$(ffprobe -v error -select_streams v:0 -show_entries stream_side_data=rotati
 durations=$(ffprobe -v error -select_streams v:0 -show_entries frame=best_effort_timestamp -of csv=p=0 vfr.mp4 | awk 'NR>1{print $1-p} {p=$1}' | sort -u | wc -l)
 [[ "$durations" -gt 1 ]] || { echo "vfr.mp4: frame-to-frame pts steps are all equal" >&2; exit 1; }
 
+cat > README.md <<'MD'
+# Media samples
+
+Made by `Scripts/make-samples.sh` with the ffmpeg CLI (FFmpeg 5.1, libx264) from deterministic lavfi sources;
+rerun it to regenerate them (it rewrites every file). The media tests (`Tests/VocaSegMediaTests`) decode each one
+and compare with `ffprobe`/`ffmpeg`.
+
+| File | What it is | What it exercises |
+|---|---|---|
+| `clip_640x360_aac.mp4` | 640x360, 25 fps, 3 s (75 frames) testsrc2, H.264 yuv420p + AAC mono 440 Hz sine | general decode; audio copied bit-identically by `VideoWriter` |
+| `rotated_90.mp4` | 320x180 coded smptebars, 25 frames, tkhd display matrix "rotate 90° clockwise" (ffprobe: rotation -90) | upright 180x320 output, orientation |
+| `hflip.mp4` | 320x180 coded smptebars, 5 frames, mirror display matrix | flips (ffprobe reports rotation -180; the matrix is a horizontal mirror) |
+| `vfr.mp4` | 320x240, 30 frames, pts = N + ⌊N/2⌋ + ⌊N/3⌋ ticks of 1/30 s, time base 1/90000 | variable frame rate: irregular pts kept through decode and encode |
+| `odd_641x479.mp4` | 641x479, 10 frames, H.264 High 4:4:4 (4:2:0 cannot hold odd sizes) | odd sizes; writer pads to 642x480 |
+| `tenbit_yuv420p10.mp4` | 320x240, 10 frames, H.264 High 10, yuv420p10le | high bit depth conversion |
+| `still.png`, `still.jpg` | 320x240 mandelbrot; PNG rgb24, JPEG yuvj420p (full range) | single images |
+| `seq/frame_0001.png` … `frame_0005.png` | 160x120 testsrc2 frames | image2 pattern `seq/frame_%04d.png` |
+| `folder/img1.png`, `img2.png`, `img10.png` | 64x48 flat greys, brighter with the number | folder input in natural order (img2 before img10) |
+| `bench_1080p.mp4` | 1920x1080, 25 fps, 2 s (50 frames) testsrc2 at crf 38 | decode/encode speed |
+
+FFmpeg 5.1's CLI cannot write a display matrix (its mp4 muxer ignores the `rotate` tag and `-display_rotation`
+only arrived in 6.0), so the script patches the matrix into the track header (`tkhd`), where cameras write it.
+MD
+
 du -ch "$OUT"/* | tail -1

@@ -24,6 +24,7 @@ public struct MediaInfo: Sendable {
     public var codedWidth: Int
     public var codedHeight: Int
     /// Counter-clockwise degrees in FFmpeg's convention (`av_display_rotation_get`): a phone portrait clip says -90.
+    /// For a mirrored matrix, the rotation applied after the horizontal mirror.
     public var rotationDegrees: Double
     /// Whether the display matrix mirrors the picture (negative determinant).
     public var isMirrored: Bool
@@ -36,6 +37,7 @@ public struct MediaInfo: Sendable {
     public var durationSeconds: Double?
     public var codecName: String
     public var pixelFormatName: String
+    /// Of the upright picture; (1, 1) when unknown.
     public var sampleAspectRatio: (num: Int32, den: Int32)
     /// "tv" (limited), "pc" (full) or "unknown".
     public var colorRange: String

@@ -4,6 +4,10 @@ import VocaSegCore
 /// Decodes the video of anything libavformat opens — files, URLs, stdin (`-`), single images, `name_%04d.png`
 /// sequences — or a folder of images in natural order, into upright RGB24 frames.
 ///
+/// Frames come out as RGB24 converted by swscale with the stream's colour matrix and range (BT.601 when untagged,
+/// as FFmpeg assumes); an alpha channel is dropped (colour kept as stored, not composited). Rotation and mirroring
+/// from the display matrix are applied to the pixels.
+///
 /// Use from one thread at a time (it may be handed from thread to thread, hence `@unchecked Sendable`).
 public final class MediaSource: @unchecked Sendable {
     public let path: String
@@ -142,7 +146,12 @@ public final class MediaSource: @unchecked Sendable {
         let upright = orientation.outputSize(width: Int(par.width), height: Int(par.height))
         var rotation = 0.0
         if let matrix = av_stream_get_side_data(stream, AV_PKT_DATA_DISPLAYMATRIX, nil) {
-            let degrees = matrix.withMemoryRebound(to: Int32.self, capacity: 9) { av_display_rotation_get($0) }
+            var m = [Int32](repeating: 0, count: 9)
+            matrix.withMemoryRebound(to: Int32.self, capacity: 9) { for i in 0..<9 { m[i] = $0[i] } }
+            // A mirrored matrix is "flip horizontally, then rotate": undo the flip (negate the x row) so that the
+            // angle reported is the rotation part alone.
+            if orientation.isMirrored { m[0] = -m[0]; m[1] = -m[1] }
+            let degrees = av_display_rotation_get(m)
             if degrees.isFinite { rotation = degrees == 0 ? 0 : degrees }
         }
         let timeBase = stream.pointee.time_base
@@ -165,7 +174,9 @@ public final class MediaSource: @unchecked Sendable {
             duration = Double(folderCount) / Double(options.imageSequenceFrameRate)
         }
         let (audio, subtitles) = StreamDecoder.countStreams(decoder.format!)
-        let sar = par.sample_aspect_ratio
+        var sar = par.sample_aspect_ratio
+        // Turning the picture by 90° turns its pixels too: a wide pixel becomes a tall one.
+        if orientation.swapsAxes { sar = AVRational(num: sar.den, den: sar.num) }
         return MediaInfo(
             width: upright.width, height: upright.height, codedWidth: Int(par.width), codedHeight: Int(par.height),
             rotationDegrees: rotation, isMirrored: orientation.isMirrored,

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import VocaSegMedia
+import VocaSegMedia
 import VocaSegCore
 
 @Suite("Images, label maps, scaling")

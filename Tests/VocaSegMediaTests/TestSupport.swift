@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import VocaSegMedia
+import VocaSegMedia
 import VocaSegCore
 
 /// Repo paths and command-line helpers (ffprobe/ffmpeg are the reference implementation the tests compare to).

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import VocaSegMedia
+import VocaSegMedia
 import VocaSegCore
 
 @Suite("Writing video")
@@ -101,6 +101,9 @@ struct WriterTests {
         #expect(writer.warnings.contains { $0.contains("MPEG-4") })
         #expect(try Tool.probeStream(output, "v:0", "codec_name")["codec_name"] == "mpeg4")
         #expect(try Tool.probeFramePTS(output).count == frames.count)
+        // MPEG-4 Part 2 cannot use 1/90000; 1/45000 still holds these timestamps exactly.
+        #expect(try Tool.probeFrameTimes(output) == (try Tool.probeFrameTimes(Fixture.sample("vfr.mp4"))))
+        #expect(!writer.warnings.contains { $0.contains("rounded") })
     }
 
     @Test("abort and an unfinished writer leave no file behind")
