@@ -1,5 +1,5 @@
 import Testing
-@testable import VocaSegTensor
+import VocaSegTensor
 
 @Suite struct ConvTests {
     typealias G = DenseGoldens

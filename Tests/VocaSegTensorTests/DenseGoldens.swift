@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 import VocaSegTestSupport
-@testable import VocaSegTensor
+import VocaSegTensor
 
 /// Loads the dense-op goldens written by Scripts/reference/ops_dense_goldens.py.
 enum DenseGoldens {

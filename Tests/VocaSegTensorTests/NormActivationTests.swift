@@ -1,5 +1,5 @@
 import Testing
-@testable import VocaSegTensor
+import VocaSegTensor
 
 @Suite struct NormTests {
     typealias G = DenseGoldens

@@ -21,10 +21,10 @@ public enum Activation: Sendable, Equatable {
             if UnsafePointer(dst) != src { dst.update(from: src, count: count) }
         case .relu:
             let zero = SIMD8<Float>(repeating: 0)
-            SIMDMath.map(src, dst, count: count) { pointwiseMax($0, zero) }
+            SIMDMath.map(src, dst, count: count) { SIMDMath.max($0, zero) }
         case .relu6:
             let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
-            SIMDMath.map(src, dst, count: count) { pointwiseMin(pointwiseMax($0, zero), six) }
+            SIMDMath.map(src, dst, count: count) { SIMDMath.min(SIMDMath.max($0, zero), six) }
         case .gelu:
             SIMDMath.map(src, dst, count: count) { SIMDMath.gelu($0) }
         case .quickGelu:
@@ -46,10 +46,10 @@ extension Activation {
         case .identity: Activation.biasedMap(p, bias, count) { $0 }
         case .relu:
             let zero = SIMD8<Float>(repeating: 0)
-            Activation.biasedMap(p, bias, count) { pointwiseMax($0, zero) }
+            Activation.biasedMap(p, bias, count) { SIMDMath.max($0, zero) }
         case .relu6:
             let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
-            Activation.biasedMap(p, bias, count) { pointwiseMin(pointwiseMax($0, zero), six) }
+            Activation.biasedMap(p, bias, count) { SIMDMath.min(SIMDMath.max($0, zero), six) }
         case .gelu: Activation.biasedMap(p, bias, count) { SIMDMath.gelu($0) }
         case .quickGelu: Activation.biasedMap(p, bias, count) { $0 * SIMDMath.sigmoid($0 * 1.702) }
         case .sigmoid: Activation.biasedMap(p, bias, count) { SIMDMath.sigmoid($0) }
@@ -136,8 +136,8 @@ extension Ops {
         var i = 0
         if n >= 8 {
             var m8 = SIMD8<Float>(repeating: -.infinity)
-            while i + 8 <= n { m8 = pointwiseMax(m8, SIMDMath.load(p + i)); i += 8 }
-            m = m8.max()
+            while i + 8 <= n { m8 = SIMDMath.max(m8, SIMDMath.load(p + i)); i += 8 }
+            m = SIMDMath.horizontalMax(m8)
         }
         while i < n { m = max(m, p[i]); i += 1 }
         if m == -.infinity {

@@ -30,7 +30,7 @@ extension Ops {
         precondition(x.isContiguous, "clampInPlace: tensor must be contiguous")
         let l = SIMD8<Float>(repeating: lo), h = SIMD8<Float>(repeating: hi)
         chunked(x.count) { start, n in
-            SIMDMath.map(x.data + start, x.data + start, count: n) { $0.clamped(lowerBound: l, upperBound: h) }
+            SIMDMath.map(x.data + start, x.data + start, count: n) { SIMDMath.clamp($0, l, h) }
         }
     }
 

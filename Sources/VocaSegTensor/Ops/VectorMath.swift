@@ -15,7 +15,7 @@ enum SIMDMath {
     @inline(__always)
     static func exp(_ x: V) -> V {
         let lo = V(repeating: -87.33), hi = V(repeating: 88.37)
-        let xc = x.clamped(lowerBound: lo, upperBound: hi)
+        let xc = clamp(x, lo, hi)
         let magic = V(repeating: roundingMagic)
         let t = magic.addingProduct(xc, V(repeating: 1.442_695_04))  // xc·log2(e), rounded, in the low bits
         let n = t - magic
@@ -50,6 +50,23 @@ enum SIMDMath {
         let e = exp(-(ax * ax))
         let magnitude = V(repeating: 1) - (poly * t) * e
         return copySign(magnitude, of: x)
+    }
+
+    // The standard library's `pointwiseMin/Max`, `clamped` and `max()` on SIMD8 are not inlined (they become calls
+    // to generic specialisations running lane by lane); masked `replacing` compiles to single vminps/vmaxps.
+    @inline(__always)
+    static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
+
+    @inline(__always)
+    static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
+
+    @inline(__always)
+    static func clamp(_ x: V, _ lo: V, _ hi: V) -> V { min(max(x, lo), hi) }
+
+    @inline(__always)
+    static func horizontalMax(_ v: V) -> Float {
+        let a = max(v, V(lowHalf: v.highHalf, highHalf: v.lowHalf))  // lanes 0…3 now hold the pairwise maxima
+        return Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
     }
 
     @inline(__always)
