@@ -42,7 +42,10 @@ let package = Package(
         // MARK: Libraries
         .target(name: "VocaSegCore"),
         .target(name: "VocaSegTensor", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
+                                // AVX2 + FMA codegen for the SIMD8 kernels (x86-64 baseline turns every lane-wise
+                                // fma into a libm call); needs an x86-64-v3 CPU (Haswell / Zen or newer).
+                                .unsafeFlags(["-target-cpu", "haswell"], .when(platforms: [.linux]))]),
         .target(name: "VocaSegCheckpoint", dependencies: ["VocaSegCore"]),
         .target(name: "VocaSegMedia", dependencies: ["CFFmpeg", "CFFmpegShim", "VocaSegCore"]),
         .target(name: "VocaSegRender", dependencies: ["CFreeType", "VocaSegCore"]),
