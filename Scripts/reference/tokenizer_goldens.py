@@ -98,6 +98,9 @@ OWN_STRINGS = [
     "the the the the", "hello world", "tokenization tokenizer tokens",
 ]
 
+# Mojibake that ftfy's fix_encoding repairs and the Swift tokenizer (by design) does not: tested as a known issue.
+MOJIBAKE_STRINGS = ["caf\u00c3\u00a9", "\u00c3\u00bcber", "doesn\u00e2\u20ac\u2122t", "\u00c2\u00a35"]
+
 LONG_STRINGS = [
     " ".join(["person"] * 100),
     "a photo of " + ", ".join(["a chair", "a table", "a lamp", "a sofa", "a rug"] * 20),
@@ -140,6 +143,8 @@ def main():
     for text in OWN_STRINGS + LONG_STRINGS:
         cases.append(case({"text": text}, text))
 
+    mojibake = [case({"text": text}, text) for text in MOJIBAKE_STRINGS]
+
     # Other context lengths (the same truncation rule: keep the start token, end on the end token).
     short_contexts = []
     for text, length in [("a photo of a traffic light in the scene.", 5), ("dog", 3), ("dog", 2),
@@ -159,6 +164,7 @@ def main():
         "ftfyEntityCount": len(ftfy.chardata.HTML_ENTITIES),
         "cases": cases,
         "shortContexts": short_contexts,
+        "mojibake": mojibake,
     }
     os.makedirs(os.path.dirname(OUT), exist_ok=True)
     with open(OUT, "w", encoding="utf-8") as f:

@@ -39,6 +39,7 @@ import VocaSegCore
         var ftfyEntityCount: Int
         var cases: [Case]
         var shortContexts: [ShortContext]
+        var mojibake: [Case]
     }
 
     static func loadGolden() throws -> Golden {
@@ -102,6 +103,42 @@ import VocaSegCore
             #expect(tokenizer.tokenize(short.text, contextLength: short.contextLength) == short.tokens,
                     "\(short.text.debugDescription) in \(short.contextLength)")
         }
+    }
+
+    /// ftfy repairs text decoded with the wrong encoding ("cafÃ©" → "café"); the Swift clean-up does not
+    /// (documented in TokenizerTextCleaning). Recorded as a known issue so that a fix shows up as a change.
+    @Test func mojibakeIsNotRepaired() throws {
+        let tokenizer = try Self.tokenizer.get()
+        let golden = try Self.loadGolden()
+        #expect(!golden.mojibake.isEmpty)
+        for goldenCase in golden.mojibake {
+            let text = try #require(goldenCase.text)
+            withKnownIssue("ftfy's mojibake repair is not reproduced") {
+                #expect(tokenizer.encode(text) == goldenCase.encode, "\(text.debugDescription)")
+            }
+        }
+    }
+
+    /// The 847 ADE class names in one batch, as a vocabulary is tokenized once per run; prints the time taken
+    /// with a cold cache (fresh tokenizer) and a warm one.
+    @Test func tokenizesTheADE847Vocabulary() throws {
+        let names = try JSONDecoder().decode(
+            [String].self, from: Data(contentsOf: Self.shared.appendingPathComponent("data/vocab/ade847.json")))
+        let loadStart = ContinuousClock.now
+        let fresh = try CLIPTokenizer(vocabularyPath: Self.vocabularyPath)
+        let loaded = ContinuousClock.now
+        let rows = fresh.tokenize(names)
+        let cold = ContinuousClock.now
+        let again = fresh.tokenize(names)
+        let warm = ContinuousClock.now
+        #expect(rows.count == 847 * 77)
+        #expect(rows == again)
+        for row in 0..<847 {
+            let ids = rows[(row * 77)..<((row + 1) * 77)]
+            #expect(ids.first == CLIPTokenizer.startOfTextID)
+            #expect(ids[row * 77 + CLIPTokenizer.eotIndex(ids)] == CLIPTokenizer.endOfTextID)
+        }
+        print("CLIPTokenizer: load \(loaded - loadStart), 847 ADE names cold \(cold - loaded), warm \(warm - cold)")
     }
 
     @Test func batchTokenizeConcatenatesRows() throws {

@@ -60,7 +60,12 @@ public final class CLIPTokenizer: @unchecked Sendable {
         // bytes: Python compares code points, which Swift String equality (canonical equivalence) would not.
         var symbolID: [TokenizerBytes: Int32] = [:]
         symbolID.reserveCapacity(vocabulary.count)
-        for (id, symbol) in vocabulary.enumerated() { symbolID[TokenizerBytes(symbol)] = Int32(id) }
+        var supersededBy: [Int32: Int32] = [:]
+        for (id, symbol) in vocabulary.enumerated() {
+            if let earlier = symbolID.updateValue(Int32(id), forKey: TokenizerBytes(symbol)) {
+                supersededBy[earlier] = Int32(id)
+            }
+        }
         guard vocabulary.count == Int(Self.endOfTextID) + 1,
               symbolID[TokenizerBytes(Self.endOfTextBytes)] == Self.endOfTextID else {
             throw VocaSegError(.model, "the CLIP tokenizer vocabulary does not give the 49,408 ids CLIP expects",
@@ -71,8 +76,10 @@ public final class CLIPTokenizer: @unchecked Sendable {
         mergeTable.reserveCapacity(file.merges.count)
         for (rank, (left, right)) in file.merges.enumerated() {
             // A half that is no symbol can never be formed, so that merge can never apply (as in open_clip).
-            guard let l = symbolID[TokenizerBytes(Array(left))], let r = symbolID[TokenizerBytes(Array(right))],
-                  let merged = symbolID[TokenizerBytes(vocabulary[512 + rank])] else { continue }
+            guard let l = symbolID[TokenizerBytes(Array(left))], let r = symbolID[TokenizerBytes(Array(right))]
+            else { continue }
+            var merged = Int32(512 + rank)
+            while let later = supersededBy[merged] { merged = later }
             mergeTable[Self.pairKey(l, r)] = UInt64(rank) << 32 | UInt64(UInt32(merged))
         }
         self.mergeCount = file.merges.count
