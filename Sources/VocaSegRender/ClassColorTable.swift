@@ -1,20 +1,21 @@
 import VocaSegCore
 
-/// Per-class colours and the lookup tables the blend loop reads, built once per renderer.
+/// Per-class colours and the lookup tables the blend loop reads, built once per renderer and never changed, so
+/// worker threads may read them freely.
 ///
 /// The blend is `out = (a·c + (256 − a)·f + 128) >> 8` per channel with `a = round(alpha·256)`: for alpha = 0.5
 /// that is round-half-up of (c + f) / 2. `a·c + 128` is stored premultiplied so the loop does one multiply-add.
-struct ClassColorTable: Sendable {
+final class ClassColorTable: @unchecked Sendable {
     let colors: [RGBColor]
-    /// `3 * classCount` values of `a·c + 128`.
-    let premultiplied: [UInt32]
     /// `256 − a`: the frame's weight.
     let frameWeight: UInt32
+    /// `3 * classCount` values of `a·c + 128`.
+    let premultiplied: UnsafeMutablePointer<UInt32>
     /// `3 * classCount` bytes: the opaque outline shade per class (the class colour at 55 % brightness).
-    let outline: [UInt8]
+    let outline: UnsafeMutablePointer<UInt8>
     /// `48 * classCount` values: `premultiplied` repeated over 16 interleaved RGB pixels, so a run of one class
     /// blends 16 pixels per step as three 16-lane vectors. Fits UInt16: a·c + 128 + (256 − a)·f ≤ 256·255 + 128.
-    let premultipliedPattern: [UInt16]
+    let premultipliedPattern: UnsafeMutablePointer<UInt16>
 
     init(classNames: [String], alpha: Double, overrides: [String: RGBColor]) {
         var lowercasedOverrides: [String: RGBColor] = [:]
@@ -26,19 +27,22 @@ struct ClassColorTable: Sendable {
         }
         let a = UInt32((alpha * 256).rounded())
         frameWeight = 256 - a
-        var premultiplied: [UInt32] = []
-        var outline: [UInt8] = []
-        for color in colors {
-            for channel in [color.r, color.g, color.b] {
-                premultiplied.append(a * UInt32(channel) + 128)
-                outline.append(Self.darken(channel))
+        premultiplied = .allocate(capacity: 3 * colors.count)
+        outline = .allocate(capacity: 3 * colors.count)
+        premultipliedPattern = .allocate(capacity: 48 * colors.count)
+        for (c, color) in colors.enumerated() {
+            for (channel, value) in [color.r, color.g, color.b].enumerated() {
+                premultiplied[c * 3 + channel] = a * UInt32(value) + 128
+                outline[c * 3 + channel] = Self.darken(value)
             }
+            for i in 0..<48 { premultipliedPattern[c * 48 + i] = UInt16(premultiplied[c * 3 + i % 3]) }
         }
-        self.premultiplied = premultiplied
-        self.outline = outline
-        premultipliedPattern = (0..<colors.count).flatMap { c in
-            (0..<48).map { UInt16(premultiplied[c * 3 + $0 % 3]) }
-        }
+    }
+
+    deinit {
+        premultiplied.deallocate()
+        outline.deallocate()
+        premultipliedPattern.deallocate()
     }
 
     static func darken(_ c: UInt8) -> UInt8 { UInt8((UInt32(c) * 141 + 128) >> 8) }

@@ -17,21 +17,17 @@ enum OverlayBlender {
             labels.labels.withUnsafeBufferPointer { labelBuffer in
                 columns.withUnsafeBufferPointer { columnBuffer in
                     rows.withUnsafeBufferPointer { rowBuffer in
-                        colors.premultiplied.withUnsafeBufferPointer { premultiplied in
-                            colors.outline.withUnsafeBufferPointer { outline in
-                              colors.premultipliedPattern.withUnsafeBufferPointer { pattern in
-                                let job = BlendJob(
-                                    pixels: pixelBuffer.baseAddress!, labels: labelBuffer.baseAddress!,
-                                    labelWidth: labels.width, columns: columnBuffer.baseAddress!,
-                                    rows: rowBuffer.baseAddress!, width: width, height: height,
-                                    premultiplied: premultiplied.baseAddress!, frameWeight: colors.frameWeight,
-                                    outline: outline.baseAddress!, pattern: pattern.baseAddress!,
-                                    outlines: outlines)
-                                let shared = UnsafeSendable(job)
-                                DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-                                    shared.value.run(rows: RowChunks.range(chunk: chunk, of: chunks, rows: height))
-                                }
-                              }
+                        let job = BlendJob(
+                            pixels: pixelBuffer.baseAddress!, labels: labelBuffer.baseAddress!,
+                            labelWidth: labels.width, columns: columnBuffer.baseAddress!, rows: rowBuffer.baseAddress!,
+                            width: width, height: height, premultiplied: colors.premultiplied,
+                            frameWeight: colors.frameWeight, outline: colors.outline,
+                            pattern: colors.premultipliedPattern, outlines: outlines)
+                        let shared = UnsafeSendable(job)
+                        // The job holds raw pointers into `colors`; keep the table alive until the workers finish.
+                        withExtendedLifetime(colors) {
+                            DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+                                shared.value.run(rows: RowChunks.range(chunk: chunk, of: chunks, rows: height))
                             }
                         }
                     }
@@ -52,10 +48,10 @@ private struct BlendJob {
     let rows: UnsafePointer<Int>
     let width: Int
     let height: Int
-    let premultiplied: UnsafePointer<UInt32>
+    let premultiplied: UnsafeMutablePointer<UInt32>
     let frameWeight: UInt32
-    let outline: UnsafePointer<UInt8>
-    let pattern: UnsafePointer<UInt16>
+    let outline: UnsafeMutablePointer<UInt8>
+    let pattern: UnsafeMutablePointer<UInt16>
     let outlines: Bool
 
     func run(rows rowRange: Range<Int>) {

@@ -86,14 +86,16 @@ private struct ConnectedComponents {
                 sx += x
                 sy += y
                 box = (min(box.minX, x), min(box.minY, y), max(box.maxX, x), max(box.maxY, y))
-                for (nx, ny) in [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
-                where nx >= 0 && nx < width && ny >= 0 && ny < height {
-                    let neighbour = ny * width + nx
+                func visit(_ neighbour: Int) {
                     if ids[neighbour] < 0 && grid[neighbour] == label {
                         ids[neighbour] = Int32(id)
                         stack.append(neighbour)
                     }
                 }
+                if x > 0 { visit(cell - 1) }
+                if x + 1 < width { visit(cell + 1) }
+                if y > 0 { visit(cell - width) }
+                if y + 1 < height { visit(cell + width) }
             }
             sizes.append(size)
             sumX.append(sx)
