@@ -26,25 +26,36 @@ struct TokenizerVocabularyFile {
                                path: path)
         }
         let bytes = try Self.gunzip(compressed, path: path)
-        guard String(validating: bytes, as: UTF8.self) != nil else {
-            throw VocaSegError(.model, "the CLIP tokenizer vocabulary is not UTF-8 text", path: path)
-        }
         // open_clip splits on "\n" only, skips the header line and splits each merge on whitespace; the symbols
         // never contain whitespace (bytes that are whitespace have stand-ins at U+0100…), so ASCII spaces suffice.
-        let lines = bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: false)
-        guard lines.count > Self.mergeCount else {
+        // Only the first lines are used (the file has about 262,000), so only those are split and validated.
+        var lineStarts: [Int] = [0]
+        lineStarts.reserveCapacity(Self.mergeCount + 2)
+        var position = 0
+        while lineStarts.count <= Self.mergeCount + 1,
+              let newline = bytes[position...].firstIndex(of: UInt8(ascii: "\n")) {
+            position = newline + 1
+            lineStarts.append(position)
+        }
+        if lineStarts.count <= Self.mergeCount + 1 { lineStarts.append(bytes.count + 1) }  // last line, unterminated
+        guard lineStarts.count > Self.mergeCount + 1 else {
             throw VocaSegError(
                 .model,
-                "the CLIP tokenizer vocabulary has \(max(lines.count - 1, 0)) merges, expected at least \(Self.mergeCount)",
+                "the CLIP tokenizer vocabulary has \(max(lineStarts.count - 2, 0)) merges, expected at least \(Self.mergeCount)",
                 path: path)
+        }
+        let used = bytes[0..<(lineStarts[Self.mergeCount + 1] - 1)]
+        guard String(validating: used, as: UTF8.self) != nil else {
+            throw VocaSegError(.model, "the CLIP tokenizer vocabulary is not UTF-8 text", path: path)
         }
         var merges: [(left: ArraySlice<UInt8>, right: ArraySlice<UInt8>)] = []
         merges.reserveCapacity(Self.mergeCount)
-        for (offset, line) in lines[1...Self.mergeCount].enumerated() {
+        for lineIndex in 1...Self.mergeCount {
+            let line = bytes[lineStarts[lineIndex]..<(lineStarts[lineIndex + 1] - 1)]
             let halves = line.split(whereSeparator: { $0 == 0x20 || $0 == 0x09 || $0 == 0x0D })
             guard halves.count == 2 else {
                 throw VocaSegError(
-                    .model, "the CLIP tokenizer vocabulary line \(offset + 2) is not a merge of two symbols", path: path)
+                    .model, "the CLIP tokenizer vocabulary line \(lineIndex + 1) is not a merge of two symbols", path: path)
             }
             merges.append((halves[0], halves[1]))
         }
