@@ -167,6 +167,10 @@ def main():
     views["shared_b"] = shared[10:16].view(2, 3)
     views["shared_all"] = shared
     views["expanded"] = torch.tensor([1.0, 2.0]).unsqueeze(0).expand(3, 2)
+    # Rank 3 and matrices larger than the 64-row copy tiles, in two dtypes.
+    views["permuted3d"] = torch.randn(3, 70, 9).permute(2, 0, 1)
+    views["big_transposed"] = torch.randn(130, 70).t()
+    views["half_transposed"] = torch.randn(5, 3).half().t()
     expected["views.pth"] = save_and_describe("views.pth", views, [])
     assert views["shared_a"].untyped_storage().data_ptr() == views["shared_b"].untyped_storage().data_ptr()
 

@@ -1,3 +1,4 @@
+import Dispatch
 import VocaSegCore
 
 /// The bytes behind one or more tensors: a validated byte range of a mapped checkpoint file.
@@ -131,6 +132,14 @@ extension TensorRecord {
         precondition(destination.count >= elementCount, "destination too small for tensor '\(name)'")
         guard elementCount > 0, let out = destination.baseAddress else { return }
         switch dtype {
+        case .float32 where isContiguous:
+            // Same bytes, same layout: a parallel memcpy out of the mapping.
+            guard let fileBase = storage.file.bytes.baseAddress else { return }
+            let source = fileBase + storage.byteRange.lowerBound + storageOffset * 4
+            let target = UnsafeMutableRawPointer(out)
+            inParallel(byteCount, grain: 1 << 20) { range in
+                (target + range.lowerBound).copyMemory(from: source + range.lowerBound, byteCount: range.count)
+            }
         case .float32:
             copyRuns(into: out) { p in Float(bitPattern: p.loadUnaligned(as: UInt32.self)) }
         case .float16:
@@ -201,23 +210,77 @@ extension TensorRecord {
         }
     }
 
-    /// Calls `convert` once per element, in row-major order, with a pointer to the stored element.
+    /// Calls `convert` once per element and stores the results in row-major order. Large contiguous tensors are split
+    /// over the cores; strided views are copied in tiles so that neither reads nor writes walk memory with a huge
+    /// stride.
     @inline(__always)
     private func copyRuns<Element>(into out: UnsafeMutablePointer<Element>,
                                    _ convert: (UnsafeRawPointer) -> Element) {
+        guard let fileBase = storage.file.bytes.baseAddress, elementCount > 0 else { return }
         let size = dtype.byteSize
-        forEachRun { source, sourceStep, count, destinationIndex in
-            let destination = out + destinationIndex
-            let byteStep = sourceStep * size
-            for i in 0..<count {
-                (destination + i).initialize(to: convert(source + i * byteStep))
+        let base = fileBase + storage.byteRange.lowerBound + storageOffset * size
+        if isContiguous {
+            inParallel(elementCount, grain: 1 << 18) { range in
+                for i in range { (out + i).initialize(to: convert(base + i * size)) }
+            }
+            return
+        }
+        let rank = shape.count
+        let rows = rank >= 2 ? shape[rank - 2] : 1
+        let columns = shape[rank - 1]
+        let rowStride = rank >= 2 ? strides[rank - 2] : 0
+        let columnStride = strides[rank - 1]
+        let outerShape = Array(shape.dropLast(Swift.min(rank, 2)))
+        let outerStrides = Array(strides.dropLast(Swift.min(rank, 2)))
+        let tile = 64
+        let rowBlocks = (rows + tile - 1) / tile
+        let planes = elementCount / (rows * columns)
+        // Strided views are rare in real checkpoints and this loop is memory-bound: one thread is enough.
+        do {
+            for block in 0..<(planes * rowBlocks) {
+                // Source offset of this plane: decompose the plane index over the outer axes.
+                var plane = block / rowBlocks
+                var planeOffset = 0
+                for axis in stride(from: outerShape.count - 1, through: 0, by: -1) {
+                    planeOffset += (plane % outerShape[axis]) * outerStrides[axis]
+                    plane /= outerShape[axis]
+                }
+                let firstRow = (block % rowBlocks) * tile
+                let lastRow = Swift.min(firstRow + tile, rows)
+                let destination = out + (block / rowBlocks) * rows * columns
+                let source = base + planeOffset * size
+                if columnStride == 1 {
+                    for row in firstRow..<lastRow {
+                        let rowSource = source + row * rowStride * size
+                        let rowDestination = destination + row * columns
+                        for column in 0..<columns {
+                            (rowDestination + column).initialize(to: convert(rowSource + column * size))
+                        }
+                    }
+                } else {
+                    // Rows innermost: for a transposed matrix the reads are then sequential, and the writes touch
+                    // only `tile` cache lines at a time.
+                    // Narrow column tiles: columns a power-of-two stride apart share one L1 set, and an 8-way
+                    // cache keeps only 8 of them while the rows below reuse the same lines.
+                    let columnTile = 8
+                    var firstColumn = 0
+                    while firstColumn < columns {
+                        let lastColumn = Swift.min(firstColumn + columnTile, columns)
+                        for row in firstRow..<lastRow {
+                            let rowSource = source + row * rowStride * size
+                            let rowDestination = destination + row * columns
+                            for column in firstColumn..<lastColumn {
+                                (rowDestination + column).initialize(to: convert(rowSource + column * columnStride * size))
+                            }
+                        }
+                        firstColumn = lastColumn
+                    }
+                }
             }
         }
     }
 
-    /// Walks the tensor as runs along its innermost axis: `body(start, step, count, destinationIndex)` where `start`
-    /// points at the run's first stored element and `step` is the run's stride in elements. A contiguous tensor is a
-    /// single run, so the per-run overhead only matters for genuinely strided views.
+    /// Contiguous runs of raw elements in row-major order: `body(start, step, count, destinationIndex)`.
     private func forEachRun(_ body: (UnsafeRawPointer, Int, Int, Int) -> Void) {
         guard let fileBase = storage.file.bytes.baseAddress, elementCount > 0 else { return }
         let size = dtype.byteSize
@@ -247,6 +310,31 @@ extension TensorRecord {
             }
         }
     }
+}
+
+/// Runs `body` over `0..<count` in chunks of about `grain` items, on all cores when there is enough work.
+/// Checkpoint conversion is bound by page faults and memory bandwidth, which both scale with threads.
+@inline(__always)
+func inParallel(_ count: Int, grain: Int, _ body: (Range<Int>) -> Void) {
+    let chunks = (count + grain - 1) / grain
+    guard chunks > 1 else {
+        body(0..<count)
+        return
+    }
+    // Each chunk writes a disjoint part of the destination and only reads the immutable mapping, so sharing the
+    // (non-Sendable) closure between the worker threads is safe.
+    withoutActuallyEscaping(body) { body in
+        let shared = UncheckedSendable(body)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let start = chunk * grain
+            shared.value(start..<Swift.min(start + grain, count))
+        }
+    }
+}
+
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// IEEE half → single, exact for every input (normals, subnormals, zeros, infinities, NaN payloads).
