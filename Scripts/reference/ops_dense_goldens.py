@@ -136,6 +136,16 @@ gamma, beta, mean, var = r(6), r(6), r(6) * 0.5, torch.rand(6) + 0.2
 bn = F.batch_norm(F.conv2d(x, w, bias, 1, 1), mean, var, gamma, beta, training=False, eps=1e-5)
 save("bnfold", x=x, w=w, b=bias, gamma=gamma, beta=beta, mean=mean, var=var, y=F.relu(bn))
 
+# ---- fused ConvNeXt block (timm ConvNeXtBlock, conv_mlp=False, ls_init_value → gamma) ----
+c = 16
+x = r(1, c, 9, 11)
+dw_w, dw_b, ln_w, ln_b = r(c, 1, 7, 7, scale=0.2), r(c), r(c), r(c)
+w1, b1, w2, b2, gamma = r(4 * c, c, scale=0.3), r(4 * c), r(c, 4 * c, scale=0.2), r(c), r(c) * 0.5
+y = F.conv2d(x, dw_w, dw_b, padding=3, groups=c).permute(0, 2, 3, 1)
+y = F.linear(F.gelu(F.linear(F.layer_norm(y, (c,), ln_w, ln_b, 1e-6), w1, b1)), w2, b2) * gamma
+save("convnext_block", x=x, dw_w=dw_w, dw_b=dw_b, ln_w=ln_w, ln_b=ln_b, w1=w1, b1=b1, w2=w2, b2=b2, gamma=gamma,
+     y=x + y.permute(0, 3, 1, 2))
+
 # ---- activations ----
 x = torch.cat([torch.linspace(-12, 12, 601), r(402, scale=3.0)])  # 1003 values: not a multiple of 8
 save("act", x=x, gelu=F.gelu(x), quickgelu=x * torch.sigmoid(1.702 * x), relu=F.relu(x), relu6=F.relu6(x),

@@ -85,3 +85,20 @@ import VocaSegTensor
                                         groups: g), name)
     }
 }
+
+@Suite struct ConvNeXtBlockTests {
+    typealias G = DenseGoldens
+
+    @Test func fusedBlockMatchesTimmOrder() throws {
+        let n = "convnext_block"
+        let w = ConvNeXtBlockWeights.prepared(
+            dwWeight: try G.tensor(n, "dw_w"), dwBias: try G.tensor(n, "dw_b"), normWeight: try G.tensor(n, "ln_w"),
+            normBias: try G.tensor(n, "ln_b"), fc1Weight: try G.tensor(n, "w1"), fc1Bias: try G.tensor(n, "b1"),
+            fc2Weight: try G.tensor(n, "w2"), fc2Bias: try G.tensor(n, "b2"), gamma: try G.tensor(n, "gamma"))
+        let pool = BufferPool()
+        let x = try G.tensor(n, "x")
+        for _ in 0..<2 {  // the second call reuses the pool's buffers
+            try G.check(Ops.convNeXtBlock(x, w, pool: pool), n)
+        }
+    }
+}

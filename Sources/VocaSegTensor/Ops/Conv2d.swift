@@ -44,8 +44,8 @@ extension Ops {
                groups: groups, activation: activation, pool: pool)
     }
 
-    /// Floats of im2col columns per GEMM call (≈ 4 MB): large enough for efficient GEMMs, small enough for L3.
-    nonisolated(unsafe) public static var im2colBudget = 1 << 20
+    /// Floats of im2col columns per GEMM call (≈ 8 MB): large enough for efficient GEMMs, small enough for L3.
+    nonisolated(unsafe) public static var im2colBudget = 1 << 21
 
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
                               groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil) -> Tensor {
@@ -74,15 +74,60 @@ extension Ops {
         let w2 = wc.reshaped([cout, kdim])
 
         let pointwise = kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
+        let bc = bias?.contiguous()
+        let perImage = kdim * ohw
+        if !pointwise && groups == 1 && n > 1 && 2 * perImage <= im2colBudget {
+            // Many small images (ERR-Seg's decoder runs every kept class as a batch item): unfold several images
+            // side by side so one GEMM has enough columns, then copy each image's block out with bias and
+            // activation applied in the same pass.
+            let nb = min(n, im2colBudget / perImage)
+            let cols = BufferPool.scratch(pool, "ops.conv2d.im2col", count: kdim * nb * ohw)
+            let tmp = BufferPool.scratch(pool, "ops.conv2d.batched", count: cout * nb * ohw)
+            var img0 = 0
+            while img0 < n {
+                let cnt = min(nb, n - img0)
+                for i in 0..<cnt {
+                    im2col(src.data + (img0 + i) * cin * h * w, channels: cin, h: h, w: w, kh: kh, kw: kw, geometry: g,
+                           ow: ow, oy0: 0, rows: oh, into: cols.pointer + i * ohw, ld: cnt * ohw)
+                }
+                let colT = Tensor(storage: cols, shape: [kdim, cnt * ohw], strides: [cnt * ohw, 1], offset: 0)
+                gemm(w2, transA: false, colT, transB: false, c: tmp.pointer, ldc: cnt * ohw)
+                let tp = UnsafePointer(tmp.pointer), op = out.data + img0 * cout * ohw, bp = bc?.data
+                Parallel.forRanges(cnt * cout, grain: max(1, 16384 / max(ohw, 1))) { r in
+                    for item in r {
+                        let i = item / cout, co = item % cout
+                        let dst = op + (i * cout + co) * ohw, s = tp + co * cnt * ohw + i * ohw
+                        if let bp {
+                            let bv = SIMD8<Float>(repeating: bp[co])
+                            SIMDMath.map(s, dst, count: ohw) { $0 + bv }
+                            if activation != .identity { activation.apply(dst, dst, count: ohw) }
+                        } else {
+                            activation.apply(s, dst, count: ohw)
+                        }
+                    }
+                }
+                img0 += cnt
+            }
+            withExtendedLifetime((src, wc, bc, cols, tmp)) {}
+            return out
+        }
+        // One image at a time. A bias is pre-filled into the output so the GEMMs accumulate onto it (beta = 1;
+        // OpenBLAS would otherwise spend a pass zeroing C).
+        let beta: Float = bc == nil ? 0 : 1
         for img in 0..<n {
             let xImg = src.data + img * cin * h * w
             let oImg = out.data + img * cout * ohw
+            if let bc {
+                Parallel.forRanges(cout, grain: max(1, 16384 / max(ohw, 1))) { r in
+                    for co in r { (oImg + co * ohw).initialize(repeating: bc.data[co], count: ohw) }
+                }
+            }
             if pointwise {
                 for grp in 0..<groups {
                     let xg = Tensor(storage: src.storage, shape: [cinG, h * w], strides: [h * w, 1],
                                     offset: src.offset + img * cin * h * w + grp * cinG * h * w)
                     gemm(w2.narrowed(dim: 0, start: grp * coutG, length: coutG), transA: false, xg, transB: false,
-                         c: oImg + grp * coutG * ohw, ldc: ohw)
+                         c: oImg + grp * coutG * ohw, ldc: ohw, beta: beta)
                 }
             } else {
                 let rowsPerTile = max(1, min(oh, im2colBudget / max(kdim * ow, 1)))
@@ -92,20 +137,20 @@ extension Ops {
                     while oy0 < oh {
                         let rows = min(rowsPerTile, oh - oy0)
                         im2col(xImg + grp * cinG * h * w, channels: cinG, h: h, w: w, kh: kh, kw: kw, geometry: g,
-                               ow: ow, oy0: oy0, rows: rows, into: cols.pointer)
+                               ow: ow, oy0: oy0, rows: rows, into: cols.pointer, ld: rows * ow)
                         let colT = Tensor(storage: cols, shape: [kdim, rows * ow], strides: [rows * ow, 1], offset: 0)
                         gemm(w2.narrowed(dim: 0, start: grp * coutG, length: coutG), transA: false, colT, transB: false,
-                             c: oImg + grp * coutG * ohw + oy0 * ow, ldc: ohw)
+                             c: oImg + grp * coutG * ohw + oy0 * ow, ldc: ohw, beta: beta)
                         oy0 += rows
                     }
                 }
                 withExtendedLifetime(cols) {}
             }
-            if bias != nil || activation != .identity {
-                channelEpilogue(oImg, channels: cout, plane: ohw, bias: bias, activation: activation)
+            if activation != .identity {
+                channelEpilogue(oImg, channels: cout, plane: ohw, bias: nil, activation: activation)
             }
         }
-        withExtendedLifetime((src, wc)) {}
+        withExtendedLifetime((src, wc, bc)) {}
         return out
     }
 
@@ -126,17 +171,18 @@ extension Ops {
         withExtendedLifetime(b) {}
     }
 
-    /// Unfolds output rows oy0 ..< oy0+rows of one group into columns [cin·kh·kw, rows·ow] (zero where the
-    /// receptive field falls in the padding). Parallel over the cin·kh·kw column rows.
+    /// Unfolds output rows oy0 ..< oy0+rows of one group into columns [cin·kh·kw, rows·ow] with row stride `ld`
+    /// (zero where the receptive field falls in the padding). Parallel over the cin·kh·kw column rows.
     static func im2col(_ x: UnsafePointer<Float>, channels: Int, h: Int, w: Int, kh: Int, kw: Int,
-                       geometry g: Conv2dGeometry, ow: Int, oy0: Int, rows: Int, into cols: UnsafeMutablePointer<Float>) {
+                       geometry g: Conv2dGeometry, ow: Int, oy0: Int, rows: Int, into cols: UnsafeMutablePointer<Float>,
+                       ld: Int) {
         let kdim = channels * kh * kw
         let width = rows * ow
         Parallel.forRanges(kdim, grain: max(1, 4096 / max(width, 1))) { r in
             for k in r {
                 let c = k / (kh * kw), ky = (k / kw) % kh, kx = k % kw
                 let plane = x + c * h * w
-                let dstRow = cols + k * width
+                let dstRow = cols + k * ld
                 let xOff = kx * g.dilationW - g.padW
                 // Output columns whose input column is inside the image: ox in [oxLo, oxHi).
                 let oxLo = xOff >= 0 ? 0 : min(ow, (-xOff + g.strideW - 1) / g.strideW)

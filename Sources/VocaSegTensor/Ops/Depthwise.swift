@@ -75,49 +75,105 @@ extension Ops {
     }
 
     /// One plane, stride 1: out[oy, ox] = bias + Σ k[ky, kx]·padded[oy + ky·dh, ox + kx·dw].
+    ///
+    /// Two output rows × 32 columns are computed together in eight accumulators: eight independent FMA chains
+    /// cover the FMA latency on both pipes, and with dilation 1 each input vector loaded serves both rows.
     @inline(__always)
     static func depthwisePlaneUnitStride(_ padded: UnsafePointer<Float>, pw: Int, kernel k: UnsafePointer<Float>,
                                          kh: Int, kw: Int, dh: Int, dw: Int, bias: Float,
                                          out o: UnsafeMutablePointer<Float>, oh: Int, ow: Int) {
         typealias V = SIMD8<Float>
         let bv = V(repeating: bias)
-        for oy in 0..<oh {
+        var oy = 0
+        if dh == 1 {
+            while oy + 2 <= oh {
+                let o0 = o + oy * ow, o1 = o0 + ow
+                var ox = 0
+                while ox + 32 <= ow {
+                    var a0 = bv, a1 = bv, a2 = bv, a3 = bv, b0 = bv, b1 = bv, b2 = bv, b3 = bv
+                    // Input row oy + r feeds output row oy with kernel row r and row oy + 1 with kernel row r − 1.
+                    for r in 0...kh {
+                        let row = padded + (oy + r) * pw + ox
+                        for kx in 0..<kw {
+                            let p = row + kx * dw
+                            let x0 = SIMDMath.load(p), x1 = SIMDMath.load(p + 8)
+                            let x2 = SIMDMath.load(p + 16), x3 = SIMDMath.load(p + 24)
+                            if r < kh {
+                                let w = V(repeating: k[r * kw + kx])
+                                a0 = a0.addingProduct(x0, w); a1 = a1.addingProduct(x1, w)
+                                a2 = a2.addingProduct(x2, w); a3 = a3.addingProduct(x3, w)
+                            }
+                            if r > 0 {
+                                let w = V(repeating: k[(r - 1) * kw + kx])
+                                b0 = b0.addingProduct(x0, w); b1 = b1.addingProduct(x1, w)
+                                b2 = b2.addingProduct(x2, w); b3 = b3.addingProduct(x3, w)
+                            }
+                        }
+                    }
+                    SIMDMath.store(a0, o0 + ox); SIMDMath.store(a1, o0 + ox + 8)
+                    SIMDMath.store(a2, o0 + ox + 16); SIMDMath.store(a3, o0 + ox + 24)
+                    SIMDMath.store(b0, o1 + ox); SIMDMath.store(b1, o1 + ox + 8)
+                    SIMDMath.store(b2, o1 + ox + 16); SIMDMath.store(b3, o1 + ox + 24)
+                    ox += 32
+                }
+                while ox < ow {
+                    var a0 = bv, b0 = bv
+                    for r in 0...kh {
+                        let row = padded + (oy + r) * pw + ox
+                        for kx in 0..<kw {
+                            let x0 = SIMDMath.load(row + kx * dw)
+                            if r < kh { a0 = a0.addingProduct(x0, V(repeating: k[r * kw + kx])) }
+                            if r > 0 { b0 = b0.addingProduct(x0, V(repeating: k[(r - 1) * kw + kx])) }
+                        }
+                    }
+                    storePartial(a0, o0 + ox, ow - ox)
+                    storePartial(b0, o1 + ox, ow - ox)
+                    ox += 8
+                }
+                oy += 2
+            }
+        }
+        // Remaining single rows (odd height, or dilated rows).
+        while oy < oh {
             let orow = o + oy * ow
             var ox = 0
-            // 32 outputs per step in four accumulators (enough independent FMAs to hide their latency) …
             while ox + 32 <= ow {
                 var a0 = bv, a1 = bv, a2 = bv, a3 = bv
                 for ky in 0..<kh {
                     let row = padded + (oy + ky * dh) * pw + ox
-                    let kr = k + ky * kw
                     for kx in 0..<kw {
-                        let wv = V(repeating: kr[kx])
+                        let w = V(repeating: k[ky * kw + kx])
                         let p = row + kx * dw
-                        a0 = a0.addingProduct(SIMDMath.load(p), wv)
-                        a1 = a1.addingProduct(SIMDMath.load(p + 8), wv)
-                        a2 = a2.addingProduct(SIMDMath.load(p + 16), wv)
-                        a3 = a3.addingProduct(SIMDMath.load(p + 24), wv)
+                        a0 = a0.addingProduct(SIMDMath.load(p), w)
+                        a1 = a1.addingProduct(SIMDMath.load(p + 8), w)
+                        a2 = a2.addingProduct(SIMDMath.load(p + 16), w)
+                        a3 = a3.addingProduct(SIMDMath.load(p + 24), w)
                     }
                 }
                 SIMDMath.store(a0, orow + ox); SIMDMath.store(a1, orow + ox + 8)
                 SIMDMath.store(a2, orow + ox + 16); SIMDMath.store(a3, orow + ox + 24)
                 ox += 32
             }
-            // … then 8 at a time; the last partial vector reads into the padded plane's spare columns.
             while ox < ow {
                 var a0 = bv
                 for ky in 0..<kh {
                     let row = padded + (oy + ky * dh) * pw + ox
-                    let kr = k + ky * kw
-                    for kx in 0..<kw { a0 = a0.addingProduct(SIMDMath.load(row + kx * dw), V(repeating: kr[kx])) }
+                    for kx in 0..<kw { a0 = a0.addingProduct(SIMDMath.load(row + kx * dw), V(repeating: k[ky * kw + kx])) }
                 }
-                if ox + 8 <= ow {
-                    SIMDMath.store(a0, orow + ox)
-                } else {
-                    for t in 0..<(ow - ox) { orow[ox + t] = a0[t] }
-                }
+                storePartial(a0, orow + ox, ow - ox)
                 ox += 8
             }
+            oy += 1
+        }
+    }
+
+    /// Stores min(n, 8) lanes of `v` at `p`.
+    @inline(__always)
+    static func storePartial(_ v: SIMD8<Float>, _ p: UnsafeMutablePointer<Float>, _ n: Int) {
+        if n >= 8 {
+            SIMDMath.store(v, p)
+        } else {
+            for t in 0..<n { p[t] = v[t] }
         }
     }
 }

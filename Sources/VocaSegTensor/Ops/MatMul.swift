@@ -96,23 +96,39 @@ extension Ops {
         if rows == 0 || outF == 0 { return y }
         let x2 = x.reshaped([rows, inF])  // a view when x is contiguous
         let b = bias?.contiguous()
-        let beta: Float = accumulate ? 1 : 0
-        if b == nil && activation == .identity {
-            gemm(x2, transA: false, weight, transB: true, c: y.data, ldc: outF, beta: beta)
-            return y
-        }
-        let tile = max(1, linearEpilogueTileRows)
+        // OpenBLAS applies beta in a separate pass over C before accumulating (beta = 0 is a zeroing pass), so a
+        // bias costs nothing extra when C is pre-filled with it and the GEMM runs with beta = 1.
+        let beta: Float = accumulate || b != nil ? 1 : 0
+        // With an activation the GEMM runs in row tiles so the activation reads each tile while it is in cache.
+        let tile = activation == .identity ? rows : max(1, linearEpilogueTileRows)
         var r0 = 0
         while r0 < rows {
             let r = min(tile, rows - r0)
             let c = y.data + r0 * outF
+            if let b { fillRows(c, rows: r, cols: outF, with: b.data, add: accumulate) }
             gemm(x2.narrowed(dim: 0, start: r0, length: r), transA: false, weight, transB: true, c: c, ldc: outF,
                  beta: beta)
-            rowEpilogue(c, rows: r, cols: outF, bias: b?.data, activation: activation)
+            if activation != .identity { rowEpilogue(c, rows: r, cols: outF, bias: nil, activation: activation) }
             r0 += r
         }
         withExtendedLifetime(b) {}
         return y
+    }
+
+    /// Sets (or, with `add`, increments) every row of a [rows, cols] block to/by `v` [cols].
+    static func fillRows(_ c: UnsafeMutablePointer<Float>, rows: Int, cols: Int, with v: UnsafePointer<Float>, add: Bool) {
+        Parallel.forRanges(rows, grain: max(1, 16384 / max(cols, 1))) { range in
+            for row in range {
+                let p = c + row * cols
+                if add {
+                    var j = 0
+                    while j + 8 <= cols { SIMDMath.store(SIMDMath.load(p + j) + SIMDMath.load(v + j), p + j); j += 8 }
+                    while j < cols { p[j] += v[j]; j += 1 }
+                } else {
+                    p.update(from: v, count: cols)
+                }
+            }
+        }
     }
 
     /// Adds a per-column bias and applies an activation to a [rows, cols] row-major block, in parallel over rows.
