@@ -12,6 +12,7 @@ import collections
 import io
 import json
 import os
+import pickle
 import struct
 import zipfile
 
@@ -74,6 +75,29 @@ def torch_zip(pkl: bytes, storages: dict, compress=False) -> bytes:
             z.writestr(f"archive/data/{key}", data)
         z.writestr("archive/version", "3\n")
     return buf.getvalue()
+
+
+def zip64_everywhere(source_path: str) -> bytes:
+    """Rewrites a torch zip so that every size and offset goes through zip64 fields (as files > 4 GB need)."""
+    src = zipfile.ZipFile(source_path)
+    out, central = bytearray(), bytearray()
+    for info in src.infolist():
+        data, name = src.read(info.filename), info.filename.encode()
+        crc = zipfile.crc32(data)
+        offset = len(out)
+        local_extra = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                           len(name), len(local_extra)) + name + local_extra + data
+        extra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0, crc, 0xFFFFFFFF,
+                               0xFFFFFFFF, len(name), len(extra), 0, 0, 0, 0, 0xFFFFFFFF) + name + extra
+    cd_offset, count = len(out), len(src.infolist())
+    out += central
+    eocd64 = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, count, count, len(central), cd_offset)
+    out += struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054B50, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return bytes(out)
 
 
 def unicode(s: str) -> bytes:
@@ -157,6 +181,13 @@ def main():
     basic["f16_edges"] = torch.tensor([6e-8, 65504.0, -0.0, 6.103515625e-05, -2.5], dtype=torch.float16)
     expected["basic.pth"] = save_and_describe("basic.pth", basic, [])
 
+    # zip64 records everywhere (torch switches to them for large files): the same tensors as basic.pth.
+    with open(os.path.join(OUT, "zip64.pth"), "wb") as f:
+        f.write(zip64_everywhere(os.path.join(OUT, "basic.pth")))
+    reloaded = torch.load(os.path.join(OUT, "zip64.pth"), weights_only=True)
+    assert all(torch.equal(reloaded[k], v) for k, v in basic.items())
+    expected["zip64.pth"] = expected["basic.pth"]
+
     # 2. Views: non-contiguous tensors and tensors sharing one storage at different offsets.
     base = torch.arange(12, dtype=torch.float32).reshape(3, 4)
     shared = torch.arange(20, dtype=torch.float32) * 0.5
@@ -206,9 +237,26 @@ def main():
     torch.save({"w": torch.zeros(2)}, os.path.join(OUT, "legacy.pth"), _use_new_zipfile_serialization=False)
 
     write_hostile(basic)
+    write_protocol_samples()
 
     with open(os.path.join(OUT, "expected.json"), "w") as f:
         json.dump(expected, f)
+        f.write("\n")
+
+
+def write_protocol_samples():
+    """The same plain object pickled with every protocol 0-5, so the unpickler's text, binary, framed and
+    STACK_GLOBAL opcodes are all exercised against Python's own pickler."""
+    sample = {
+        "int": 7, "neg": -300, "big": 2 ** 40, "huge_neg": -(2 ** 62), "float": 1.5, "str": "h\u00e9llo \u2603",
+        "list": [1, 2, "x"], "tuple": (True, False, None), "nested": {"k": [0.25, -1e300]}, "empty": {},
+        "od": collections.OrderedDict([("a", 1), ("b", 2)]), "shared": None,
+    }
+    inner = [1, 2]
+    sample["shared"] = [inner, inner]  # memo GET of a list
+    samples = {str(p): pickle.dumps(sample, protocol=p).hex() for p in range(6)}
+    with open(os.path.join(OUT, "protocols.json"), "w") as f:
+        json.dump(samples, f)
         f.write("\n")
 
 

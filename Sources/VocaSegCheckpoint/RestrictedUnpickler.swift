@@ -7,9 +7,18 @@ import VocaSegCore
 /// Hostile pickles are bounded: every read is bounds-checked, the stack, memo indices and container nesting are
 /// capped, and `tearDown()` frees containers without recursing, so no input can exhaust memory or the call stack.
 final class RestrictedUnpickler {
-    static let maxStackDepth = 1 << 21
-    static let maxMemoIndex = 1 << 24
-    static let maxNesting = 256
+    /// Caps that no real checkpoint comes near; tests lower them.
+    struct Limits {
+        var maxStackDepth = 1 << 21
+        /// A state dict memoises about a dozen objects per tensor; four million is far beyond any real checkpoint.
+        var maxMemoIndex = 1 << 22
+        var maxNesting = 256
+        /// Items in all containers together. One opcode byte can add a list item, so without this budget a 1 GB
+        /// pickle of APPENDs could ask for tens of gigabytes.
+        var maxContainerItems = 1 << 24
+    }
+
+    private let limits: Limits
 
     private let data: UnsafeRawBufferPointer
     private let path: String
@@ -19,10 +28,12 @@ final class RestrictedUnpickler {
     private var memo: [Int: PickleValue] = [:]
     /// Every list and dict built, so that `tearDown` can empty them one by one.
     private var containers: [AnyObject] = []
+    private var containerItems = 0
 
-    init(data: UnsafeRawBufferPointer, path: String) {
+    init(data: UnsafeRawBufferPointer, path: String, limits: Limits = Limits()) {
         self.data = data
         self.path = path
+        self.limits = limits
     }
 
     private func fail(_ why: String) -> VocaSegError {
@@ -70,12 +81,23 @@ final class RestrictedUnpickler {
         return Int(value)
     }
 
-    private func line() throws -> String {
+    private func lineBytes() throws -> UnsafeRawBufferPointer {
         let start = position
         while position < data.count, data[position] != UInt8(ascii: "\n") { position += 1 }
         guard position < data.count else { throw fail("unterminated text field") }
         defer { position += 1 }
-        return String(decoding: UnsafeRawBufferPointer(rebasing: data[start..<position]), as: UTF8.self)
+        return UnsafeRawBufferPointer(rebasing: data[start..<position])
+    }
+
+    private func line() throws -> String {
+        String(decoding: try lineBytes(), as: UTF8.self)
+    }
+
+    /// Protocol 0's UNICODE argument is raw-unicode-escape: Latin-1 bytes plus \uXXXX / \UXXXXXXXX escapes.
+    private func rawUnicodeEscapeLine() throws -> String {
+        var latin1 = String.UnicodeScalarView()
+        for byte in try lineBytes() { latin1.append(Unicode.Scalar(byte)) }
+        return decodeRawUnicodeEscape(String(latin1))
     }
 
     private func utf8(_ count: Int) throws -> String {
@@ -87,7 +109,7 @@ final class RestrictedUnpickler {
     private var markBase: Int { marks.last ?? 0 }
 
     private func push(_ value: PickleValue) throws {
-        guard stack.count < Self.maxStackDepth else { throw fail("stack deeper than \(Self.maxStackDepth)") }
+        guard stack.count < limits.maxStackDepth else { throw fail("stack deeper than \(limits.maxStackDepth)") }
         stack.append(value)
     }
 
@@ -109,12 +131,20 @@ final class RestrictedUnpickler {
     }
 
     private func checkedNesting(_ nesting: Int) throws {
-        guard nesting <= Self.maxNesting else {
-            throw fail("containers nested deeper than \(Self.maxNesting) levels")
+        guard nesting <= limits.maxNesting else {
+            throw fail("containers nested deeper than \(limits.maxNesting) levels")
+        }
+    }
+
+    private func spend(_ items: Int) throws {
+        containerItems += items
+        guard containerItems <= limits.maxContainerItems else {
+            throw fail("pickle builds more than \(limits.maxContainerItems) container items")
         }
     }
 
     private func makeTuple(_ items: [PickleValue]) throws -> PickleValue {
+        try spend(items.count)
         let tuple = PickleTuple(items)
         try checkedNesting(tuple.nesting)
         return .tuple(tuple)
@@ -134,6 +164,7 @@ final class RestrictedUnpickler {
     }
 
     private func append(_ items: [PickleValue], to list: PickleList) throws {
+        try spend(items.count)
         for item in items {
             list.nesting = Swift.max(list.nesting, item.nesting + 1)
             try checkedNesting(list.nesting)
@@ -143,6 +174,7 @@ final class RestrictedUnpickler {
 
     private func setItems(_ items: [PickleValue], in dict: PickleDict) throws {
         guard items.count % 2 == 0 else { throw fail("SETITEMS with an odd number of items") }
+        try spend(items.count / 2)
         var index = 0
         while index < items.count {
             let value = items[index + 1]
@@ -154,7 +186,7 @@ final class RestrictedUnpickler {
     }
 
     private func memoIndex(_ index: Int) throws -> Int {
-        guard index >= 0, index <= Self.maxMemoIndex else { throw fail("memo index \(index) out of range") }
+        guard index >= 0, index <= limits.maxMemoIndex else { throw fail("memo index \(index) out of range") }
         return index
     }
 
@@ -187,7 +219,7 @@ final class RestrictedUnpickler {
                 let result = try pop()
                 return result
             case 0x28: // MARK
-                guard marks.count < Self.maxStackDepth else { throw fail("too many MARKs") }
+                guard marks.count < limits.maxStackDepth else { throw fail("too many MARKs") }
                 marks.append(stack.count)
             case 0x30: // POP
                 if stack.count > markBase { stack.removeLast() } else { _ = try popMark() }
@@ -225,7 +257,7 @@ final class RestrictedUnpickler {
             case 0x58: try push(.string(try utf8(try length(UInt32.self)))) // BINUNICODE
             case 0x8C: try push(.string(try utf8(Int(try byte())))) // SHORT_BINUNICODE
             case 0x8D: try push(.string(try utf8(try length(UInt64.self)))) // BINUNICODE8
-            case 0x56: try push(.string(decodeRawUnicodeEscape(try line()))) // UNICODE (text)
+            case 0x56: try push(.string(try rawUnicodeEscapeLine())) // UNICODE (text)
             case 0x53: // STRING (text, quoted)
                 var text = try line()
                 if text.count >= 2, let first = text.first, first == "'" || first == "\"", text.last == first {

@@ -70,3 +70,12 @@ struct TorchCheckpointTests {
         try expectMatchesTorch(reread, try Fixtures.expected("views.pth"))
     }
 }
+
+@Suite("zip64")
+struct Zip64Tests {
+    @Test("sizes, offsets and the end record read through zip64 fields give the same tensors")
+    func zip64Everywhere() throws {
+        let checkpoint = try CheckpointFile.open(path: try Fixtures.path("zip64.pth"))
+        try expectMatchesTorch(checkpoint, try Fixtures.expected("zip64.pth"))
+    }
+}
