@@ -22,21 +22,17 @@ enum LabelStatistics {
                     // Count runs, not pixels: label maps are long runs of one class, and incrementing the
                     // same counter pixel after pixel would serialise on that counter.
                     let range = RowChunks.range(chunk: chunk, of: chunks, rows: total)
-                    guard !range.isEmpty else { return }
-                    var runLabel = source[range.lowerBound], runStart = range.lowerBound
-                    func close(_ label: UInt16, _ length: Int) {
+                    var runStart = range.lowerBound
+                    while runStart < range.upperBound {
+                        let label = source[runStart]
+                        let runEnd = LabelRuns.end(of: label, in: source, from: runStart + 1, to: range.upperBound)
                         if Int(label) < classCount {
-                            mine[Int(label)] += length
+                            mine[Int(label)] += runEnd - runStart
                         } else if label != LabelMap.unlabeled {
                             mine[classCount] = Int(label) + 1
                         }
+                        runStart = runEnd
                     }
-                    for i in range where source[i] != runLabel {
-                        close(runLabel, i - runStart)
-                        runLabel = source[i]
-                        runStart = i
-                    }
-                    close(runLabel, range.upperBound - runStart)
                 }
             }
         }

@@ -80,8 +80,7 @@ private struct BlendJob {
         var x = 0
         while x < width {
             let label = current[x]
-            var end = x + 1
-            while end < width && current[end] == label { end += 1 }
+            let end = LabelRuns.end(of: label, in: current, from: x + 1, to: width)
             if label != LabelMap.unlabeled { blendRun(rowPixels + x * 3, count: end - x, label: Int(label)) }
             x = end
         }
@@ -96,8 +95,7 @@ private struct BlendJob {
         var x = 0
         while x < width {
             let label = current[x]
-            var end = x + 1
-            while end < width && current[end] == label { end += 1 }
+            let end = LabelRuns.end(of: label, in: current, from: x + 1, to: width)
             if label != LabelMap.unlabeled {
                 let entry = Int(label) * 3
                 var first = x, last = end
@@ -116,8 +114,7 @@ private struct BlendJob {
                         i += 1
                         continue
                     }
-                    var runEnd = i + 1
-                    while runEnd < last && upper[runEnd] == label && lower[runEnd] == label { runEnd += 1 }
+                    let runEnd = LabelRuns.end(of: label, in: upper, and: lower, from: i + 1, to: last)
                     blendRun(rowPixels + i * 3, count: runEnd - i, label: Int(label))
                     i = runEnd
                 }

@@ -110,7 +110,8 @@ public final class OverlayRenderer: @unchecked Sendable {
         let width = frame.width, height = frame.height
         frame.pixels.withUnsafeMutableBufferPointer { pixels in
             for (mask, label) in zip(masks, placed) {
-                mask.draw(at: label.box.x, label.box.y, into: pixels.baseAddress!, frameWidth: width, frameHeight: height)
+                mask.draw(at: label.box.x, label.box.y, into: pixels.baseAddress!, frameWidth: width,
+                          frameHeight: height)
             }
         }
         return placed

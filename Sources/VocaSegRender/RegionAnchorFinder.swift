@@ -29,7 +29,8 @@ enum RegionAnchorFinder {
         let sampleY = (0..<gridHeight).map { min($0 * step + step / 2, labels.height - 1) }
         var grid = [UInt16](repeating: LabelMap.unlabeled, count: gridWidth * gridHeight)
         for gy in 0..<gridHeight {
-            for gx in 0..<gridWidth { grid[gy * gridWidth + gx] = labels.labels[sampleY[gy] * labels.width + sampleX[gx]] }
+            let labelRow = sampleY[gy] * labels.width
+            for gx in 0..<gridWidth { grid[gy * gridWidth + gx] = labels.labels[labelRow + sampleX[gx]] }
         }
 
         let components = ConnectedComponents(grid: grid, width: gridWidth, height: gridHeight, wanted: wanted)

@@ -69,7 +69,9 @@ struct TextMask: Sendable {
                 var strongest: UInt8 = 0
                 for (dx, dy) in offsets {
                     let sx = x + dx, sy = y + dy
-                    if sx >= 0 && sx < width && sy >= 0 && sy < height { strongest = max(strongest, source[sy * width + sx]) }
+                    if sx >= 0 && sx < width && sy >= 0 && sy < height {
+                        strongest = max(strongest, source[sy * width + sx])
+                    }
                 }
                 result[y * width + x] = UInt8((UInt32(strongest) * haloOpacity + 127) / 255)
             }

@@ -37,9 +37,11 @@ import VocaSegCore
     @Test func alphaOneAndZero() throws {
         let frame = RGBImage(width: 1, height: 1, pixels: [10, 21, 255])
         let labels = LabelMap(width: 1, height: 1, labels: [0])
-        let opaque = try OverlayRenderer(classNames: ["red thing"], options: blendOnly(alpha: 1, overrides: Self.overrides))
+        let opaque = try OverlayRenderer(classNames: ["red thing"],
+                                         options: blendOnly(alpha: 1, overrides: Self.overrides))
         #expect(pixel(try opaque.render(frame: frame, labels: labels), 0, 0) == [200, 100, 0])
-        let clear = try OverlayRenderer(classNames: ["red thing"], options: blendOnly(alpha: 0, overrides: Self.overrides))
+        let clear = try OverlayRenderer(classNames: ["red thing"],
+                                        options: blendOnly(alpha: 0, overrides: Self.overrides))
         #expect(pixel(try clear.render(frame: frame, labels: labels), 0, 0) == [10, 21, 255])
     }
 

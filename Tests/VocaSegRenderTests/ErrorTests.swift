@@ -15,7 +15,8 @@ import VocaSegCore
 
     @Test func fileThatIsNotAFontIsAnInputError() throws {
         // Package.swift exists in every checkout but FreeType cannot open it as a face.
-        let path = #filePath.replacingOccurrences(of: "Tests/VocaSegRenderTests/ErrorTests.swift", with: "Package.swift")
+        let path = #filePath.replacingOccurrences(of: "Tests/VocaSegRenderTests/ErrorTests.swift",
+                                                  with: "Package.swift")
         let error = try #require(throws: VocaSegError.self) {
             try OverlayRenderer(classNames: ["person"], options: OverlayOptions(fontPath: path))
         }

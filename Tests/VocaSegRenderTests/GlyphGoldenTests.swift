@@ -10,8 +10,9 @@ import Testing
         let font = try FontRasterizer(path: OverlayOptions.defaultFontPath)
         let glyph = try font.glyph(for: golden.character, pixelSize: golden.pixelSize)
         // Crop our bitmap to its ink, as the golden is.
-        let inkRows = (0..<glyph.height).filter { r in (0..<glyph.width).contains { glyph.coverage[r * glyph.width + $0] > 0 } }
-        let inkColumns = (0..<glyph.width).filter { c in (0..<glyph.height).contains { glyph.coverage[$0 * glyph.width + c] > 0 } }
+        func ink(_ r: Int, _ c: Int) -> Bool { glyph.coverage[r * glyph.width + c] > 0 }
+        let inkRows = (0..<glyph.height).filter { r in (0..<glyph.width).contains { ink(r, $0) } }
+        let inkColumns = (0..<glyph.width).filter { c in (0..<glyph.height).contains { ink($0, c) } }
         let top = try #require(inkRows.first), bottom = try #require(inkRows.last)
         let left = try #require(inkColumns.first), right = try #require(inkColumns.last)
         let label = "\(golden.character) at \(golden.pixelSize) px"

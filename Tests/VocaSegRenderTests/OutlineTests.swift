@@ -70,7 +70,8 @@ import VocaSegCore
             for x in 0..<w {
                 let l = label(x, y)
                 if l == LabelMap.unlabeled { continue }
-                let neighbours = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)].filter { $0.0 >= 0 && $0.0 < w && $0.1 >= 0 && $0.1 < h }
+                let neighbours = [(x - 1, y), (x + 1, y), (x, y - 1), (x, y + 1)]
+                    .filter { $0.0 >= 0 && $0.0 < w && $0.1 >= 0 && $0.1 < h }
                 let c = renderer.color(ofClass: Int(l))!
                 let i = (y * w + x) * 3
                 for (ch, component) in [c.r, c.g, c.b].enumerated() {

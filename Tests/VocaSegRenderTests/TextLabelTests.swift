@@ -21,7 +21,8 @@ import VocaSegCore
         let layout = try withText.renderWithLayout(into: &texted, labels: labels)
         var noTextOptions = Self.labelsOnly()
         noTextOptions.drawsLabels = false
-        let plain = try OverlayRenderer(classNames: ["person"], options: noTextOptions).render(frame: frame, labels: labels)
+        let plain = try OverlayRenderer(classNames: ["person"], options: noTextOptions)
+            .render(frame: frame, labels: labels)
 
         let placed = try #require(layout.labelBoxes.first)
         #expect(layout.labelBoxes.count == 1)
@@ -50,7 +51,8 @@ import VocaSegCore
         let first = try OverlayRenderer(classNames: ["person"], options: Self.labelsOnly())
         let a = try first.render(frame: frame, labels: labels)
         let b = try first.render(frame: frame, labels: labels) // from the caches
-        let c = try OverlayRenderer(classNames: ["person"], options: Self.labelsOnly()).render(frame: frame, labels: labels)
+        let c = try OverlayRenderer(classNames: ["person"], options: Self.labelsOnly())
+            .render(frame: frame, labels: labels)
         #expect(a.pixels == b.pixels)
         #expect(a.pixels == c.pixels)
     }
