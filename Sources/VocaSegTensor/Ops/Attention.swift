@@ -1,0 +1,248 @@
+import Foundation
+
+extension Ops {
+    /// Multi-head scaled dot-product attention with separate query and key/value sequences, computed one query tile
+    /// at a time so that the [heads, Lq, Lk] score tensor is never materialised (ERR-Seg's SFM would need ~0.5 GB).
+    ///
+    /// - `query` [B, Lq, H·d], `key` [B, Lk, H·d], `value` [B, Lk, H·dv]; head h uses the contiguous channel slice
+    ///   h·d ..< (h+1)·d (PyTorch's `view(B, L, H, d).transpose(1, 2)` convention). Inputs may be strided views;
+    ///   they are made contiguous first.
+    /// - `mask`: additive mask added to the scaled scores, shape [Lq, Lk] (shared), [B, Lq, Lk] (per batch) or
+    ///   [B·H, Lq, Lk] (per batch and head, batch-major). Use `-Float.infinity` to forbid a key.
+    /// - `causal`: query i may only see keys j ≤ i (top-left aligned, as `scaled_dot_product_attention(is_causal=True)`).
+    /// - `scale`: defaults to 1/√d.
+    /// Returns [B, Lq, H·dv] with heads concatenated along channels. A query row that can see no key at all gives NaN,
+    /// as in PyTorch.
+    public static func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil,
+                          causal: Bool = false, scale: Float? = nil) -> Tensor {
+        precondition(query.rank == 3 && key.rank == 3 && value.rank == 3, "attention: q, k, v must be [B, L, C]")
+        let b = query.shape[0], lq = query.shape[1], lk = key.shape[1]
+        precondition(key.shape[0] == b && value.shape[0] == b && value.shape[1] == lk, "attention: batch/length mismatch")
+        precondition(heads > 0 && query.shape[2] % heads == 0 && value.shape[2] % heads == 0, "attention: channels % heads")
+        precondition(key.shape[2] == query.shape[2], "attention: q and k channels differ")
+        let d = query.shape[2] / heads, dv = value.shape[2] / heads
+        var maskKind = AttentionMaskKind.none
+        if let mask {
+            if mask.shape == [lq, lk] {
+                maskKind = .shared
+            } else if mask.shape == [b, lq, lk] {
+                maskKind = .perBatch
+            } else if mask.shape == [b * heads, lq, lk] {
+                maskKind = .perBatchHead
+            } else {
+                preconditionFailure("attention: mask shape \(mask.shape) is not [Lq, Lk], [B, Lq, Lk] or [B·H, Lq, Lk]")
+            }
+        }
+        let q = query.contiguous(), k = key.contiguous(), v = value.contiguous()
+        let m = mask?.contiguous()
+        let out = Tensor(uninitializedShape: [b, lq, heads * dv])
+        if b * lq * lk == 0 || dv == 0 {
+            if lk == 0 { out.data.initialize(repeating: .nan, count: out.count) }  // softmax over no keys
+            else if out.count > 0 { out.data.initialize(repeating: 0, count: out.count) }
+            return out
+        }
+        let problem = AttentionProblem(q: q.data, k: k.data, v: v.data, out: out.data, mask: m?.data, maskKind: maskKind,
+                                       batch: b, heads: heads, lq: lq, lk: lk, d: d, dv: dv,
+                                       scale: scale ?? 1 / Float(d).squareRoot(), causal: causal)
+        withExtendedLifetime((q, k, v, m, out)) { problem.run() }
+        return out
+    }
+}
+
+extension Ops {
+    /// Benchmark hook: selects the attention scheduling (`true` = BLAS-threaded GEMMs on large tiles, `false` =
+    /// the default, `concurrentPerform` over single-threaded tiles). Not for production code.
+    public static func _setAttentionBLASParallel(_ on: Bool) {
+        AttentionProblem.strategy = on ? .blasParallel : .itemParallel
+    }
+}
+
+enum AttentionMaskKind { case none, shared, perBatch, perBatchHead }
+
+/// Raw pointers and sizes of one attention call; `run` schedules the (batch, head, query-tile) work items.
+struct AttentionProblem {
+    let q: UnsafeMutablePointer<Float>, k: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>
+    let out: UnsafeMutablePointer<Float>
+    let mask: UnsafeMutablePointer<Float>?
+    let maskKind: AttentionMaskKind
+    let batch: Int, heads: Int, lq: Int, lk: Int, d: Int, dv: Int
+    let scale: Float
+    let causal: Bool
+
+    /// Largest m·n·k for which OpenBLAS 0.3 runs sgemm on the calling thread (SMP_THRESHOLD_MIN 65536 ×
+    /// GEMM_MULTITHREAD_THRESHOLD 4). Work items sized below it can run in `concurrentPerform` without the
+    /// BLAS pool also spawning threads, so only one level of parallelism is ever active.
+    static let blasSingleThreadMNK = 65536 * 4
+
+    /// Query rows per tile: as many as keep both GEMMs of the tile on one BLAS thread, at least 8, at most Lq.
+    var tileRows: Int {
+        let perRow = lk * max(d, dv)
+        let rows = AttentionProblem.blasSingleThreadMNK / max(perRow, 1)
+        return min(lq, max(8, rows))
+    }
+
+    /// Parallel strategy; only one level of parallelism is ever active.
+    /// - `itemParallel`: `concurrentPerform` over (batch, head, query tile) items whose GEMMs are small enough that
+    ///   OpenBLAS runs them on the calling thread.
+    /// - `blasParallel`: items one after another with large tiles; the GEMMs use the BLAS pool and the softmax
+    ///   rows are split with `concurrentPerform` between the GEMMs.
+    enum Strategy { case itemParallel, blasParallel }
+    nonisolated(unsafe) static var strategy = Strategy.itemParallel
+
+    func run() {
+        if AttentionProblem.strategy == .blasParallel { runBLASParallel(); return }
+        let rows = tileRows
+        let tilesPerHead = (lq + rows - 1) / rows
+        let items = batch * heads * tilesPerHead
+        let workers = min(items, max(1, ParallelConfig.threads))
+        // Each worker owns one score buffer of rows × Lk plus its row sums, reused across its items.
+        let scoreStride = (lk + 15) & ~15
+        let scratch = TensorStorage(count: workers * (rows * scoreStride + rows))
+        withExtendedLifetime(scratch) {
+            DispatchQueue.concurrentPerform(iterations: workers) { w in
+                let scores = scratch.pointer + w * (rows * scoreStride + rows)
+                let sums = scores + rows * scoreStride
+                var item = w
+                while item < items {
+                    let tile = item % tilesPerHead
+                    let bh = item / tilesPerHead
+                    let i0 = tile * rows
+                    runTile(bh: bh, rowStart: i0, rowCount: min(rows, lq - i0), scores: scores, ldS: scoreStride,
+                            sums: sums)
+                    item += workers
+                }
+            }
+        }
+    }
+
+    /// Large tiles (up to 1024 query rows), one at a time; BLAS threads the GEMMs, rows of the softmax are split
+    /// across threads in between.
+    private func runBLASParallel() {
+        let rows = min(lq, 1024)
+        let tilesPerHead = (lq + rows - 1) / rows
+        let ldS = (lk + 15) & ~15
+        let scratch = TensorStorage(count: rows * ldS + rows)
+        withExtendedLifetime(scratch) {
+            for bh in 0..<(batch * heads) {
+                for tile in 0..<tilesPerHead {
+                    let i0 = tile * rows
+                    runTile(bh: bh, rowStart: i0, rowCount: min(rows, lq - i0), scores: scratch.pointer, ldS: ldS,
+                            sums: scratch.pointer + rows * ldS, parallelSoftmax: true)
+                }
+            }
+        }
+    }
+
+    @inline(__always)
+    private func runTile(bh: Int, rowStart i0: Int, rowCount r: Int, scores: UnsafeMutablePointer<Float>, ldS: Int,
+                         sums: UnsafeMutablePointer<Float>, parallelSoftmax: Bool = false) {
+        let bi = bh / heads, h = bh % heads
+        let cq = heads * d, cv = heads * dv
+        let qTile = q + (bi * lq + i0) * cq + h * d
+        let kHead = k + bi * lk * cq + h * d
+        let vHead = v + bi * lk * cv + h * dv
+        let oTile = out + (bi * lq + i0) * cv + h * dv
+        // S = scale · Q Kᵀ
+        BLAS.sgemm(transB: true, m: r, n: lk, k: d, alpha: scale, a: qTile, lda: cq, b: kHead, ldb: cq,
+                   c: scores, ldc: ldS)
+        var maskRows: UnsafeMutablePointer<Float>? = nil
+        if let mask {
+            switch maskKind {
+            case .shared: maskRows = mask + i0 * lk
+            case .perBatch: maskRows = mask + (bi * lq + i0) * lk
+            case .perBatchHead: maskRows = mask + (bh * lq + i0) * lk
+            case .none: maskRows = nil
+            }
+        }
+        let softmaxRows = { (rowRange: Range<Int>) in
+            for row in rowRange {
+                let s = scores + row * ldS
+                if let maskRows {
+                    let mr = maskRows + row * lk
+                    for j in 0..<lk { s[j] += mr[j] }
+                }
+                // Causal: keys j > i are forbidden; their probabilities are exactly 0 as in PyTorch.
+                let visible = causal ? min(lk, i0 + row + 1) : lk
+                if visible < lk { (s + visible).initialize(repeating: -.infinity, count: lk - visible) }
+                sums[row] = softmaxExpInPlace(s, count: lk)
+            }
+        }
+        if parallelSoftmax && r >= 64 {
+            let chunks = ParallelConfig.threads * 2
+            DispatchQueue.concurrentPerform(iterations: chunks) { c in
+                softmaxRows((r * c / chunks)..<(r * (c + 1) / chunks))
+            }
+        } else {
+            softmaxRows(0..<r)
+        }
+        // O = P V, then divide each row by its sum (r·dv divisions instead of r·Lk).
+        BLAS.sgemm(m: r, n: dv, k: lk, a: scores, lda: ldS, b: vHead, ldb: cv, c: oTile, ldc: cv)
+        for row in 0..<r {
+            let inv = 1 / sums[row]
+            let o = oTile + row * cv
+            for c in 0..<dv { o[c] *= inv }
+        }
+    }
+}
+
+/// Replaces `x[0..<count]` by exp(x − max) and returns the sum. An all −∞ row gives sum 0 (so NaN after the
+/// division, as PyTorch); NaN propagates.
+@inline(__always)
+func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
+    var maxV = -Float.infinity
+    var i = 0
+    if n >= 8 {
+        var m8 = SIMD8<Float>(repeating: -.infinity)
+        while i + 8 <= n {
+            m8 = pointwiseMax(m8, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            i += 8
+        }
+        maxV = m8.max()
+    }
+    while i < n { maxV = Swift.max(maxV, x[i]); i += 1 }
+    if maxV == -.infinity {
+        x.initialize(repeating: 0, count: n)
+        return 0
+    }
+    let m8 = SIMD8<Float>(repeating: maxV)
+    var acc = SIMD8<Float>(repeating: 0)
+    i = 0
+    while i + 8 <= n {
+        let e = fastExp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - m8)
+        UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+        acc += e
+        i += 8
+    }
+    var sum = acc.sum()
+    if i < n {
+        var tail = SIMD8<Float>(repeating: -.infinity)
+        for t in 0..<(n - i) { tail[t] = x[i + t] - maxV }
+        let e = fastExp(tail)
+        for t in 0..<(n - i) { x[i + t] = e[t]; sum += e[t] }
+    }
+    return sum
+}
+
+/// exp for 8 lanes: Cody–Waite range reduction x = n·ln2 + r, degree-6 polynomial for e^r on |r| ≤ ln2/2,
+/// 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp over the float range; x < −87.3 (including −∞)
+/// gives 0, NaN gives NaN.
+@inline(__always)
+func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
+    let lo = SIMD8<Float>(repeating: -87.33654), hi = SIMD8<Float>(repeating: 88.72283)
+    let xc = x.clamped(lowerBound: lo, upperBound: hi)
+    let n = (xc * 1.442695041 + 0.5).rounded(.down)
+    var r = xc - n * 0.693359375
+    r = r - n * -2.12194440e-4
+    var p = SIMD8<Float>(repeating: 1.9875691500e-4)
+    p = p * r + 1.3981999507e-3
+    p = p * r + 8.3334519073e-3
+    p = p * r + 4.1665795894e-2
+    p = p * r + 1.6666665459e-1
+    p = p * r + 5.0000001201e-1
+    p = p * (r * r) + r + 1
+    let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+    var result = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
+    result.replace(with: 0, where: x .< lo)
+    result.replace(with: x, where: x .!= x)  // NaN stays NaN
+    return result
+}

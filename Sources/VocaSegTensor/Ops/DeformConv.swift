@@ -1,0 +1,129 @@
+import Foundation
+
+extension Ops {
+    /// Modulated deformable convolution v2 with torchvision `deform_conv2d` semantics:
+    ///
+    /// - `input` [B, Cin, H, W]; `weight` [Cout, Cin/groups, kh, kw]; `bias` [Cout] or nil.
+    /// - `offset` [B, 2·offsetGroups·kh·kw, Ho, Wo]: for offset group g and tap k = i·kw + j, channel
+    ///   (g·kh·kw + k)·2 is dy and the next one dx.
+    /// - `mask` [B, offsetGroups·kh·kw, Ho, Wo] or nil (all ones, i.e. DCN v1).
+    /// - Tap (i, j) of output (y, x) samples the input bilinearly at (y·sh − ph + i·dh + dy, x·sw − pw + j·dw + dx);
+    ///   a sample outside −1 < y < H, −1 < x < W is 0, corners outside the image count as 0.
+    ///
+    /// Implementation: im2col with bilinear sampling into a column buffer [Cin·kh·kw, tile] for a tile of output
+    /// positions (bounded memory), then one GEMM per group. Sampling is parallel over input channels, the GEMM uses
+    /// the BLAS thread pool; the two phases alternate, never nest.
+    public static func deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor? = nil, mask: Tensor? = nil,
+                             stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+                             groups: Int = 1, offsetGroups: Int = 1) -> Tensor {
+        precondition(input.rank == 4 && weight.rank == 4 && offset.rank == 4, "deformConv2d: 4-d input/weight/offset")
+        let b = input.shape[0], cin = input.shape[1], h = input.shape[2], w = input.shape[3]
+        let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
+        precondition(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
+                     "deformConv2d: weight \(weight.shape) does not fit \(cin) input channels in \(groups) groups")
+        precondition(offsetGroups > 0 && cin % offsetGroups == 0, "deformConv2d: offset groups must divide Cin")
+        let ho = (h + 2 * padding.0 - (dilation.0 * (kh - 1) + 1)) / stride.0 + 1
+        let wo = (w + 2 * padding.1 - (dilation.1 * (kw - 1) + 1)) / stride.1 + 1
+        let taps = kh * kw
+        precondition(offset.shape == [b, 2 * offsetGroups * taps, ho, wo],
+                     "deformConv2d: offset \(offset.shape), expected \([b, 2 * offsetGroups * taps, ho, wo])")
+        if let mask {
+            precondition(mask.shape == [b, offsetGroups * taps, ho, wo],
+                         "deformConv2d: mask \(mask.shape), expected \([b, offsetGroups * taps, ho, wo])")
+        }
+        if let bias { precondition(bias.shape == [cout], "deformConv2d: bias shape") }
+
+        let x = input.contiguous(), off = offset.contiguous(), wt = weight.contiguous()
+        let mk = mask?.contiguous(), bs = bias?.contiguous()
+        let out = Tensor(uninitializedShape: [b, cout, ho, wo])
+        let positions = ho * wo
+        let rowsPerGroup = cin / groups * taps
+        let coutPerGroup = cout / groups
+        // Column tile: about 8 MB of samples at most.
+        let tile = max(1, min(positions, (2 << 20) / max(cin * taps, 1)))
+        let columns = TensorStorage(count: cin * taps * tile)
+        let geometry = DeformGeometry(h: h, w: w, ho: ho, wo: wo, kh: kh, kw: kw, stride: stride, padding: padding,
+                                      dilation: dilation)
+        let channelsPerOffsetGroup = cin / offsetGroups
+        withExtendedLifetime((x, off, wt, mk, bs, columns)) {
+            for bi in 0..<b {
+                let xb = x.data + bi * cin * h * w
+                let offB = off.data + bi * 2 * offsetGroups * taps * positions
+                let maskB = mk.map { $0.data + bi * offsetGroups * taps * positions }
+                let outB = out.data + bi * cout * positions
+                var p0 = 0
+                while p0 < positions {
+                    let count = min(tile, positions - p0)
+                    let col = columns.pointer
+                    parallelPlanes(cin) { c in
+                        let g = c / channelsPerOffsetGroup
+                        geometry.sampleChannel(plane: xb + c * h * w, offset: offB + g * 2 * taps * positions,
+                                               mask: maskB.map { $0 + g * taps * positions },
+                                               positionStart: p0, count: count,
+                                               into: col + c * taps * count, rowStride: count)
+                    }
+                    for g in 0..<groups {
+                        BLAS.sgemm(m: coutPerGroup, n: count, k: rowsPerGroup,
+                                   a: wt.data + g * coutPerGroup * rowsPerGroup, lda: rowsPerGroup,
+                                   b: col + g * rowsPerGroup * count, ldb: count,
+                                   c: outB + g * coutPerGroup * positions + p0, ldc: positions)
+                    }
+                    p0 += count
+                }
+                if let bs {
+                    parallelPlanes(cout) { o in
+                        let v = bs.data[o]
+                        let row = outB + o * positions
+                        for p in 0..<positions { row[p] += v }
+                    }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// Sizes of one deformable convolution and the per-channel sampling loop.
+struct DeformGeometry {
+    let h: Int, w: Int, ho: Int, wo: Int, kh: Int, kw: Int
+    let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+
+    /// Fills rows c·taps + k (k = tap) of the column buffer for output positions positionStart ..< +count.
+    @inline(__always)
+    func sampleChannel(plane: UnsafePointer<Float>, offset: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
+                       positionStart: Int, count: Int, into col: UnsafeMutablePointer<Float>, rowStride: Int) {
+        let positions = ho * wo
+        for i in 0..<kh {
+            for j in 0..<kw {
+                let k = i * kw + j
+                let dyRow = offset + 2 * k * positions
+                let dxRow = offset + (2 * k + 1) * positions
+                let mRow = mask.map { $0 + k * positions }
+                let dst = col + k * rowStride
+                for q in 0..<count {
+                    let p = positionStart + q
+                    let oy = p / wo, ox = p - oy * wo
+                    let y = Float(oy * stride.0 - padding.0 + i * dilation.0) + dyRow[p]
+                    let x = Float(ox * stride.1 - padding.1 + j * dilation.1) + dxRow[p]
+                    let v = bilinearSample(plane, y: y, x: x)
+                    dst[q] = mRow.map { $0[p] * v } ?? v
+                }
+            }
+        }
+    }
+
+    /// torchvision's `bilinear_interpolate` for deformable conv: 0 outside (−1, H) × (−1, W), missing corners 0.
+    @inline(__always)
+    func bilinearSample(_ plane: UnsafePointer<Float>, y: Float, x: Float) -> Float {
+        if y <= -1 || Float(h) <= y || x <= -1 || Float(w) <= x { return 0 }
+        let yLow = Int(y.rounded(.down)), xLow = Int(x.rounded(.down))
+        let yHigh = yLow + 1, xHigh = xLow + 1
+        let ly = y - Float(yLow), lx = x - Float(xLow)
+        let hy = 1 - ly, hx = 1 - lx
+        let v1: Float = (yLow >= 0 && xLow >= 0) ? plane[yLow * w + xLow] : 0
+        let v2: Float = (yLow >= 0 && xHigh <= w - 1) ? plane[yLow * w + xHigh] : 0
+        let v3: Float = (yHigh <= h - 1 && xLow >= 0) ? plane[yHigh * w + xLow] : 0
+        let v4: Float = (yHigh <= h - 1 && xHigh <= w - 1) ? plane[yHigh * w + xHigh] : 0
+        return hy * hx * v1 + hy * lx * v2 + ly * hx * v3 + ly * lx * v4
+    }
+}

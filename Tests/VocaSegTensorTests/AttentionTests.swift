@@ -1,0 +1,46 @@
+import Testing
+import VocaSegTensor
+import VocaSegTestSupport
+
+@Suite struct AttentionTests {
+    // name, heads, has mask, causal, scale
+    @Test(arguments: [
+        ("attn_basic", 4, false, false, Float?.none), ("attn_dv", 3, true, false, nil),
+        ("attn_batchmask", 2, true, false, 0.3), ("attn_headmask", 3, true, false, nil),
+        ("attn_causal", 2, false, true, nil), ("attn_causal_rect", 1, false, true, nil),
+        ("attn_sfm_small", 4, false, false, nil), ("attn_tiles", 2, false, false, nil),
+        ("attn_tiles_causal", 1, false, true, nil), ("attn_cfm_small", 4, false, false, nil),
+    ])
+    func matchesPyTorch(_ name: String, _ heads: Int, _ hasMask: Bool, _ causal: Bool, _ scale: Float?) throws {
+        let q = try StructuralGoldens.tensor(name + "_q")
+        let k = try StructuralGoldens.tensor(name + "_k")
+        let v = try StructuralGoldens.tensor(name + "_v")
+        let mask = hasMask ? try StructuralGoldens.tensor(name + "_mask") : nil
+        let expected = try StructuralGoldens.array(name + "_out")
+        let out = Ops.attention(query: q, key: k, value: v, heads: heads, mask: mask, causal: causal, scale: scale)
+        #expect(out.shape == expected.shape)
+        let c = closeness(out.toArray(), expected.floats, atol: 2e-5, rtol: 1e-4, label: name)
+        #expect(c.passed, "\(c)")
+    }
+
+    /// Strided q/k/v (a transposed view) give the same result as contiguous ones.
+    @Test func stridedInputs() throws {
+        let q = try StructuralGoldens.tensor("attn_basic_q")
+        let k = try StructuralGoldens.tensor("attn_basic_k")
+        let v = try StructuralGoldens.tensor("attn_basic_v")
+        let view = { (t: Tensor) in t.transposed(1, 2).contiguous().transposed(1, 2) }
+        let a = Ops.attention(query: view(q), key: view(k), value: view(v), heads: 4).toArray()
+        let expected = try StructuralGoldens.array("attn_basic_out")
+        let c = closeness(a, expected.floats, atol: 2e-5, rtol: 1e-4)
+        #expect(c.passed, "\(c)")
+    }
+
+    /// Softmax is invariant to adding a constant to a row: huge scores must not overflow (stable softmax).
+    @Test func largeScoresStayFinite() {
+        let q = Tensor(shape: [1, 3, 2], data: [100, 0, 0, 100, 50, 50])
+        let k = Tensor(shape: [1, 2, 2], data: [100, 0, 0, 100])
+        let v = Tensor(shape: [1, 2, 1], data: [1, 2])
+        let out = Ops.attention(query: q, key: k, value: v, heads: 1, scale: 1).toArray()
+        #expect(closeness(out, [1, 2, 1.5], atol: 1e-6).passed, "\(out)")
+    }
+}

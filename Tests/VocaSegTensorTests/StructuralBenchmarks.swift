@@ -1,0 +1,64 @@
+import Foundation
+import Testing
+import VocaSegTensor
+
+/// Timing of attention at ERR-Seg (B @ 640) shapes. Runs only with VOCASEG_BENCH=1 (use a release build):
+///   VOCASEG_BENCH=1 swift test -c release --filter StructuralBenchmarks
+@Suite struct StructuralBenchmarks {
+    static let enabled = ProcessInfo.processInfo.environment["VOCASEG_BENCH"] == "1"
+
+    static func peakRSSMiB() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kb = Double(line.split(separator: " ").dropFirst().first ?? "") else { return -1 }
+        return kb / 1024
+    }
+
+    static func random(_ shape: [Int], seed: UInt64) -> Tensor {
+        var state = seed
+        let n = shape.reduce(1, *)
+        var data = [Float](repeating: 0, count: n)
+        for i in 0..<n {
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            data[i] = Float(Int64(bitPattern: state >> 11) % 2000) / 1000 - 1
+        }
+        return Tensor(shape: shape, data: data)
+    }
+
+    func time(_ label: String, repeats: Int = 5, _ body: () -> Void) -> Double {
+        body()  // warm-up
+        var best = Double.infinity
+        for _ in 0..<repeats {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            body()
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
+        }
+        print(String(format: "BENCH %@: %.2f ms (best of %d), threads %d, peak RSS %.0f MiB", label, best, repeats,
+                     ParallelConfig.threads, StructuralBenchmarks.peakRSSMiB()))
+        return best
+    }
+
+    @Test(.enabled(if: StructuralBenchmarks.enabled)) func attentionAtERRSegShapes() {
+        let threads = Int(ProcessInfo.processInfo.environment["VOCASEG_THREADS"] ?? "2") ?? 2
+        ParallelConfig.setThreads(threads)
+        print(String(format: "BENCH start: peak RSS %.0f MiB", StructuralBenchmarks.peakRSSMiB()))
+        for k in [32, 48] {
+            // SFM: batch K, 1600 queries, 400 spatially reduced keys, 4 heads of 32.
+            let q = StructuralBenchmarks.random([k, 1600, 128], seed: 1)
+            let kk = StructuralBenchmarks.random([k, 400, 128], seed: 2)
+            let v = StructuralBenchmarks.random([k, 400, 128], seed: 3)
+            // CFM: 400 sequences of K class tokens.
+            let cq = StructuralBenchmarks.random([400, k, 128], seed: 4)
+            let ck = StructuralBenchmarks.random([400, k, 128], seed: 5)
+            let cv = StructuralBenchmarks.random([400, k, 128], seed: 6)
+            for blas in [false, true] {
+                Ops._setAttentionBLASParallel(blas)
+                let tag = blas ? "blasParallel" : "itemParallel"
+                _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
+                _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
+            }
+            Ops._setAttentionBLASParallel(false)
+        }
+        #expect(ParallelConfig.threads == threads)
+    }
+}
