@@ -110,4 +110,46 @@ import VocaSegCore
         let mismatches = zip(out.pixels, expected).filter { $0 != $1 }.count
         #expect(mismatches == 0)
     }
+
+    /// Blocks of one class (`blockWidth` x `blockHeight` label pixels) with an unlabeled diagonal: long runs, so the
+    /// 16-pixel vector paths carry most of the work.
+    static func blockyLabels(width: Int, height: Int, blockWidth: Int, blockHeight: Int) -> LabelMap {
+        var values = [UInt16](repeating: 0, count: width * height)
+        for y in 0..<height {
+            for x in 0..<width {
+                values[y * width + x] = x == y ? LabelMap.unlabeled : UInt16((x / blockWidth + y / blockHeight) % 3)
+            }
+        }
+        return LabelMap(width: width, height: height, labels: values)
+    }
+
+    @Test(arguments: [(211, 97, 37, 23), (200, 50, 200, 50), (190, 64, 95, 128)])
+    func longRunsMatchDefinition(frameWidth: Int, frameHeight: Int, labelWidth: Int, labelHeight: Int) throws {
+        let frame = gradientFrame(width: frameWidth, height: frameHeight)
+        let labels = Self.blockyLabels(width: labelWidth, height: labelHeight, blockWidth: max(1, labelWidth / 5),
+                                       blockHeight: max(1, labelHeight / 4))
+        for outlines in [false, true] {
+            let renderer = try OverlayRenderer(classNames: ["a", "b", "c"],
+                                               options: blendOnly(alpha: 0.5, outlines: outlines))
+            let out = try renderer.render(frame: frame, labels: labels)
+            var expected = Self.expected(frame: frame, labels: labels, renderer: renderer)
+            if !outlines {
+                // Without outlines every labeled pixel is blended: (128·c + 128·f + 128) >> 8.
+                expected = frame.pixels
+                for y in 0..<frameHeight {
+                    for x in 0..<frameWidth {
+                        let l = labels.labels[(y * labelHeight / frameHeight) * labelWidth
+                                              + x * labelWidth / frameWidth]
+                        guard let c = renderer.color(ofClass: Int(l)) else { continue }
+                        for (ch, component) in [c.r, c.g, c.b].enumerated() {
+                            let i = (y * frameWidth + x) * 3 + ch
+                            expected[i] = UInt8((128 * Int(component) + 128 * Int(frame.pixels[i]) + 128) >> 8)
+                        }
+                    }
+                }
+            }
+            let mismatches = zip(out.pixels, expected).filter { $0 != $1 }.count
+            #expect(mismatches == 0, "outlines \(outlines)")
+        }
+    }
 }
