@@ -10,6 +10,8 @@ public struct EncoderSettings: Sendable {
     public var fastStart: Bool
     /// Encoder threads; 0 lets the encoder choose.
     public var threadCount: Int
+    /// Pixel shape written to the stream (pass the input's `MediaInfo.sampleAspectRatio` for anamorphic video).
+    public var sampleAspectRatio: (num: Int32, den: Int32) = (1, 1)
 
     public init(crf: Int = 20, preset: String = "veryfast", encoderName: String = "libx264", fastStart: Bool = true,
                 threadCount: Int = 0) {

@@ -174,7 +174,8 @@ public final class MediaSource: @unchecked Sendable {
             duration = Double(folderCount) / Double(options.imageSequenceFrameRate)
         }
         let (audio, subtitles) = StreamDecoder.countStreams(decoder.format!)
-        var sar = par.sample_aspect_ratio
+        // The container's value wins over the bitstream's, as in FFmpeg (e.g. mkv/mov display size overrides).
+        var sar = av_guess_sample_aspect_ratio(decoder.format, stream, nil)
         // Turning the picture by 90° turns its pixels too: a wide pixel becomes a tall one.
         if orientation.swapsAxes { sar = AVRational(num: sar.den, den: sar.num) }
         return MediaInfo(

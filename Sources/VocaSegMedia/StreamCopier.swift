@@ -72,7 +72,8 @@ final class StreamCopier {
     }
 
     /// Muxes every copied packet whose timestamp is at or before `time` (in `timeBase`); nil copies all the rest.
-    func copy(upTo time: Int64?, timeBase: AVRational, into output: UnsafeMutablePointer<AVFormatContext>) throws {
+    func copy(upTo time: Int64?, timeBase: AVRational, into output: UnsafeMutablePointer<AVFormatContext>,
+              outputPath: String) throws {
         guard let input, let packet, !mapping.isEmpty else { return }
         while true {
             if !hasPending {
@@ -98,7 +99,7 @@ final class StreamCopier {
             let written = av_interleaved_write_frame(output, packet)
             hasPending = false
             if written < 0 {
-                throw VocaSegError(.usage, "cannot write a copied packet: \(FF.describe(written))", path: nil)
+                throw VocaSegError(.usage, "cannot write a copied packet: \(FF.describe(written))", path: outputPath)
             }
             copiedPackets += 1
         }

@@ -119,7 +119,9 @@ public final class VideoWriter: @unchecked Sendable {
         }
         ctx.pointee.time_base = encoderTimeBase
         if frameRate.num > 0, frameRate.den > 0 { ctx.pointee.framerate = AVRational(num: frameRate.num, den: frameRate.den) }
-        ctx.pointee.sample_aspect_ratio = AVRational(num: 1, den: 1)
+        let sar = settings.sampleAspectRatio
+        ctx.pointee.sample_aspect_ratio = sar.num > 0 && sar.den > 0 ? AVRational(num: sar.num, den: sar.den)
+                                                                     : AVRational(num: 1, den: 1)
         ctx.pointee.color_range = AVCOL_RANGE_MPEG
         ctx.pointee.colorspace = AVCOL_SPC_BT709
         ctx.pointee.color_primaries = AVCOL_PRI_BT709
@@ -145,6 +147,7 @@ public final class VideoWriter: @unchecked Sendable {
         }
         avcodec_parameters_from_context(stream.pointee.codecpar, ctx)
         stream.pointee.time_base = timeBase
+        stream.pointee.sample_aspect_ratio = ctx.pointee.sample_aspect_ratio
         stream.pointee.avg_frame_rate = ctx.pointee.framerate
 
         guard let f = av_frame_alloc() else { throw VocaSegError(.internal, "out of memory", path: path) }
@@ -205,7 +208,7 @@ public final class VideoWriter: @unchecked Sendable {
             stamp = last + 1
         }
         lastPTS = stamp
-        try copier?.copy(upTo: stamp, timeBase: timeBase, into: output!)
+        try copier?.copy(upTo: stamp, timeBase: timeBase, into: output!, outputPath: path)
 
         let made = av_frame_make_writable(frame)
         guard made >= 0 else { throw VocaSegError(.internal, "cannot reuse the frame buffer", path: path) }
@@ -300,7 +303,7 @@ public final class VideoWriter: @unchecked Sendable {
         do {
             guard let codec, let output else { throw VocaSegError(.internal, "writer not open", path: path) }
             try send(nil, codec: codec)
-            try copier?.copy(upTo: nil, timeBase: timeBase, into: output)
+            try copier?.copy(upTo: nil, timeBase: timeBase, into: output, outputPath: path)
             let trailer = av_write_trailer(output)
             guard trailer >= 0 else {
                 throw VocaSegError(.usage, "cannot finish the file: \(FF.describe(trailer))", path: path)
@@ -328,6 +331,7 @@ public final class VideoWriter: @unchecked Sendable {
     }
 
     private func release() {
+        if let copier { ownWarnings += copier.warnings }
         copier = nil
         if let output {
             if output.pointee.pb != nil { avio_closep(&output.pointee.pb) }

@@ -150,3 +150,66 @@ struct WriterTests {
         }
     }
 }
+
+@Suite("Copying subtitles and pixel shape")
+struct SubtitleCopyTests {
+    /// A clip with audio, a SubRip track and non-square pixels, made in a temp dir.
+    func makeInput(in dir: URL) throws -> String {
+        let srt = dir.appendingPathComponent("subs.srt").path
+        try "1\n00:00:00,200 --> 00:00:01,000\nHello\n\n2\n00:00:01,500 --> 00:00:02,500\nWorld\n"
+            .write(toFile: srt, atomically: true, encoding: .utf8)
+        let input = dir.appendingPathComponent("in.mkv").path
+        try Tool.run("ffmpeg", ["-v", "error", "-i", Fixture.sample("clip_640x360_aac.mp4"), "-i", srt,
+                                "-map", "0", "-map", "1", "-c:v", "copy", "-c:a", "copy", "-c:s", "srt",
+                                "-aspect", "4:3", "-metadata:s:s:0", "language=fra", input])
+        return input
+    }
+
+    func transcode(_ input: String, to output: String) throws -> VideoWriter {
+        let source = try MediaSource(path: input)
+        var settings = EncoderSettings()
+        settings.sampleAspectRatio = source.info.sampleAspectRatio
+        let writer = try VideoWriter(path: output, settings: settings, width: source.info.width,
+                                     height: source.info.height, timeBase: source.info.timeBase,
+                                     frameRate: source.info.averageFrameRate, copyStreamsFrom: input)
+        while let frame = try source.nextFrame() { try writer.write(frame.image, pts: frame.pts, duration: frame.duration) }
+        try writer.finish()
+        return writer
+    }
+
+    @Test("mkv → mkv: subtitle and audio packets bit-identical, language tag and SAR kept")
+    func mkvKeepsSubtitles() throws {
+        let dir = try Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try makeInput(in: dir)
+        let output = dir.appendingPathComponent("out.mkv").path
+        let writer = try transcode(input, to: output)
+        #expect(writer.warnings.isEmpty)
+        let subtitlesIn = try Tool.packetHashes(input, map: "0:s")
+        #expect(subtitlesIn.count == 2)
+        #expect(try Tool.packetHashes(output, map: "0:s") == subtitlesIn)
+        #expect(try Tool.packetHashes(output, map: "0:a") == (try Tool.packetHashes(input, map: "0:a")))
+        #expect(try Tool.text("ffprobe", ["-v", "error", "-select_streams", "s:0", "-show_entries", "packet=pts_time",
+                                          "-of", "csv=p=0", output])
+            == (try Tool.text("ffprobe", ["-v", "error", "-select_streams", "s:0", "-show_entries", "packet=pts_time",
+                                          "-of", "csv=p=0", input])))
+        #expect(try Tool.probeStream(output, "s:0", "codec_name")["codec_name"] == "subrip")
+        #expect(try Tool.text("ffprobe", ["-v", "error", "-select_streams", "s:0", "-show_entries", "stream_tags=language",
+                                          "-of", "default=nw=1:nk=1", output]).hasPrefix("fra"))
+        #expect(try Tool.probeStream(input, "v:0", "sample_aspect_ratio")["sample_aspect_ratio"] == "3:4")
+        #expect(try Tool.probeStream(output, "v:0", "sample_aspect_ratio")["sample_aspect_ratio"] == "3:4")
+    }
+
+    @Test("mkv → mp4: SubRip cannot go into mp4, so it is left out with a warning; audio still copied")
+    func mp4DropsSubRip() throws {
+        let dir = try Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = try makeInput(in: dir)
+        let output = dir.appendingPathComponent("out.mp4").path
+        let writer = try transcode(input, to: output)
+        #expect(writer.warnings.contains { $0.contains("subrip") && $0.contains("not copied") }, "\(writer.warnings)")
+        #expect(try Tool.packetHashes(output, map: "0:a") == (try Tool.packetHashes(input, map: "0:a")))
+        let streams = try Tool.text("ffprobe", ["-v", "error", "-show_entries", "stream=codec_type", "-of", "csv=p=0", output])
+        #expect(streams.split(whereSeparator: \.isNewline) == ["video", "audio"])
+    }
+}
