@@ -40,6 +40,40 @@ public struct CheckpointSummary: Sendable, Codable, Equatable {
         dtypeCounts = tensors.reduce(into: [:]) { $0[$1.dtype.rawValue, default: 0] += 1 }
         model = ModelIdentification.identify(checkpoint)
     }
+
+    /// Plain-text rendering for `vocaseg inspect` without `--json`: a header block, then one line per tensor.
+    public var text: String {
+        var lines = ["\(path): \(format.rawValue), \(tensorCount) tensors, \(totalElements) values, "
+                     + "\(Self.megabytes(totalBytes))"]
+        let family = model.family == "unknown" ? "unknown model"
+            : "\(model.family) \(model.variant ?? "") (\(model.backbone ?? "")), expected \(model.expectedTensorCount ?? 0) "
+              + "tensors; evidence: \(model.evidence)"
+        lines.append("model: \(family)")
+        lines.append("dtypes: " + dtypeCounts.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            .joined(separator: ", "))
+        if let stateDictKey { lines.append("state dict: '\(stateDictKey)'") }
+        if !skippedTopLevelKeys.isEmpty { lines.append("skipped: " + skippedTopLevelKeys.joined(separator: ", ")) }
+        if !nonTensorEntries.isEmpty { lines.append("non-tensor entries: " + nonTensorEntries.joined(separator: ", ")) }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata \(key): \(value)") }
+        let width = tensors.map(\.name.count).max() ?? 0
+        for tensor in tensors {
+            let name = tensor.name.padding(toLength: width)
+            let dtype = tensor.dtype.rawValue.padding(toLength: 8)
+            lines.append("  \(name)  \(dtype)  \(tensor.shape)  \(tensor.elementCount)")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    static func megabytes(_ bytes: Int) -> String {
+        let tenths = (bytes * 10 + 524_288) / 1_048_576
+        return "\(tenths / 10).\(tenths % 10) MiB"
+    }
+}
+
+extension String {
+    fileprivate func padding(toLength length: Int) -> String {
+        count >= length ? self : self + String(repeating: " ", count: length - count)
+    }
 }
 
 /// Which released model a checkpoint holds, judged from signature keys and their shapes (see

@@ -60,6 +60,11 @@ public final class WeightStore {
         }
     }
 
+    /// Opens the checkpoint at `path` (torch zip or safetensors) and serves its state dict.
+    public convenience init(path: String, ignoring rules: [IgnoreRule] = []) throws {
+        self.init(checkpoint: try CheckpointFile.open(path: path), ignoring: rules)
+    }
+
     /// In-memory weights (tests, seeded random weights). Throws if a value count does not match its shape.
     public init(values: [String: (shape: [Int], values: [Float])], ignoring rules: [IgnoreRule] = [],
                 description: String = "in-memory weights") throws {

@@ -40,3 +40,16 @@ struct CheckpointSummaryTests {
         #expect(model.evidence.contains(key))
     }
 }
+
+@Suite("inspection text")
+struct CheckpointSummaryTextTests {
+    @Test("the text rendering has a header and one line per tensor")
+    func text() throws {
+        let summary = CheckpointSummary(try CheckpointFile.open(path: try Fixtures.path("detectron2.pth")))
+        let lines = summary.text.split(separator: "\n")
+        #expect(lines.count == 5 + summary.tensorCount)
+        #expect(lines.contains("skipped: optimizer, scheduler, iteration"))
+        #expect(lines.last?.contains("2.bias") == true)
+        #expect(CheckpointSummary.megabytes(1_572_864) == "1.5 MiB")
+    }
+}
