@@ -72,9 +72,17 @@ enum Tool {
 
     /// `ffprobe -show_frames` best-effort timestamps of the first video stream.
     static func probeFramePTS(_ path: String) throws -> [Int64] {
+        try probeOptionalFramePTS(path).compactMap { $0 }
+    }
+
+    /// One entry per frame ffprobe decodes; nil where it has no timestamp (N/A).
+    static func probeOptionalFramePTS(_ path: String) throws -> [Int64?] {
         try text("ffprobe", ["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=best_effort_timestamp",
                              "-of", "csv=p=0", path])
-            .split(whereSeparator: \.isNewline).compactMap { Int64($0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: ","))) }
+            .split(whereSeparator: \.isNewline)
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ", ")) }
+            .filter { !$0.isEmpty }
+            .map { Int64($0) }
     }
 
     static func probeStream(_ path: String, _ selector: String, _ entries: String) throws -> [String: String] {
