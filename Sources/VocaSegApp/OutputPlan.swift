@@ -108,9 +108,15 @@ public struct OutputPlan: Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDir), isDir.boolValue else {
             throw VocaSegError(.usage, "cannot write output: directory \(directory) does not exist", path: file)
         }
-        guard access(directory, W_OK) == 0 else {
-            throw VocaSegError(.usage, "cannot write output: directory \(directory) is not writable", path: file)
+        // Try it: permission bits say nothing for root, read-only mounts or /proc; creating a file does.
+        let probe = (directory as NSString).appendingPathComponent(".vocaseg-write-test-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        let fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else {
+            let reason = String(cString: strerror(errno))
+            throw VocaSegError(.usage, "cannot write output in \(directory): \(reason)", path: file)
         }
+        close(fd)
+        unlink(probe)
         if FileManager.default.fileExists(atPath: file, isDirectory: &isDir), isDir.boolValue {
             throw VocaSegError(.usage, "cannot write output: a directory has that name", path: file)
         }
@@ -127,6 +133,6 @@ public struct OutputPlan: Sendable, Equatable {
                 throw VocaSegError(.usage, "cannot create \(what)", path: path)
             }
         }
-        guard access(path, W_OK) == 0 else { throw VocaSegError(.usage, "\(what) is not writable", path: path) }
+        try checkWritable(file: (path as NSString).appendingPathComponent("probe"))
     }
 }

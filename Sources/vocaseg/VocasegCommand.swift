@@ -47,6 +47,8 @@ struct Vocaseg: ParsableCommand {
 /// Logging to stderr; `-q` keeps errors only, `-v` adds progress details.
 func bootstrapLogging(quiet: Bool, verbose: Bool) {
     let level: Logger.Level = quiet ? .error : (verbose ? .info : .warning)
+    // FFmpeg's own log lines are not one-line errors naming the file; we report its errors ourselves.
+    Diagnostics.setFFmpegLogging(verbose: verbose)
     LoggingSystem.bootstrap { label in
         var handler = StreamLogHandler.standardError(label: label)
         handler.logLevel = level

@@ -47,8 +47,9 @@ enum Repo {
 
 struct ProcessResult {
     var status: Int32
-    var stdout: String
+    var stdoutData: Data
     var stderr: String
+    var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
 }
 
 /// Runs a program to completion, capturing both streams (read concurrently so a chatty child cannot block).
@@ -75,7 +76,7 @@ func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, enviro
     errData = err.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+    return ProcessResult(status: p.terminationStatus, stdoutData: outData,
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 
@@ -88,22 +89,29 @@ func ffprobe(_ args: [String]) throws -> String {
 /// Per-frame presentation timestamps of the first video stream, in its time base.
 func videoPTS(_ path: String) throws -> [Int64] {
     try ffprobe(["-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "csv=p=0", path])
-        .split(whereSeparator: \.isNewline).compactMap { Int64($0.trimmingCharacters(in: .whitespaces)) }.sorted()
+        .split(whereSeparator: \.isNewline)
+        .compactMap { $0.split(separator: ",").first.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
+        .sorted()
 }
 
 /// Presentation times in seconds (time bases may differ between input and output containers).
 func videoFrameTimes(_ path: String) throws -> [Double] {
+    // A frame with side data prints a trailing comma ("0.000000,") and an empty line after it.
     try ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
-        .split(whereSeparator: \.isNewline).compactMap { Double($0.trimmingCharacters(in: .whitespaces)) }
+        .split(whereSeparator: \.isNewline)
+        .compactMap { $0.split(separator: ",").first.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
 }
 
-/// One hash per audio packet, from ffmpeg's framemd5 muxer over a stream copy: equal lists mean the packets are
-/// bit-identical.
+/// One hash per audio packet payload, from ffmpeg's framemd5 muxer over a stream copy: equal lists mean the
+/// packets are bit-identical. (Columns: stream, dts, pts, duration, size, hash[, side-data count, size, hash].)
 func audioPacketHashes(_ path: String) throws -> [String] {
     let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-i", path, "-map", "0:a:0", "-c", "copy", "-f", "framemd5", "-"])
     guard r.status == 0 else { throw VocaSegError(.internal, "ffmpeg framemd5 failed: \(r.stderr)") }
     return r.stdout.split(whereSeparator: \.isNewline).filter { !$0.hasPrefix("#") }
-        .compactMap { $0.split(separator: ",").last.map { $0.trimmingCharacters(in: .whitespaces) } }
+        .compactMap { line -> String? in
+            let fields = line.split(separator: ",")
+            return fields.count > 5 ? fields[5].trimmingCharacters(in: .whitespaces) : nil
+        }
 }
 
 func makeTemporaryDirectory() throws -> URL {

@@ -1,6 +1,6 @@
 import Foundation
 import VocaSegCore
-@testable import VocaSegPipeline
+import VocaSegPipeline
 
 /// A deterministic stand-in for a segmentation model, for pipeline tests only: pixel (x, y) gets class
 /// `(r / 256 * classes)`, from the red channel of the original frame kept in the preprocessed input.
@@ -21,8 +21,7 @@ final class RedChannelModel: SegmentationModel, @unchecked Sendable {
     func prepare(vocabulary: Vocabulary) throws { classes = vocabulary.count }
 
     func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame {
-        var reds = [Float](repeating: 0, count: frame.width * frame.height)
-        for i in 0..<reds.count { reds[i] = Float(frame.pixels[i * 3]) }
+        let reds = stride(from: 0, to: frame.pixels.count, by: 3).map { Float(frame.pixels[$0]) }
         return PreprocessedFrame(channels: 1, width: frame.width, height: frame.height, data: reds,
                                  originalWidth: frame.width, originalHeight: frame.height)
     }
