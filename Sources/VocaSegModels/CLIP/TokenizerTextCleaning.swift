@@ -8,7 +8,9 @@ import Foundation
 /// C1 controls, Latin ligatures, full/half-width forms, curly quotes, line breaks, terminal escapes, control
 /// characters, NFC — applied per line until nothing changes, as `ftfy.fix_text` does (ftfy 6.3.1). Not reproduced:
 /// ftfy's mojibake repair (`fix_encoding`: "cafÃ©" → "café"), which only fires on text that was decoded with the
-/// wrong encoding; such text is tokenized as written.
+/// wrong encoding; such text is tokenized as written (TokenizerTests records it as a known issue).
+/// Case mappings and normalisation come from Swift's and Foundation's Unicode tables, open_clip's from Python 3.11's
+/// (Unicode 14): characters assigned after Unicode 14 may be treated differently.
 enum TokenizerTextCleaning {
     static func cleanAndLowercase(_ text: String) -> [Unicode.Scalar] {
         var scalars = ftfyFixText(Array(text.unicodeScalars))
