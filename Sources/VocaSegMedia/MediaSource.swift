@@ -168,6 +168,8 @@ public final class MediaSource: @unchecked Sendable {
         if frameCount == nil, let duration, rate.num > 0 { frameCount = Int((duration * av_q2d(rate)).rounded()) }
         let demuxer = FF.string(format.iformat.pointee.name) ?? "unknown"
         let isImageDemuxer = demuxer == "image2" || demuxer.hasSuffix("_pipe")
+        // A single picture opened through an image demuxer is one frame, even when the demuxer cannot say so.
+        if isImageDemuxer, !isSequence { frameCount = 1 }
         if let folderCount {
             frameCount = folderCount
             rate = AVRational(num: Int32(options.imageSequenceFrameRate), den: 1)

@@ -107,6 +107,7 @@ struct DecodeTests {
         let path = Fixture.sample(name)
         let source = try MediaSource(path: path)
         #expect(source.info.isStillImage && !source.info.isImageSequence)
+        #expect(source.info.estimatedFrameCount == 1, "\(String(describing: source.info.estimatedFrameCount))")
         let frames = try decodeAll(source)
         #expect(frames.count == 1)
         let frame = try #require(frames.first)
