@@ -61,6 +61,12 @@ final class StreamDecoder {
         guard let decoder, let stream = ctx.pointee.streams[Int(best)] else {
             throw VocaSegError(.input, "no decoder for the video stream", path: displayPath)
         }
+        // Cover art in a music file is a one-picture "video" stream; it is not a video to segment.
+        if stream.pointee.disposition & AV_DISPOSITION_ATTACHED_PIC != 0 {
+            let (audio, subtitles) = Self.countStreams(ctx)
+            throw VocaSegError(.input, "no video stream, only cover art (\(audio) audio, \(subtitles) subtitle streams)",
+                               path: displayPath)
+        }
         self.stream = stream
         streamIndex = best
         // Only the video stream is read; the demuxer can skip the others' payloads.

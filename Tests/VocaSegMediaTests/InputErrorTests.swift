@@ -39,6 +39,13 @@ struct InputErrorTests {
         #expect(audioError.kind == .input && audioError.path == audio)
         #expect(audioError.message.contains("no video stream (1 audio"))
         #expect(!audioError.description.contains("\n"))
+
+        let withCover = dir.appendingPathComponent("song.m4a").path
+        try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "sine=duration=0.5", "-i", Fixture.sample("still.png"),
+                                "-map", "0", "-map", "1", "-c:a", "aac", "-c:v", "mjpeg", "-disposition:v", "attached_pic",
+                                withCover])
+        let coverError = try openError(withCover)
+        #expect(coverError.kind == .input && coverError.message.contains("cover art"), "\(coverError)")
     }
 
     @Test("image sequence pattern in a missing folder; empty folder")
