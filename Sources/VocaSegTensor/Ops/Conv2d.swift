@@ -35,7 +35,8 @@ extension Ops {
     /// followed by an optional fused activation (e.g. ReLU/ReLU6 after a folded BatchNorm).
     ///
     /// Paths: depthwise (groups == Cin == Cout) → direct SIMD kernel; 1×1 stride 1 no padding → one GEMM per
-    /// (sample, group) straight on NCHW; otherwise im2col (tiled over output rows so the column buffer stays
+    /// (sample, group) straight on NCHW; stride 1 with few output channels (≤ `directConvMaxOutputChannels`) →
+    /// direct kernel (DirectConv2d.swift); otherwise im2col (tiled over output rows so the column buffer stays
     /// near `im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer.
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
@@ -76,6 +77,11 @@ extension Ops {
         let pointwise = kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
         let bc = bias?.contiguous()
         let perImage = kdim * ohw
+        if !pointwise && groups == 1 && g.strideH == 1 && g.strideW == 1 && cout <= directConvMaxOutputChannels {
+            directConv2d(src, weight: wc, bias: bc, geometry: g, activation: activation, out: out, pool: pool)
+            withExtendedLifetime((src, wc, bc)) {}
+            return out
+        }
         if !pointwise && groups == 1 && n > 1 && 2 * perImage <= im2colBudget {
             // Many small images (ERR-Seg's decoder runs every kept class as a batch item): unfold several images
             // side by side so one GEMM has enough columns, then copy each image's block out with bias and
