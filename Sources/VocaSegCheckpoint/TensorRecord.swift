@@ -236,45 +236,43 @@ extension TensorRecord {
         let rowBlocks = (rows + tile - 1) / tile
         let planes = elementCount / (rows * columns)
         // Strided views are rare in real checkpoints and this loop is memory-bound: one thread is enough.
-        do {
-            for block in 0..<(planes * rowBlocks) {
-                // Source offset of this plane: decompose the plane index over the outer axes.
-                var plane = block / rowBlocks
-                var planeOffset = 0
-                for axis in stride(from: outerShape.count - 1, through: 0, by: -1) {
-                    planeOffset += (plane % outerShape[axis]) * outerStrides[axis]
-                    plane /= outerShape[axis]
+        for block in 0..<(planes * rowBlocks) {
+            // Source offset of this plane: decompose the plane index over the outer axes.
+            var plane = block / rowBlocks
+            var planeOffset = 0
+            for axis in stride(from: outerShape.count - 1, through: 0, by: -1) {
+                planeOffset += (plane % outerShape[axis]) * outerStrides[axis]
+                plane /= outerShape[axis]
+            }
+            let firstRow = (block % rowBlocks) * tile
+            let lastRow = Swift.min(firstRow + tile, rows)
+            let destination = out + (block / rowBlocks) * rows * columns
+            let source = base + planeOffset * size
+            if columnStride == 1 {
+                for row in firstRow..<lastRow {
+                    let rowSource = source + row * rowStride * size
+                    let rowDestination = destination + row * columns
+                    for column in 0..<columns {
+                        (rowDestination + column).initialize(to: convert(rowSource + column * size))
+                    }
                 }
-                let firstRow = (block % rowBlocks) * tile
-                let lastRow = Swift.min(firstRow + tile, rows)
-                let destination = out + (block / rowBlocks) * rows * columns
-                let source = base + planeOffset * size
-                if columnStride == 1 {
+            } else {
+                // Rows innermost: for a transposed matrix the reads are then sequential, and the writes touch
+                // only `tile` cache lines at a time.
+                // Narrow column tiles: columns a power-of-two stride apart share one L1 set, and an 8-way
+                // cache keeps only 8 of them while the rows below reuse the same lines.
+                let columnTile = 8
+                var firstColumn = 0
+                while firstColumn < columns {
+                    let lastColumn = Swift.min(firstColumn + columnTile, columns)
                     for row in firstRow..<lastRow {
                         let rowSource = source + row * rowStride * size
                         let rowDestination = destination + row * columns
-                        for column in 0..<columns {
-                            (rowDestination + column).initialize(to: convert(rowSource + column * size))
+                        for column in firstColumn..<lastColumn {
+                            (rowDestination + column).initialize(to: convert(rowSource + column * columnStride * size))
                         }
                     }
-                } else {
-                    // Rows innermost: for a transposed matrix the reads are then sequential, and the writes touch
-                    // only `tile` cache lines at a time.
-                    // Narrow column tiles: columns a power-of-two stride apart share one L1 set, and an 8-way
-                    // cache keeps only 8 of them while the rows below reuse the same lines.
-                    let columnTile = 8
-                    var firstColumn = 0
-                    while firstColumn < columns {
-                        let lastColumn = Swift.min(firstColumn + columnTile, columns)
-                        for row in firstRow..<lastRow {
-                            let rowSource = source + row * rowStride * size
-                            let rowDestination = destination + row * columns
-                            for column in firstColumn..<lastColumn {
-                                (rowDestination + column).initialize(to: convert(rowSource + column * columnStride * size))
-                            }
-                        }
-                        firstColumn = lastColumn
-                    }
+                    firstColumn = lastColumn
                 }
             }
         }
