@@ -90,4 +90,16 @@ import VocaSegCore
             .renderWithLayout(into: &out, labels: labels)
         #expect(layout.labelBoxes.map(\.classIndex) == [0])
     }
+
+    @Test func overlappingLabelGivesWayToLargerRegion() throws {
+        // Two long names over two neighbouring regions; their boxes (≈ 150 px wide at 12 px) would overlap, so only
+        // the larger region (class 0: 110 of 200 columns) is named.
+        let names = ["a rather long class name", "another long class name"]
+        let frame = RGBImage(width: 200, height: 60, fill: 80)
+        let labels = labelMap(width: 200, height: 60, rectangles: [(0, 0, 0, 110, 60), (1, 110, 0, 90, 60)])
+        var out = frame
+        let layout = try OverlayRenderer(classNames: names, options: Self.labelsOnly())
+            .renderWithLayout(into: &out, labels: labels)
+        #expect(layout.labelBoxes.map(\.classIndex) == [0])
+    }
 }
