@@ -218,6 +218,11 @@ def main():
                "scheduler": {"base_lrs": [0.1], "last_epoch": 5}, "iteration": 5}
     expected["detectron2.pth"] = save_and_describe("detectron2.pth", wrapper, ["model"])
 
+    # A state dict holding non-tensor values next to a tensor.
+    extra = collections.OrderedDict([("layer.weight", torch.ones(2)), ("layer._extra_state", {"mode": "fast"}),
+                                     ("version", 3)])
+    expected["with_extra_state.pth"] = save_and_describe("with_extra_state.pth", extra, [])
+
     # 5. safetensors written by Python.
     st = collections.OrderedDict()
     st["weight"] = torch.randn(3, 2)

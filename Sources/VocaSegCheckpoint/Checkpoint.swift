@@ -21,14 +21,15 @@ public struct Checkpoint: Sendable {
     public let stateDictKey: String?
     /// Top-level entries other than the state dict (optimizer, scheduler, iteration, …).
     public let skippedTopLevelKeys: [String]
-    /// Values inside the state dict that are not tensors, as `name (type)`; they are skipped.
-    public let nonTensorEntries: [String]
+    /// Values inside the state dict that are not tensors (never in a plain `state_dict()`); a `WeightStore`
+    /// reports them as unexpected unless an ignore rule covers them.
+    public let nonTensorEntries: [NonTensorEntry]
     /// safetensors `__metadata__`; empty for torch files.
     public let metadata: [String: String]
     private let indexByName: [String: Int]
 
     init(path: String, format: CheckpointFormat, tensors: [TensorRecord], stateDictKey: String? = nil,
-         skippedTopLevelKeys: [String] = [], nonTensorEntries: [String] = [], metadata: [String: String] = [:])
+         skippedTopLevelKeys: [String] = [], nonTensorEntries: [NonTensorEntry] = [], metadata: [String: String] = [:])
         throws {
         var index: [String: Int] = [:]
         for (position, tensor) in tensors.enumerated() {
@@ -52,6 +53,13 @@ public struct Checkpoint: Sendable {
     public subscript(name: String) -> TensorRecord? {
         indexByName[name].map { tensors[$0] }
     }
+}
+
+/// A state-dict value that is not a tensor: its flattened name and Python type (or the allowed global that built it).
+public struct NonTensorEntry: Sendable, Codable, Equatable, CustomStringConvertible {
+    public let name: String
+    public let kind: String
+    public var description: String { "\(name) (\(kind))" }
 }
 
 /// Opening checkpoints by content, not by file extension.

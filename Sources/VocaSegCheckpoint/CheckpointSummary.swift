@@ -13,7 +13,7 @@ public struct CheckpointSummary: Sendable, Codable, Equatable {
     public let format: CheckpointFormat
     public let stateDictKey: String?
     public let skippedTopLevelKeys: [String]
-    public let nonTensorEntries: [String]
+    public let nonTensorEntries: [NonTensorEntry]
     public let metadata: [String: String]
     public let tensorCount: Int
     public let totalElements: Int
@@ -53,7 +53,7 @@ public struct CheckpointSummary: Sendable, Codable, Equatable {
             .joined(separator: ", "))
         if let stateDictKey { lines.append("state dict: '\(stateDictKey)'") }
         if !skippedTopLevelKeys.isEmpty { lines.append("skipped: " + skippedTopLevelKeys.joined(separator: ", ")) }
-        if !nonTensorEntries.isEmpty { lines.append("non-tensor entries: " + nonTensorEntries.joined(separator: ", ")) }
+        if !nonTensorEntries.isEmpty { lines.append("non-tensor entries: " + nonTensorEntries.map(\.description).joined(separator: ", ")) }
         for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata \(key): \(value)") }
         let width = tensors.map(\.name.count).max() ?? 0
         for tensor in tensors {

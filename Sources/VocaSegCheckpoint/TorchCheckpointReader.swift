@@ -64,7 +64,7 @@ enum TorchCheckpointReader {
         let archive: ZipArchive
         let prefix: String
         var records: [TensorRecord] = []
-        var nonTensorEntries: [String] = []
+        var nonTensorEntries: [NonTensorEntry] = []
         private var storages: [String: TensorStorage] = [:]
 
         init(archive: ZipArchive, prefix: String) {
@@ -89,7 +89,7 @@ enum TorchCheckpointReader {
                 case .dict(let inner):
                     try flatten(inner, prefix: name + ".", depth: depth + 1)
                 default:
-                    nonTensorEntries.append("\(name) (\(value.kindName))")
+                    nonTensorEntries.append(NonTensorEntry(name: name, kind: value.kindName))
                 }
             }
         }

@@ -51,7 +51,8 @@ public final class WeightStore {
     /// ignored.
     public init(checkpoint: Checkpoint, ignoring rules: [IgnoreRule] = []) {
         sources = Dictionary(uniqueKeysWithValues: checkpoint.tensors.map { ($0.name, Source.record($0)) })
-        order = checkpoint.names
+        // Non-tensor values can never be taken, so they surface as unexpected unless a rule ignores them.
+        order = checkpoint.names + checkpoint.nonTensorEntries.map(\.name)
         ignoreRules = rules
         path = checkpoint.path
         problems = WeightLoadReport(source: checkpoint.path)

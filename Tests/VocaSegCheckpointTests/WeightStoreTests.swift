@@ -50,6 +50,19 @@ struct WeightStoreTests {
         #expect(report.isClean && report.loadedCount == expected.count)
     }
 
+    @Test("non-tensor values inside the state dict are reported as unexpected, not silently dropped")
+    func nonTensorEntries() throws {
+        let checkpoint = try CheckpointFile.open(path: try Fixtures.path("with_extra_state.pth"))
+        #expect(checkpoint.nonTensorEntries == [NonTensorEntry(name: "layer._extra_state.mode", kind: "str"),
+                                                NonTensorEntry(name: "version", kind: "int")])
+        let store = WeightStore(checkpoint: checkpoint)
+        _ = store.take("layer.weight", shape: [2])
+        #expect(store.report.unexpected == ["layer._extra_state.mode", "version"])
+        store.ignore("version", reason: "bookkeeping")
+        store.ignore("layer._extra_state", reason: "not a weight")
+        #expect(try store.finish().ignored.count == 2)
+    }
+
     @Test("an in-memory store reports like a checkpoint-backed one")
     func inMemory() throws {
         let store = try WeightStore(values: ["a.w": ([2], [1, 2]), "a.b": ([1], [3]), "extra": ([1], [0])],
