@@ -27,6 +27,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // MARK: System libraries
@@ -56,7 +57,7 @@ let package = Package(
         .target(name: "VocaSegApp", dependencies: [
             "VocaSegCore", "VocaSegMedia", "VocaSegRender", "VocaSegPipeline", "VocaSegModels",
             "VocaSegCheckpoint", "VocaSegTensor", .product(name: "Logging", package: "swift-log"),
-            .product(name: "Yams", package: "Yams"),
+            .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "vocaseg", dependencies: [
             "VocaSegApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
@@ -74,7 +75,12 @@ let package = Package(
         .testTarget(name: "VocaSegPipelineTests", dependencies: ["VocaSegTestSupport", "VocaSegPipeline", "VocaSegCore"]),
         .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegTestSupport", "VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
                     resources: [.copy("Goldens")]),
-        .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore"]),
+        // A watcher with a stand-in model, run (and killed) as a real process by the watch tests.
+        .executableTarget(name: "WatchHarness", dependencies: [
+            "VocaSegApp", "VocaSegCore", .product(name: "Logging", package: "swift-log"),
+        ], path: "Tests/WatchHarness"),
+        .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore",
+                                                           "WatchHarness"]),
     ],
     // Swift 5 mode: the engine and the pixel loops share raw buffers across `concurrentPerform` chunks that write
     // disjoint ranges; Swift 6's Sendable checking cannot see that and would force wrappers into every kernel.

@@ -1,4 +1,5 @@
 import VocaSegMedia
+import VocaSegTensor
 
 public enum Diagnostics {
     /// FFmpeg's own log lines are not one-line errors naming the file; the jobs report FFmpeg's errors themselves,
@@ -6,4 +7,7 @@ public enum Diagnostics {
     public static func setFFmpegLogging(verbose: Bool) {
         MediaLibrary.setFFmpegLogLevel(verbose ? .warning : .quiet)
     }
+
+    /// One thread count for inference: BLAS and the engine's parallel loops.
+    public static func setThreads(_ n: Int) { ParallelConfig.setThreads(n) }
 }

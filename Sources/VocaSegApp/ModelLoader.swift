@@ -31,7 +31,8 @@ public enum ModelLoader {
 
     /// Loads the model. Until the ERR-Seg port lands, no segmentation model is built in: this says so (exit 4)
     /// rather than substituting anything.
-    public static func load(spec: String, weights: SegmentOptions.Weights, size: Int?) throws -> SegmentationModel {
+    public static func load(options: SegmentOptions) throws -> SegmentationModel {
+        let spec = options.model
         try validateName(spec)
         throw VocaSegError(.model, "no segmentation model is available in this build yet: the ERR-Seg port (CLIP ConvNeXt + ERR-Seg head) has not landed, so \"\(spec)\" cannot be loaded")
     }

@@ -33,7 +33,7 @@ public final class SegmentJob {
                 modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) {
         self.options = options
         self.logger = logger
-        self.modelProvider = modelProvider ?? { o in try ModelLoader.load(spec: o.model, weights: o.weights, size: o.size) }
+        self.modelProvider = modelProvider ?? { o in try ModelLoader.load(options: o) }
     }
 
     public func run() throws -> [InputReport] {
@@ -55,18 +55,7 @@ public final class SegmentJob {
             logger.warning("\(String(repeating: "!", count: 12)) RANDOM WEIGHTS: \(model.name) runs with seeded random weights; the segmentation it produces is MEANINGLESS (use only for pipeline and speed checks) \(String(repeating: "!", count: 12))")
         }
         try model.prepare(vocabulary: vocabulary)
-        var overlayOptions = OverlayOptions()
-        overlayOptions.alpha = options.alpha
-        overlayOptions.drawsOutlines = options.outlines
-        overlayOptions.drawsLabels = options.labels
-        overlayOptions.drawsLegend = options.legend
-        for (name, hex) in options.colorOverrides {
-            if let v = UInt32(hex.dropFirst(), radix: 16) {
-                overlayOptions.colorOverrides[name] = RGBColor(r: UInt8(v >> 16 & 0xFF), g: UInt8(v >> 8 & 0xFF),
-                                                               b: UInt8(v & 0xFF))
-            }
-        }
-        let renderer = try OverlayRenderer(vocabulary: vocabulary, options: overlayOptions)
+        let renderer = try makeRenderer(vocabulary: vocabulary)
 
         var reports: [InputReport] = []
         for (plan, probe) in zip(plans, probed) {
@@ -89,8 +78,25 @@ public final class SegmentJob {
         return reports
     }
 
-    private func runOne(plan: OutputPlan, info: MediaInfo, model: SegmentationModel, vocabulary: Vocabulary,
-                        renderer: OverlayRenderer) throws -> InputReport {
+    func makeRenderer(vocabulary: Vocabulary) throws -> OverlayRenderer {
+        var overlayOptions = OverlayOptions()
+        overlayOptions.alpha = options.alpha
+        overlayOptions.drawsOutlines = options.outlines
+        overlayOptions.drawsLabels = options.labels
+        overlayOptions.drawsLegend = options.legend
+        for (name, hex) in options.colorOverrides {
+            if let v = UInt32(hex.dropFirst(), radix: 16) {
+                overlayOptions.colorOverrides[name] = RGBColor(r: UInt8(v >> 16 & 0xFF), g: UInt8(v >> 8 & 0xFF),
+                                                               b: UInt8(v & 0xFF))
+            }
+        }
+        return try OverlayRenderer(vocabulary: vocabulary, options: overlayOptions)
+    }
+
+    /// Runs one input through the pipeline into the outputs of `plan`. `onPipeline` receives the pipeline before
+    /// it starts, so that the caller can stop it (the CLI on Ctrl-C, the watcher on SIGTERM).
+    func runOne(plan: OutputPlan, info: MediaInfo, model: SegmentationModel, vocabulary: Vocabulary,
+                renderer: OverlayRenderer, onPipeline: ((FramePipeline) -> Void)? = nil) throws -> InputReport {
         let media = try MediaSource(path: plan.input)
         var sinks: [FrameSink] = []
         var videoSink: OverlayVideoSink?
@@ -127,8 +133,12 @@ public final class SegmentJob {
         let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
                                         mode: options.progress, quiet: options.quiet)
         pipeline.onFrameWritten = { frame in progress.update(frames: frame.frame.index + 1) }
-        InterruptHandler.shared.onStop { pipeline.requestStop() }
-        defer { InterruptHandler.shared.clearActions() }
+        if let onPipeline {
+            onPipeline(pipeline)
+        } else {
+            InterruptHandler.shared.onStop { pipeline.requestStop() }
+        }
+        defer { if onPipeline == nil { InterruptHandler.shared.clearActions() } }
 
         let outcome = try pipeline.run()
         progress.finish(frames: outcome.frames)

@@ -1,0 +1,191 @@
+import Foundation
+import GRDB
+
+/// One input file's life in the watch folder.
+public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutablePersistableRecord {
+    public enum State: String, Codable, Sendable, CaseIterable, DatabaseValueConvertible {
+        /// Waiting for a worker (new, requeued after a crash or a stop, or waiting for its retry time).
+        case queued
+        /// A worker is on it.
+        case running
+        /// Outputs are complete and in place.
+        case done
+        /// The last attempt failed; it will be retried at `nextAttemptAt`.
+        case failed
+        /// Given up on: the input was moved to `failed/` with an `.error.txt` beside it.
+        case quarantined
+    }
+
+    public static let databaseTableName = "job"
+
+    public var id: Int64?
+    /// Relative to the inbox.
+    public var path: String
+    public var size: Int64
+    public var mtimeNanoseconds: Int64
+    public var state: State
+    public var attempts: Int
+    public var createdAt: Double
+    public var startedAt: Double?
+    public var finishedAt: Double?
+    public var nextAttemptAt: Double
+    public var error: String?
+    /// Output paths (JSON list), recorded before they are moved into place so that a crash in between can be
+    /// rolled forward.
+    public var outputs: String?
+    public var frames: Int?
+    public var seconds: Double?
+
+    public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
+
+    public var outputList: [String] {
+        guard let outputs, let list = try? JSONDecoder().decode([String].self, from: Data(outputs.utf8)) else { return [] }
+        return list
+    }
+}
+
+/// The watch folder's durable memory: a SQLite database (through GRDB) beside the outputs.
+///
+/// One row per input version, unique on (path, size, mtime): an unchanged file is never processed twice, and a
+/// replaced file (new size or mtime) gets a row of its own and is processed again. Every state change is one
+/// transaction, so a crash at any moment leaves a consistent journal that the next start recovers from.
+public final class JobJournal: @unchecked Sendable {
+    public let path: String
+    let db: DatabaseQueue
+
+    public init(path: String) throws {
+        self.path = path
+        var config = Configuration()
+        config.busyMode = .timeout(10)
+        db = try DatabaseQueue(path: path, configuration: config)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "job") { t in
+                t.autoIncrementedPrimaryKey("id")
+                t.column("path", .text).notNull()
+                t.column("size", .integer).notNull()
+                t.column("mtimeNanoseconds", .integer).notNull()
+                t.column("state", .text).notNull().indexed()
+                t.column("attempts", .integer).notNull().defaults(to: 0)
+                t.column("createdAt", .double).notNull()
+                t.column("startedAt", .double)
+                t.column("finishedAt", .double)
+                t.column("nextAttemptAt", .double).notNull().defaults(to: 0)
+                t.column("error", .text)
+                t.column("outputs", .text)
+                t.column("frames", .integer)
+                t.column("seconds", .double)
+                t.uniqueKey(["path", "size", "mtimeNanoseconds"])
+            }
+        }
+        try migrator.migrate(db)
+    }
+
+    /// Records a settled file; returns the new row, or nil when this exact version is already known.
+    @discardableResult
+    public func enqueueIfNew(_ file: InboxFile, now: Double) throws -> JobRecord? {
+        try db.write { db in
+            let exists = try JobRecord
+                .filter(Column("path") == file.relativePath && Column("size") == file.size
+                    && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
+                .fetchCount(db) > 0
+            if exists { return nil }
+            var job = JobRecord(id: nil, path: file.relativePath, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds,
+                                state: .queued, attempts: 0, createdAt: now, nextAttemptAt: now)
+            try job.insert(db)
+            return job
+        }
+    }
+
+    /// Takes the oldest job that is due, marking it running and counting the attempt, atomically.
+    public func claimNext(now: Double) throws -> JobRecord? {
+        try db.write { db in
+            guard var job = try JobRecord
+                .filter([JobRecord.State.queued.rawValue, JobRecord.State.failed.rawValue].contains(Column("state")))
+                .filter(Column("nextAttemptAt") <= now)
+                .order(Column("nextAttemptAt"), Column("id"))
+                .fetchOne(db)
+            else { return nil }
+            job.state = .running
+            job.attempts += 1
+            job.startedAt = now
+            job.error = nil
+            try job.update(db)
+            return job
+        }
+    }
+
+    public func setOutputs(_ id: Int64, _ outputs: [String]) throws {
+        let json = String(decoding: try JSONEncoder().encode(outputs), as: UTF8.self)
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET outputs = ? WHERE id = ?", arguments: [json, id])
+        }
+    }
+
+    public func markDone(_ id: Int64, frames: Int, seconds: Double, now: Double) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET state = ?, finishedAt = ?, frames = ?, seconds = ?, error = NULL WHERE id = ?",
+                           arguments: [JobRecord.State.done.rawValue, now, frames, seconds, id])
+        }
+    }
+
+    public func markFailed(_ id: Int64, error: String, retryAt: Double, now: Double) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET state = ?, finishedAt = ?, error = ?, nextAttemptAt = ? WHERE id = ?",
+                           arguments: [JobRecord.State.failed.rawValue, now, error, retryAt, id])
+        }
+    }
+
+    public func markQuarantined(_ id: Int64, error: String, now: Double) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET state = ?, finishedAt = ?, error = ? WHERE id = ?",
+                           arguments: [JobRecord.State.quarantined.rawValue, now, error, id])
+        }
+    }
+
+    /// A stop abandoned the job: back to the queue, and the abandoned attempt does not count.
+    public func requeue(_ id: Int64, now: Double) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET state = ?, attempts = MAX(attempts - 1, 0), nextAttemptAt = ?, startedAt = NULL WHERE id = ?",
+                           arguments: [JobRecord.State.queued.rawValue, now, id])
+        }
+    }
+
+    /// A job whose process died mid-way goes back to the queue; the attempt counts, so an input that crashes the
+    /// watcher every time still ends in `failed/`.
+    public func requeueAfterCrash(_ id: Int64, now: Double) throws {
+        try db.write { db in
+            try db.execute(sql: "UPDATE job SET state = ?, error = ?, nextAttemptAt = ? WHERE id = ?",
+                           arguments: [JobRecord.State.queued.rawValue,
+                                       "interrupted: the watcher stopped or crashed during this job", now, id])
+        }
+    }
+
+    /// Jobs left `running` by a process that died (SIGKILL, power loss).
+    public func runningJobs() throws -> [JobRecord] {
+        try db.read { db in try JobRecord.filter(Column("state") == JobRecord.State.running.rawValue).fetchAll(db) }
+    }
+
+    public func job(_ id: Int64) throws -> JobRecord? {
+        try db.read { db in try JobRecord.fetchOne(db, key: id) }
+    }
+
+    public func allJobs() throws -> [JobRecord] {
+        try db.read { db in try JobRecord.order(Column("id")).fetchAll(db) }
+    }
+
+    /// Jobs not finished for good: queued, running, or failed with a retry pending.
+    public func pendingCount() throws -> Int {
+        try db.read { db in
+            try JobRecord.filter([JobRecord.State.queued.rawValue, JobRecord.State.running.rawValue,
+                                  JobRecord.State.failed.rawValue].contains(Column("state"))).fetchCount(db)
+        }
+    }
+
+    /// The earliest retry time among failed jobs, so that `--once` waits for retries instead of exiting early.
+    public func nextRetryTime() throws -> Double? {
+        try db.read { db in
+            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM job WHERE state IN ('queued', 'failed')")
+        }
+    }
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import Logging
+import VocaSegApp
+import VocaSegCore
+
+struct Watch: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Process every video or image dropped into a folder, exactly once, until stopped.",
+        discussion: """
+            Files are taken once their size and mtime have been stable for --settle seconds; hidden, .part, .tmp \
+            and ~ names are ignored. A SQLite journal beside the outputs (OUT/.vocaseg-journal.sqlite) remembers \
+            every input by path, size and mtime, so an unchanged file is never processed twice and a replaced one \
+            is processed again. Outputs appear only when complete. Failed inputs are retried with backoff, then \
+            moved to INBOX/failed/ with an .error.txt. SIGTERM or Ctrl-C: the current job is abandoned and \
+            requeued, exit 0. After a crash, the next start recovers.
+            """
+    )
+
+    @Argument(help: "The inbox folder to watch.")
+    var inbox: String
+
+    @Option(help: "Pipeline file (Pipelines/*.yaml): model, vocabulary, inference and outputs.")
+    var pipeline: String
+
+    @Option(help: "Output folder (the journal lives here too).")
+    var out: String
+
+    @Option(help: "Jobs at once (default 1: inference uses every core).")
+    var jobs: Int = 1
+
+    @Flag(help: "Process what is in the inbox, then exit.")
+    var once = false
+
+    @Option(help: "Seconds a file's size and mtime must stay unchanged before it is taken.")
+    var settle: Double = 5
+
+    @Flag(help: "Also watch sub-folders (outputs mirror them).")
+    var recursive = false
+
+    @Option(help: "Attempts before an input is moved to failed/.")
+    var attempts: Int = 3
+
+    @Option(help: "Seconds before the first retry (doubling each time).")
+    var backoff: Double = 10
+
+    @Flag(help: "Replace existing output files that this watcher did not write.")
+    var overwrite = false
+
+    @Option(help: "Threads for inference (default: all cores).")
+    var threads: Int?
+
+    @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.")
+    var quiet = false
+
+    func run() throws {
+        bootstrapLogging(quiet: false, verbose: !quiet)
+        var o = WatchOptions(inbox: inbox, pipelineFile: pipeline, outputDirectory: out)
+        o.jobs = jobs
+        o.once = once
+        o.settleSeconds = settle
+        o.recursive = recursive
+        o.maxAttempts = attempts
+        o.backoffSeconds = backoff
+        o.overwrite = overwrite
+        if let threads { Diagnostics.setThreads(threads) }
+        let service = WatchService(options: o, logger: Logger(label: "vocaseg.watch"))
+        InterruptHandler.shared.install()
+        InterruptHandler.shared.onStop { service.requestStop() }
+        try service.run()
+    }
+}
+
+struct Jobs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show a watch folder's journal: jobs per state, recent failures, throughput.")
+
+    @Option(help: "The watch output folder (where the journal is).")
+    var out: String = "."
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    func run() throws {
+        let report = try JobsReport.load(outputDirectory: out)
+        if json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try e.encode(report), as: UTF8.self))
+        } else {
+            print(report.text)
+        }
+    }
+}

@@ -1,0 +1,193 @@
+import Foundation
+import Testing
+import VocaSegCore
+@testable import VocaSegApp
+
+/// The watch folder with real files, a real SQLite journal and real processes (the WatchHarness executable: the
+/// watcher with a stand-in model), killed with SIGKILL at several moments.
+@Suite(.serialized) struct WatchTests {
+    static var harness: String { Repo.cli.replacingOccurrences(of: "/vocaseg", with: "/WatchHarness") }
+
+    struct Folder {
+        let root: URL
+        var inbox: URL { root.appendingPathComponent("inbox") }
+        var out: URL { root.appendingPathComponent("out") }
+        var pipeline: URL { root.appendingPathComponent("pipeline.yaml") }
+    }
+
+    func makeFolder(pipeline: String = "vocabulary: [left, middle, right]\noutputs:\n  jsonl: true\n  overlay:\n    labels: false\n    legend: false\n") throws -> Folder {
+        let f = Folder(root: try makeTemporaryDirectory())
+        try FileManager.default.createDirectory(at: f.inbox, withIntermediateDirectories: true)
+        try pipeline.write(to: f.pipeline, atomically: true, encoding: .utf8)
+        return f
+    }
+
+    /// A short clip made with ffmpeg: `frames` frames of 160x90, each clip's content distinct via the seed.
+    func makeClip(_ url: URL, frames: Int, seed: Int) throws {
+        let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i",
+                                            "testsrc2=size=160x90:rate=25:duration=\(Double(frames) / 25)",
+                                            "-vf", "hue=h=\(seed * 40)", "-c:v", "libx264", "-preset", "ultrafast",
+                                            "-pix_fmt", "yuv420p", "-y", url.path])
+        try #require(r.status == 0, "ffmpeg: \(r.stderr)")
+    }
+
+    func startHarness(_ f: Folder, _ extra: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: WatchTests.harness)
+        p.arguments = [f.inbox.path, f.pipeline.path, f.out.path] + extra
+        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        try p.run()
+        return p
+    }
+
+    func journal(_ f: Folder) throws -> [JobRecord] {
+        try JobJournal(path: WatchService.journalPath(outputDirectory: f.out.path)).allJobs()
+    }
+
+    /// Every input: one `done` row, one overlay with all its frames, one JSON-lines file with a line per frame,
+    /// nothing else in the output folder (no staging leftovers, no temporaries).
+    func expectExactlyOnce(_ f: Folder, inputs: [String: Int]) throws {
+        let jobs = try journal(f)
+        for (name, frames) in inputs {
+            let rows = jobs.filter { $0.path == name }
+            #expect(rows.count == 1 && rows.first?.state == .done, "\(name): \(rows.map(\.state))")
+            let stem = (name as NSString).deletingPathExtension
+            let overlay = f.out.appendingPathComponent("\(stem).vocaseg.mp4").path
+            #expect(try videoFrameTimes(overlay).count == frames, "\(name) overlay frames")
+            let lines = try String(contentsOfFile: f.out.appendingPathComponent("\(stem).vocaseg.jsonl").path,
+                                   encoding: .utf8).split(whereSeparator: \.isNewline)
+            #expect(lines.count == frames + 1, "\(name) JSON lines")
+        }
+        let visible = try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }
+        #expect(visible.count == inputs.count * 2, "outputs: \(visible.sorted())")
+        let staging = f.out.appendingPathComponent(".vocaseg-staging").path
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path)
+            .allSatisfy { !$0.contains("partial") }, "a temporary file was left")
+    }
+
+    @Test func sigkillAtAnyMomentLosesNothingAndDuplicatesNothing() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        var inputs: [String: Int] = [:]
+        for i in 0..<4 {
+            try makeClip(f.inbox.appendingPathComponent("clip\(i).mp4"), frames: 30, seed: i)
+            inputs["clip\(i).mp4"] = 30
+        }
+        // 40 ms per frame: a clip takes ~1.2 s, so the kills land mid-job, between jobs and during start-up.
+        for wait in [0.4, 1.0, 1.9, 0.7, 2.6] {
+            let p = try startHarness(f, ["--frame-delay", "0.04"])
+            Thread.sleep(forTimeInterval: wait)
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        let last = try startHarness(f, ["--once"])
+        last.waitUntilExit()
+        #expect(last.terminationStatus == 0)
+        try expectExactlyOnce(f, inputs: inputs)
+        // Running it again finds nothing new to do.
+        let again = try startHarness(f, ["--once"])
+        again.waitUntilExit()
+        #expect(try journal(f).count == 4)
+    }
+
+    @Test func sigtermAbandonsTheCurrentJobCleanlyAndExitsZero() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("long.mp4"), frames: 50, seed: 1)
+        let p = try startHarness(f, ["--frame-delay", "0.05"])
+        Thread.sleep(forTimeInterval: 1.2)
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let rows = try journal(f)
+        #expect(rows.count == 1 && rows[0].state == .queued && rows[0].attempts == 0, "\(rows)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }.isEmpty)
+        let finish = try startHarness(f, ["--once"])
+        finish.waitUntilExit()
+        try expectExactlyOnce(f, inputs: ["long.mp4": 50])
+    }
+
+    @Test func aFileStillBeingWrittenIsNotTakenUntilItSettles() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let source = f.root.appendingPathComponent("source.mp4")
+        try makeClip(source, frames: 20, seed: 2)
+        let data = try Data(contentsOf: source)
+        let target = f.inbox.appendingPathComponent("growing.mp4")
+        FileManager.default.createFile(atPath: target.path, contents: data.prefix(1000))
+        let p = try startHarness(f, ["--settle", "1.0"])
+        defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+        // Append the rest slowly: a write every 0.3 s for ~2.4 s, never pausing as long as the settle time.
+        let handle = try FileHandle(forWritingTo: target)
+        let chunk = (data.count - 1000 + 7) / 8
+        for i in 0..<8 {
+            Thread.sleep(forTimeInterval: 0.3)
+            handle.seekToEndOfFile()
+            handle.write(data.subdata(in: (1000 + i * chunk)..<min(data.count, 1000 + (i + 1) * chunk)))
+            let path = WatchService.journalPath(outputDirectory: f.out.path)
+            if FileManager.default.fileExists(atPath: path) {
+                #expect(try journal(f).isEmpty, "taken while still being written (after \(i + 1) appends)")
+            }
+        }
+        try handle.close()
+        // Now it settles and is processed.
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, (try? journal(f).first?.state) != .done { Thread.sleep(forTimeInterval: 0.2) }
+        kill(p.processIdentifier, SIGTERM)
+        p.waitUntilExit()
+        try expectExactlyOnce(f, inputs: ["growing.mp4": 20])
+    }
+
+    @Test func aCorruptFileEndsInFailedWithItsErrorAndTheOthersAreProcessed() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("good.mp4"), frames: 10, seed: 3)
+        try "not a video at all".write(to: f.inbox.appendingPathComponent("broken.mp4"), atomically: true,
+                                       encoding: .utf8)
+        try "ignored".write(to: f.inbox.appendingPathComponent("upload.mp4.part"), atomically: true, encoding: .utf8)
+        try "ignored".write(to: f.inbox.appendingPathComponent(".hidden.mp4"), atomically: true, encoding: .utf8)
+        let p = try startHarness(f, ["--once"])
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let failed = f.inbox.appendingPathComponent("failed")
+        #expect(FileManager.default.fileExists(atPath: failed.appendingPathComponent("broken.mp4").path))
+        #expect(!FileManager.default.fileExists(atPath: f.inbox.appendingPathComponent("broken.mp4").path))
+        let error = try String(contentsOf: failed.appendingPathComponent("broken.mp4.error.txt"), encoding: .utf8)
+        #expect(error.contains("broken.mp4") && error.contains("error:"), "\(error)")
+        let rows = try journal(f)
+        #expect(Set(rows.map(\.path)) == ["good.mp4", "broken.mp4"])  // .part and dot-files never taken
+        #expect(rows.first { $0.path == "broken.mp4" }?.state == .quarantined)
+        #expect(rows.first { $0.path == "good.mp4" }?.state == .done)
+        let report = try JobsReport.load(outputDirectory: f.out.path)
+        #expect(report.counts["done"] == 1 && report.counts["quarantined"] == 1)
+        #expect(report.recentFailures.first?.input == "broken.mp4")
+    }
+
+    @Test func aReplacedFileIsProcessedAgainAndAnUnchangedOneIsNot() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let clip = f.inbox.appendingPathComponent("a.mp4")
+        try makeClip(clip, frames: 10, seed: 4)
+        var p = try startHarness(f, ["--once"])
+        p.waitUntilExit()
+        p = try startHarness(f, ["--once"])
+        p.waitUntilExit()
+        #expect(try journal(f).count == 1)
+        try makeClip(clip, frames: 15, seed: 5)  // replaced: new size and mtime
+        p = try startHarness(f, ["--once"])
+        p.waitUntilExit()
+        let rows = try journal(f)
+        #expect(rows.count == 2 && rows.allSatisfy { $0.state == .done })
+        #expect(try videoFrameTimes(f.out.appendingPathComponent("a.vocaseg.mp4").path).count == 15)
+    }
+
+    @Test func aPipelineTypoIsReportedWithItsField() throws {
+        let f = try makeFolder(pipeline: "vocabulary: [a, b]\noutputs:\n  jsnol: true\n")
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let r = try run(Repo.cli, ["watch", f.inbox.path, "--pipeline", f.pipeline.path, "--out", f.out.path, "--once"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("pipeline.yaml") && r.stderr.contains("outputs.jsnol")
+            && r.stderr.contains("did you mean outputs.jsonl"), "\(r.stderr)")
+    }
+}

@@ -1,0 +1,67 @@
+// A test-only watcher: `vocaseg watch` with a deterministic stand-in model, so that the watch tests can run real
+// processes (and SIGKILL them) without model weights. Not a product; only the tests build and run it.
+//
+//   WatchHarness INBOX PIPELINE OUT [--once] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S]
+import Foundation
+import Logging
+import VocaSegApp
+import VocaSegCore
+
+final class StripesModel: SegmentationModel, @unchecked Sendable {
+    let name = "test-stripes"
+    let usesRandomWeights = false
+    let frameDelay: Double
+    private var classes = 1
+    init(frameDelay: Double) { self.frameDelay = frameDelay }
+    func prepare(vocabulary: Vocabulary) throws { classes = vocabulary.count }
+    func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame {
+        PreprocessedFrame(channels: 1, width: 1, height: 1, data: [0], originalWidth: frame.width,
+                          originalHeight: frame.height)
+    }
+    func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult {
+        if frameDelay > 0 { Thread.sleep(forTimeInterval: frameDelay) }
+        let w = input.originalWidth, h = input.originalHeight
+        var labels = [UInt16](repeating: 0, count: w * h)
+        for y in 0..<h { for x in 0..<w { labels[y * w + x] = UInt16((x * classes) / w) } }
+        return SegmentationResult(labels: LabelMap(width: w, height: h, labels: labels))
+    }
+}
+
+var args = Array(CommandLine.arguments.dropFirst())
+func take(_ flag: String) -> String? {
+    guard let i = args.firstIndex(of: flag), i + 1 < args.count else { return nil }
+    let v = args[i + 1]
+    args.removeSubrange(i...(i + 1))
+    return v
+}
+let once = args.contains("--once")
+args.removeAll { $0 == "--once" }
+let settle = Double(take("--settle") ?? "0.2") ?? 0.2
+let poll = Double(take("--poll") ?? "0.1") ?? 0.1
+let delay = Double(take("--frame-delay") ?? "0") ?? 0
+let attempts = Int(take("--attempts") ?? "3") ?? 3
+let backoff = Double(take("--backoff") ?? "0.2") ?? 0.2
+guard args.count == 3 else {
+    FileHandle.standardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n".data(using: .utf8)!)
+    exit(2)
+}
+LoggingSystem.bootstrap { label in
+    var h = StreamLogHandler.standardError(label: label)
+    h.logLevel = .info
+    return h
+}
+var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
+o.once = once
+o.settleSeconds = settle
+o.pollSeconds = poll
+o.maxAttempts = attempts
+o.backoffSeconds = backoff
+let service = WatchService(options: o, modelProvider: { _ in StripesModel(frameDelay: delay) })
+InterruptHandler.shared.install()
+InterruptHandler.shared.onStop { service.requestStop() }
+do {
+    try service.run()
+} catch let e as VocaSegError {
+    FileHandle.standardError.write("WatchHarness: \(e.description)\n".data(using: .utf8)!)
+    exit(e.exitCode)
+}
