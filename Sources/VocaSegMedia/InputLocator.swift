@@ -1,3 +1,4 @@
+import CFFmpeg
 import Foundation
 import VocaSegCore
 
@@ -16,7 +17,17 @@ enum InputLocator {
     static func locate(_ path: String) throws -> Kind {
         if path == "-" { return .stream(url: "pipe:0", formatName: nil, isPattern: false) }
         if path.isEmpty { throw VocaSegError(.input, "the input path is empty") }
-        if path.contains("://") || path.hasPrefix("pipe:") {
+        if path.hasPrefix("file:") {
+            // A file URL gets the same checks as a plain path (so errors stay precise), then FFmpeg opens the path.
+            var local = String(path.dropFirst("file:".count))
+            if local.hasPrefix("//") { local = String(local.dropFirst(2)) }
+            let located = try locate(local)
+            if case .stream = located { return .stream(url: local, formatName: nil, isPattern: false) }
+            return located
+        }
+        // Any other protocol FFmpeg knows (http, https, rtmp, rtsp, srt, udp, pipe, …) goes to it unchecked.
+        if let proto = avio_find_protocol_name(path).map({ String(cString: $0) }), proto != "file" {
+            _ = MediaLibrary.configureOnce
             return .stream(url: path, formatName: nil, isPattern: false)
         }
         if isSequencePattern(path) {

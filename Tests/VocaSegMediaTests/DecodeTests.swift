@@ -140,6 +140,18 @@ struct DecodeTests {
         #expect(frames[0].image.pixels[0] < frames[1].image.pixels[0] && frames[1].image.pixels[0] < frames[2].image.pixels[0])
     }
 
+    @Test("file: URLs and FFmpeg protocols are accepted; a URL that cannot be reached is an input error")
+    func urls() throws {
+        let path = Fixture.sample("vfr.mp4")
+        #expect(try decodeAll(try MediaSource(path: "file:" + path)).count == 30)
+        #expect(try decodeAll(try MediaSource(path: "file://" + path)).count == 30)
+        let missing = try #require(throws: VocaSegError.self) { _ = try MediaSource(path: "file:///nonexistent/x.mp4") }
+        #expect(missing.kind == .input && missing.message.contains("no such file"))
+        // Nothing listens on port 9 (discard) of localhost: the connection is refused at once.
+        let unreachable = try #require(throws: VocaSegError.self) { _ = try MediaSource(path: "http://127.0.0.1:9/x.mp4") }
+        #expect(unreachable.kind == .input && unreachable.path == "http://127.0.0.1:9/x.mp4")
+    }
+
     @Test("natural order comparator")
     func naturalOrder() {
         let names = ["img10.png", "img2.png", "IMG1.png", "img02.png", "a.png"]
