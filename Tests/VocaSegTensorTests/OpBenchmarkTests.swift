@@ -20,7 +20,7 @@ import VocaSegTensor
         let results = VocaSegTensor.OpBenchmarks.run(filter: env["VOCASEG_BENCH_FILTER"])
         print("threads \(ParallelConfig.threads), OpenBLAS \(BLAS.configuration)")
         let cpu = env["VOCASEG_BENCH_CPU"] == "1"
-        print("times: \(cpu ? "process CPU time per repetition" : "wall time"), median")
+        print("times: \(cpu ? "process CPU time per repetition" : "wall time"), minimum over repetitions")
         print(VocaSegTensor.OpBenchmarks.table(results, reference: reference, useCPUTime: cpu))
         #expect(!results.isEmpty && results.allSatisfy { $0.milliseconds > 0 })
     }

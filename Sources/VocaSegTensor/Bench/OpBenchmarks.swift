@@ -6,9 +6,10 @@ public struct OpBenchmarkResult: Sendable {
     public let shape: String
     /// Floating-point operations (multiply and add counted separately), in units of 10⁹.
     public let gflop: Double
-    /// Median wall time over the timed repetitions, in milliseconds.
+    /// Fastest wall time over the timed repetitions, in milliseconds (the minimum, not the median: on a shared
+    /// machine the slower repetitions measure other processes).
     public let milliseconds: Double
-    /// Median process CPU time (all threads) per repetition, in milliseconds. On a busy machine wall time inflates
+    /// Smallest process CPU time (all threads) per repetition, in milliseconds. On a busy machine wall time inflates
     /// while CPU time stays close to the unloaded cost; with one thread it is the best estimate of the op's cost.
     public let cpuMilliseconds: Double
     public var gflopPerSecond: Double { milliseconds > 0 ? gflop / (milliseconds / 1000) : 0 }
@@ -37,7 +38,7 @@ public enum OpBenchmarks {
             times.sort()
             cpu.sort()
             results.append(OpBenchmarkResult(name: c.name, shape: c.shape, gflop: c.gflop,
-                                             milliseconds: times[times.count / 2], cpuMilliseconds: cpu[cpu.count / 2]))
+                                             milliseconds: times[0], cpuMilliseconds: cpu[0]))
         }
         return results
     }
