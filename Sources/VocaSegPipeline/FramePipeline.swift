@@ -126,8 +126,8 @@ public final class FramePipeline: @unchecked Sendable {
             while let item = inferred.pop() {
                 var overlay: RGBImage?
                 if let renderer {
-                    overlay = clock.measure("overlay") {
-                        renderer.render(frame: item.frame.image, labels: item.result.labels)
+                    overlay = try clock.measure("overlay") {
+                        try renderer.render(frame: item.frame.image, labels: item.result.labels)
                     }
                 }
                 let out = ProcessedFrame(frame: item.frame, result: item.result, inferred: item.inferred,

@@ -48,5 +48,5 @@ public protocol FrameSink: AnyObject {
 
 /// Draws the overlay for one frame (the renderer module conforms through a small adapter).
 public protocol FrameRenderer: AnyObject, Sendable {
-    func render(frame: RGBImage, labels: LabelMap) -> RGBImage
+    func render(frame: RGBImage, labels: LabelMap) throws -> RGBImage
 }
