@@ -30,6 +30,8 @@ public final class MediaSource: @unchecked Sendable {
     private var nextIndex = 0
     private var lastPTS: Int64?
     private var lastDuration: Int64 = 0
+    private var firstFrameSize: (Int, Int)?
+    private var warnedAboutSizeChange = false
 
     public init(path: String, options: SourceOptions = .init()) throws {
         self.path = path
@@ -67,7 +69,21 @@ public final class MediaSource: @unchecked Sendable {
     }
 
     private func makeFrame(from frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws -> DecodedFrame {
-        let width = Int(frame.pointee.width), height = Int(frame.pointee.height)
+        // A stream that changes resolution midway is scaled back to its first size (as an encoder needs one size);
+        // the pictures of a folder each keep their own size.
+        var width = Int(frame.pointee.width), height = Int(frame.pointee.height)
+        if !isFolder {
+            if let first = firstFrameSize, first != (width, height) {
+                if !warnedAboutSizeChange {
+                    warnedAboutSizeChange = true
+                    finishedStats.warnings.append("\(path): the picture size changes from \(first.0)x\(first.1) to "
+                                                  + "\(width)x\(height) at frame \(nextIndex); later frames are scaled to the first size")
+                }
+                (width, height) = first
+            } else if firstFrameSize == nil {
+                firstFrameSize = (width, height)
+            }
+        }
         let orientation = options.autorotate ? Self.orientation(of: decoder.stream) : .identity
         let (outWidth, outHeight) = orientation.outputSize(width: width, height: height)
         var converted = true
@@ -75,11 +91,11 @@ public final class MediaSource: @unchecked Sendable {
             count = width * height * 3
             guard let out = buffer.baseAddress else { return }
             if orientation.isIdentity {
-                converted = converter.convert(frame, into: out)
+                converted = converter.convert(frame, into: out, outWidth: width, outHeight: height)
             } else {
                 if rotationScratch.count != width * height * 3 { rotationScratch = [UInt8](repeating: 0, count: width * height * 3) }
                 rotationScratch.withUnsafeMutableBufferPointer { scratch in
-                    converted = converter.convert(frame, into: scratch.baseAddress!)
+                    converted = converter.convert(frame, into: scratch.baseAddress!, outWidth: width, outHeight: height)
                     orientation.apply(source: scratch.baseAddress!, width: width, height: height, destination: out)
                 }
             }

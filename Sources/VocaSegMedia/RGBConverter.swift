@@ -15,12 +15,15 @@ final class RGBConverter {
 
     private struct Key: Equatable {
         var width: Int32, height: Int32, format: Int32, fullRange: Bool, colorspace: Int32
+        var outWidth: Int32, outHeight: Int32
     }
 
     deinit { sws_freeContext(context) }
 
-    /// Writes `width*height*3` bytes to `destination`.
-    func convert(_ frame: UnsafePointer<AVFrame>, into destination: UnsafeMutablePointer<UInt8>) -> Bool {
+    /// Writes `outWidth*outHeight*3` bytes to `destination`: the frame at its own size, or scaled (bicubic) when a
+    /// stream changes resolution midway and the caller keeps the first size.
+    func convert(_ frame: UnsafePointer<AVFrame>, into destination: UnsafeMutablePointer<UInt8>,
+                 outWidth: Int, outHeight: Int) -> Bool {
         var format = AVPixelFormat(rawValue: frame.pointee.format)
         var fullRange = frame.pointee.color_range == AVCOL_RANGE_JPEG
         if let plain = Self.nonDeprecatedFormat(format) {
@@ -28,11 +31,13 @@ final class RGBConverter {
             fullRange = true
         }
         let key = Key(width: frame.pointee.width, height: frame.pointee.height, format: format.rawValue,
-                      fullRange: fullRange, colorspace: Int32(frame.pointee.colorspace.rawValue))
+                      fullRange: fullRange, colorspace: Int32(frame.pointee.colorspace.rawValue),
+                      outWidth: Int32(outWidth), outHeight: Int32(outHeight))
         if key != self.key {
             sws_freeContext(context)
-            context = sws_getContext(key.width, key.height, format, key.width, key.height, AV_PIX_FMT_RGB24,
-                                     SWS_BILINEAR, nil, nil, nil)
+            let resizing = key.outWidth != key.width || key.outHeight != key.height
+            context = sws_getContext(key.width, key.height, format, key.outWidth, key.outHeight, AV_PIX_FMT_RGB24,
+                                     resizing ? SWS_BICUBIC : SWS_BILINEAR, nil, nil, nil)
             self.key = key
             guard let context else { return false }
             // For RGB inputs swscale ignores these; for YUV they pick the matrix and the input range.
@@ -43,7 +48,7 @@ final class RGBConverter {
         }
         guard let context else { return false }
         var dstData: [UnsafeMutablePointer<UInt8>?] = [destination, nil, nil, nil]
-        var dstStride: [Int32] = [frame.pointee.width * 3, 0, 0, 0]
+        var dstStride: [Int32] = [Int32(outWidth * 3), 0, 0, 0]
         let rows = withUnsafePointer(to: frame.pointee.data) { dataTuple in
             dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { srcData in
                 withUnsafePointer(to: frame.pointee.linesize) { lineTuple in
@@ -53,7 +58,7 @@ final class RGBConverter {
                 }
             }
         }
-        return rows == frame.pointee.height
+        return rows == Int32(outHeight)
     }
 
     static func swsColorspace(_ space: AVColorSpace) -> Int32 {

@@ -46,4 +46,31 @@ struct ContainerTests {
         #expect(zip(frames.dropFirst(), frames).allSatisfy { $0.pts > $1.pts })
         #expect(source.stats.corruptPackets == 0)
     }
+
+    @Test("a resolution change midway is scaled back to the first size, with a warning")
+    func resolutionChange() throws {
+        let dir = try Fixture.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let first = dir.appendingPathComponent("a.ts").path, second = dir.appendingPathComponent("b.ts").path
+        try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=320x240:rate=25:duration=0.4",
+                                "-c:v", "libx264", first])
+        try Tool.run("ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x120:rate=25:duration=0.4",
+                                "-c:v", "libx264", "-output_ts_offset", "0.4", second])
+        // MPEG-TS files concatenate byte-wise into one stream whose SPS changes the size.
+        var joined = try Data(contentsOf: URL(fileURLWithPath: first))
+        joined.append(try Data(contentsOf: URL(fileURLWithPath: second)))
+        let path = dir.appendingPathComponent("joined.ts").path
+        try joined.write(to: URL(fileURLWithPath: path))
+        let source = try MediaSource(path: path)
+        let frames = try decodeAll(source)
+        #expect(frames.count == (try Tool.probeFramePTS(path)).count)
+        #expect(frames.count == 20)
+        #expect(frames.allSatisfy { $0.image.width == 320 && $0.image.height == 240 })
+        #expect(source.stats.warnings.contains { $0.contains("160x120") })
+        // Frame 15 is frame 5 of the second part: it equals ffmpeg's decode of that part scaled to 320x240.
+        // (ffmpeg restarts its filter graph at a size change, so the reference comes from the part on its own.)
+        let reference = try Tool.ffmpegRGB(second, extraArguments: ["--", "-vf", "select=eq(n\\,5),scale=320:240:flags=bicubic",
+                                                                     "-frames:v", "1"])
+        #expect(meanAbsoluteDifference(frames[15].image.pixels, reference) < 2)
+    }
 }

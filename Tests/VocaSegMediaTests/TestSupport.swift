@@ -111,9 +111,9 @@ func decodeAll(_ source: MediaSource) throws -> [DecodedFrame] {
     return frames
 }
 
-/// Mean absolute difference per byte between two equally sized pictures.
+/// Mean absolute difference per byte between two equally sized pictures (infinite when the sizes differ).
 func meanAbsoluteDifference(_ a: [UInt8], _ b: [UInt8]) -> Double {
-    precondition(a.count == b.count)
+    guard a.count == b.count else { return .infinity }
     var total = 0
     for i in 0..<a.count { total += abs(Int(a[i]) - Int(b[i])) }
     return Double(total) / Double(max(a.count, 1))
