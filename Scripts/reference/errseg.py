@@ -81,6 +81,8 @@ def cmd_run(a) -> None:
     if a.dump:
         w = GoldenWriter(a.dump)
         for name, t in flatten_intermediates(r):
+            if name == "probs_resized" and not a.dump_resized_probs:
+                continue  # T x H0 x W0 floats: 630 MB for ADE-150 on a 1500x700 image
             w.add(name, t)
         w.write_manifest({"config": json.loads(model.cfg.to_json()), "k": a.k, "t": len(names),
                           "image": os.path.abspath(a.image), "resized_u8_shape": list(resized.shape)})
@@ -131,6 +133,8 @@ def main() -> None:
     p.add_argument("--k", type=int, default=32)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dump", help="directory for <name>.bin + manifest.json of every intermediate")
+    p.add_argument("--dump-resized-probs", action="store_true",
+                   help="also dump probs_resized ([T,H0,W0], large at full size)")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("bench")
     p.add_argument("--size", default="b", choices=["tiny", "tiny_mlp", "b", "l"])
