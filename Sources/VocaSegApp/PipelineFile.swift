@@ -136,6 +136,9 @@ public struct PipelineFile: Sendable, Equatable {
         if let masks { options.masksBesideOverlay = masks }
         if let jsonLines { options.jsonLinesBesideOverlay = jsonLines }
         if let naming { options.naming = naming }
+        set("crm-k", crmK) { options.crmK = $0 }
+        set("crm-refresh", crmRefresh) { options.crmRefresh = $0 }
+        set("resize", resize) { options.resize = $0 }
         if let container = overlay.container { options.container = container }
         if let enabled = overlay.enabled { options.writeOverlay = enabled }
         if let colors = overlay.colors { options.colorOverrides = colors }

@@ -21,6 +21,12 @@ public struct SegmentOptions: Sendable {
     public var weights: Weights = .checkpoint
     /// Model input size override (the model's own default when nil).
     public var size: Int?
+    /// Classes ERR-Seg's CRM keeps per frame (default 32, or the vocabulary size if smaller).
+    public var crmK: Int?
+    /// Re-select the kept classes every N inferred frames (a scene cut always re-selects).
+    public var crmRefresh: Int?
+    /// `official` (short side 800, then the model size, as ERR-Seg's evaluation) or `direct`.
+    public var resize = "official"
     public var every: Int = 1
     public var masksDirectory: String?
     public var jsonLinesPath: String?

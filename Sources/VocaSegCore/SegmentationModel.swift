@@ -65,3 +65,10 @@ public struct SegmentationResult: Sendable {
         self.timings = timings
     }
 }
+
+/// Models that can count their own arithmetic, so that benchmarks can report GFLOP/s per stage.
+public protocol ComputeCostReporting {
+    /// Multiply-accumulates for one inferred frame, by stage name (matching the names in `SegmentationResult.timings`),
+    /// for the vocabulary last passed to `prepare`.
+    func multiplyAccumulatesPerFrame() -> [String: Double]
+}

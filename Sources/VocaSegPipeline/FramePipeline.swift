@@ -15,9 +15,12 @@ public final class FramePipeline: @unchecked Sendable {
         public var queueDepth: Int = 3
         /// Run inference on every Nth frame only.
         public var every: Int = 1
-        public init(queueDepth: Int = 3, every: Int = 1) {
+        /// Frames per stage left out of the timings (benchmark warm-up).
+        public var warmupFrames: Int = 0
+        public init(queueDepth: Int = 3, every: Int = 1, warmupFrames: Int = 0) {
             self.queueDepth = queueDepth
             self.every = every
+            self.warmupFrames = warmupFrames
         }
     }
 
@@ -37,7 +40,7 @@ public final class FramePipeline: @unchecked Sendable {
     private let renderer: FrameRenderer?
     private let sinks: [FrameSink]
     private let options: Options
-    public let clock = StageClock()
+    public let clock: StageClock
     private let stopFlag = AtomicFlag()
     private let firstError = ErrorBox()
 
@@ -52,6 +55,7 @@ public final class FramePipeline: @unchecked Sendable {
         self.renderer = renderer
         self.sinks = sinks
         self.options = options
+        clock = StageClock(warmupSamples: options.warmupFrames)
     }
 
     /// Ask the run to end after the frame in flight: decoding stops, queued frames are finished, outputs are

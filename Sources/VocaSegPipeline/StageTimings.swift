@@ -32,14 +32,22 @@ public final class StageClock: @unchecked Sendable {
     }
     private var entries: [String: Entry] = [:]
     private var order: [String] = []
+    private var skipped: [String: Int] = [:]
     private let lock = NSLock()
+    /// The first samples of every stage are dropped: warm-up frames (caches, page faults, lazy allocations) are
+    /// not what a benchmark should report.
+    public let warmupSamples: Int
 
-    public init() {}
+    public init(warmupSamples: Int = 0) { self.warmupSamples = warmupSamples }
 
     public func record(_ stage: String, seconds: Double) {
         let micros = UInt64(max(0, (seconds * 1e6).rounded()))
         lock.lock()
         defer { lock.unlock() }
+        if skipped[stage, default: 0] < warmupSamples {
+            skipped[stage, default: 0] += 1
+            return
+        }
         if entries[stage] == nil {
             order.append(stage)
             entries[stage] = Entry()

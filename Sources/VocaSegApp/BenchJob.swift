@@ -1,0 +1,241 @@
+import Dispatch
+import Foundation
+import VocaSegCore
+import VocaSegMedia
+import VocaSegPipeline
+import VocaSegRender
+import VocaSegTensor
+
+/// `vocaseg bench`: frame-rate benchmarking of a model, alone on a synthetic frame or in the real pipeline on a
+/// video, with warm-up frames left out of every figure.
+public struct BenchOptions: Sendable {
+    public var model = "errseg-b"
+    public var weights: SegmentOptions.Weights = .checkpoint
+    public var size: Int?
+    /// A vocabulary of this many synthetic class names ("object 1" …), unless `vocabularyFile` is given.
+    public var classCount = 150
+    public var vocabularyFile: String?
+    public var crmK: Int?
+    public var mode = "full"
+    public var input: String?
+    public var frames = 10
+    public var warmup = 2
+    public var threads: Int?
+    public var jsonPath: String?
+    public init() {}
+}
+
+/// The `--json` document. Times in milliseconds unless the name says otherwise.
+public struct BenchReport: Codable, Sendable {
+    public struct Machine: Codable, Sendable {
+        public var cpu: String
+        public var cores: Int
+        public var threads: Int
+        public var blas: String
+        /// Measured now: best of several 2048³ `cblas_sgemm` calls with `threads` threads.
+        public var sgemmGFLOPS: Double
+    }
+    public struct Settings: Codable, Sendable {
+        public var model: String
+        public var randomWeights: Bool
+        public var inputSize: Int?
+        public var classes: Int
+        public var crmK: Int?
+        public var mode: String
+        public var input: String?
+        public var frames: Int
+        public var warmup: Int
+    }
+    public struct Compute: Codable, Sendable {
+        public var stage: String
+        /// Billions of floating-point operations (2 per multiply-accumulate) per frame.
+        public var gflop: Double
+        public var gflopsAtP50: Double
+        /// Achieved GFLOP/s over the machine's measured sgemm GFLOP/s.
+        public var fractionOfSgemm: Double
+    }
+
+    public var schema = "vocaseg-bench/1"
+    public var machine: Machine
+    public var settings: Settings
+    /// Text encoding of the whole vocabulary, done once before the first frame.
+    public var textEncodeMilliseconds: Double
+    public var stages: [StageTiming]
+    /// Frames per second of inference alone (preprocess excluded), from the summed inference times.
+    public var inferenceFPS: Double
+    /// Frames per second through the whole pipeline (decode to encode), when an input video was given.
+    public var endToEndFPS: Double?
+    public var peakRSSBytes: Int
+    public var compute: [Compute]
+}
+
+public enum BenchJob {
+    public static func run(_ o: BenchOptions) throws -> BenchReport {
+        guard o.frames >= 1, o.warmup >= 0 else { throw VocaSegError(.usage, "--frames must be ≥ 1, --warmup ≥ 0") }
+        if let t = o.threads { ParallelConfig.setThreads(t) }
+        var segment = SegmentOptions()
+        segment.model = o.model
+        segment.weights = o.weights
+        segment.size = o.size
+        segment.crmK = o.crmK
+        try ModelLoader.validateName(o.model)
+        let vocabulary: Vocabulary
+        if let file = o.vocabularyFile {
+            vocabulary = try VocabularyLoader.load(classes: nil, file: file)
+        } else {
+            guard o.classCount >= 1 else { throw VocaSegError(.usage, "--classes must be at least 1") }
+            vocabulary = try Vocabulary(classes: (1...o.classCount).map { .init(synonyms: ["object \($0)"]) })
+        }
+        var media: MediaSource?
+        if let input = o.input { media = try MediaSource(path: input) }
+
+        let sgemm = measureSgemmGFLOPS()
+        let model = try ModelLoader.load(options: segment)
+        let textStart = DispatchTime.now().uptimeNanoseconds
+        try model.prepare(vocabulary: vocabulary)
+        let textMs = Double(DispatchTime.now().uptimeNanoseconds - textStart) / 1e6
+
+        let stages: [StageTiming]
+        var endToEnd: Double?
+        let inferenceTotal: Double
+        if let media {
+            let (timings, fps) = try runPipeline(media: media, model: model, vocabulary: vocabulary, options: o)
+            stages = timings
+            endToEnd = fps
+            inferenceTotal = timings.first { $0.stage == "inference" }?.totalSeconds ?? 0
+        } else {
+            let clock = StageClock(warmupSamples: o.warmup)
+            let frame = syntheticFrame(size: o.size ?? 640)
+            var state: FrameState?
+            for _ in 0..<(o.warmup + o.frames) {
+                let input = try clock.measure("preprocess") { try model.preprocess(frame) }
+                let result = try clock.measure("inference") { try model.segment(input, state: &state) }
+                for (name, s) in result.timings.sorted(by: { $0.key < $1.key }) { clock.record("inference.\(name)", seconds: s) }
+            }
+            stages = clock.timings()
+            inferenceTotal = stages.first { $0.stage == "inference" }?.totalSeconds ?? 0
+        }
+
+        var compute: [BenchReport.Compute] = []
+        if let costed = model as? ComputeCostReporting {
+            let macs = costed.multiplyAccumulatesPerFrame()
+            for (stage, m) in macs.sorted(by: { $0.key < $1.key }) {
+                guard let t = stages.first(where: { $0.stage == "inference.\(stage)" || $0.stage == stage }),
+                      t.p50Milliseconds > 0 else { continue }
+                let gflop = 2 * m / 1e9
+                let gflops = gflop / (t.p50Milliseconds / 1000)
+                compute.append(.init(stage: stage, gflop: gflop, gflopsAtP50: gflops, fractionOfSgemm: gflops / sgemm))
+            }
+        }
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return BenchReport(
+            machine: .init(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
+                           threads: ParallelConfig.threads, blas: BLAS.configuration, sgemmGFLOPS: sgemm),
+            settings: .init(model: model.name, randomWeights: model.usesRandomWeights, inputSize: o.size,
+                            classes: vocabulary.count, crmK: o.crmK, mode: o.mode, input: o.input, frames: o.frames,
+                            warmup: o.warmup),
+            textEncodeMilliseconds: textMs, stages: stages,
+            inferenceFPS: inferenceTotal > 0 ? Double(o.frames) / inferenceTotal : 0, endToEndFPS: endToEnd,
+            peakRSSBytes: Int(usage.ru_maxrss) * 1024, compute: compute)
+    }
+
+    /// The real pipeline on the first `warmup + frames` frames of the input, encoding to a scratch file.
+    static func runPipeline(media: MediaSource, model: SegmentationModel, vocabulary: Vocabulary, options o: BenchOptions)
+        throws -> ([StageTiming], Double)
+    {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("vocaseg-bench-\(getpid()).mp4").path
+        let sink = try OverlayVideoSink(path: scratch, input: o.input!, info: media.info, crf: 23, preset: "veryfast")
+        let renderer = try OverlayRenderer(vocabulary: vocabulary)
+        let source = LimitedSource(MediaFrameSource(media), limit: o.warmup + o.frames)
+        let pipeline = FramePipeline(source: source, model: model, renderer: OverlayFrameRenderer(renderer),
+                                     sinks: [sink], options: .init(warmupFrames: o.warmup))
+        var warmStart: UInt64 = 0
+        pipeline.onFrameWritten = { f in if f.frame.index == o.warmup - 1 { warmStart = DispatchTime.now().uptimeNanoseconds } }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let outcome = try pipeline.run()
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let end = DispatchTime.now().uptimeNanoseconds
+        let timed = max(outcome.frames - o.warmup, 1)
+        let seconds = Double(end - (o.warmup > 0 && warmStart > 0 ? warmStart : start)) / 1e9
+        return (outcome.timings, Double(timed) / seconds)
+    }
+
+    /// A deterministic picture with structure at several scales (gradients, bars, a disc), so that no stage sees
+    /// a degenerate constant input.
+    static func syntheticFrame(size: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: size * size * 3)
+        let c = Double(size) / 2
+        for y in 0..<size {
+            for x in 0..<size {
+                let i = (y * size + x) * 3
+                let inDisc = (Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c) < c * c / 4
+                pixels[i] = UInt8((x * 255) / max(size - 1, 1))
+                pixels[i + 1] = UInt8((y * 255) / max(size - 1, 1))
+                pixels[i + 2] = inDisc ? 230 : UInt8(((x / 16 + y / 16) % 2) * 120)
+            }
+        }
+        return RGBImage(width: size, height: size, pixels: pixels)
+    }
+
+    /// Best of five 2048×2048×2048 sgemm calls with the engine's thread count: the machine's GEMM ceiling now.
+    public static func measureSgemmGFLOPS(n: Int = 2048) -> Double {
+        let a = Tensor(shape: [n, n], repeating: 0.5), b = Tensor(shape: [n, n], repeating: 0.25)
+        let c = Tensor(zeros: [n, n])
+        var best = Double.infinity
+        for _ in 0..<5 {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            BLAS.sgemm(m: n, n: n, k: n, a: a.data, lda: n, b: b.data, ldb: n, c: c.data, ldc: n)
+            best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9)
+        }
+        return 2 * Double(n * n) * Double(n) / best / 1e9
+    }
+
+    static func cpuModel() -> String {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+              let line = text.split(separator: "\n").first(where: { $0.hasPrefix("model name") }),
+              let name = line.split(separator: ":", maxSplits: 1).last
+        else { return "unknown" }
+        return name.trimmingCharacters(in: .whitespaces)
+    }
+
+    public static func table(_ r: BenchReport) -> String {
+        var lines: [String] = []
+        lines.append("machine: \(r.machine.cpu), \(r.machine.cores) cores, \(r.machine.threads) threads, \(r.machine.blas)")
+        lines.append(String(format: "sgemm ceiling (2048³, measured now): %.1f GFLOP/s", r.machine.sgemmGFLOPS))
+        let s = r.settings
+        lines.append("model: \(s.model)\(s.randomWeights ? " (RANDOM WEIGHTS)" : ""), input \(s.inputSize.map(String.init) ?? "default"), \(s.classes) classes, K \(s.crmK.map(String.init) ?? "default"), mode \(s.mode), \(s.frames) frames after \(s.warmup) warm-up" + (s.input.map { ", video \($0)" } ?? ", synthetic frame"))
+        lines.append(String(format: "text encoding (once per vocabulary): %.1f ms", r.textEncodeMilliseconds))
+        lines.append("stage                      frames    p50 ms    p95 ms    max ms")
+        for t in r.stages {
+            lines.append(String(format: "%-26@ %6d %9.2f %9.2f %9.2f", t.stage as NSString, t.frames, t.p50Milliseconds,
+                                t.p95Milliseconds, t.maxMilliseconds))
+        }
+        for c in r.compute {
+            lines.append(String(format: "%-26@ %.1f GFLOP/frame, %.1f GFLOP/s at p50 = %.0f%% of sgemm", c.stage as NSString,
+                                c.gflop, c.gflopsAtP50, c.fractionOfSgemm * 100))
+        }
+        lines.append(String(format: "inference: %.2f frames/s", r.inferenceFPS))
+        if let e = r.endToEndFPS {
+            lines.append(String(format: "end to end: %.2f frames/s (%.2f× inference-only)", e, e / max(r.inferenceFPS, 1e-9)))
+        }
+        lines.append(String(format: "peak RSS: %.0f MiB", Double(r.peakRSSBytes) / 1048576))
+        return lines.joined(separator: "\n")
+    }
+}
+
+/// Stops after `limit` frames.
+final class LimitedSource: FrameSource {
+    let inner: FrameSource
+    let limit: Int
+    private var count = 0
+    init(_ inner: FrameSource, limit: Int) {
+        self.inner = inner
+        self.limit = limit
+    }
+    func nextFrame() throws -> VideoFrame? {
+        guard count < limit, let f = try inner.nextFrame() else { return nil }
+        count += 1
+        return f
+    }
+}

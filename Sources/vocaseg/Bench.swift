@@ -1,0 +1,82 @@
+import ArgumentParser
+import Foundation
+import VocaSegApp
+import VocaSegCore
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure frame rate: per-stage latency (p50/p95/max), frames/s, peak RSS and GFLOP/s.",
+        discussion: """
+            Without --input the model runs on a synthetic frame of --size pixels; with a video it runs the real \
+            pipeline (decode, preprocess, inference, overlay, encode to a scratch file). Warm-up frames are left \
+            out of every figure. Build in release mode for meaningful numbers: swift build -c release. \
+            The --json document is described in the README (schema vocaseg-bench/1).
+            """
+    )
+
+    @Option(help: "Model name (errseg-b, errseg-l) or checkpoint path.")
+    var model: String = "errseg-b"
+
+    @Option(help: "checkpoint or random (seeded random weights: same speed, meaningless output).")
+    var weights: String = "checkpoint"
+
+    @Option(help: "Model input size (and synthetic frame size). Default: the model's own.")
+    var size: Int?
+
+    @Option(help: "Vocabulary size: this many synthetic class names.")
+    var classes: Int = 150
+
+    @Option(name: .customLong("vocab"), help: "Vocabulary file instead of --classes N.")
+    var vocabularyFile: String?
+
+    @Option(name: .customLong("crm-k"), help: "Classes kept per frame by ERR-Seg's CRM.")
+    var crmK: Int?
+
+    @Option(help: "full or sliding.")
+    var mode: String = "full"
+
+    @Option(help: "A video to run through the real pipeline.")
+    var input: String?
+
+    @Option(help: "Timed frames.")
+    var frames: Int = 10
+
+    @Option(help: "Warm-up frames, not timed.")
+    var warmup: Int = 2
+
+    @Option(help: "Threads (BLAS and the engine). Default: all cores.")
+    var threads: Int?
+
+    @Option(help: "Write the report as JSON to this file.")
+    var json: String?
+
+    func run() throws {
+        bootstrapLogging(quiet: false, verbose: false)
+        var o = BenchOptions()
+        o.model = model
+        guard let w = SegmentOptions.Weights(rawValue: weights) else {
+            throw VocaSegError(.usage, "--weights must be checkpoint or random (got \(weights))")
+        }
+        o.weights = w
+        o.size = size
+        o.classCount = classes
+        o.vocabularyFile = vocabularyFile
+        o.crmK = crmK
+        guard ["full", "sliding"].contains(mode) else { throw VocaSegError(.usage, "--mode must be full or sliding") }
+        o.mode = mode
+        o.input = input
+        o.frames = frames
+        o.warmup = warmup
+        o.threads = threads
+        #if DEBUG
+        FileHandle.standardError.write("vocaseg bench: this is a DEBUG build; figures are meaningless. Use swift build -c release.\n".data(using: .utf8)!)
+        #endif
+        let report = try BenchJob.run(o)
+        print(BenchJob.table(report))
+        if let json {
+            let e = JSONEncoder()
+            e.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try e.encode(report).write(to: URL(fileURLWithPath: json), options: .atomic)
+        }
+    }
+}
