@@ -76,7 +76,7 @@ public struct DecodedFrame: Sendable {
 /// Counters of what went wrong while decoding without being fatal.
 public struct DecodeStats: Sendable {
     public var framesDecoded = 0
-    /// Packets the decoder rejected (skipped, decoding went on).
+    /// Packets the demuxer flagged as damaged or the decoder rejected; decoding went on past them.
     public var corruptPackets = 0
     /// Frames the decoder produced but flagged as damaged (concealed errors).
     public var corruptFrames = 0

@@ -137,8 +137,12 @@ final class StreamDecoder {
             guard packet.pointee.stream_index == streamIndex else { continue }
             packetsRead += 1
             if packet.pointee.flags & AV_PKT_FLAG_CORRUPT != 0 {
-                stats.truncated = true
-                stats.warnings.append("\(path): packet \(packetsRead) is incomplete (the file is cut short)")
+                // The demuxer knows this packet is damaged (short read at a cut, MPEG-TS continuity error, …). It is
+                // still decoded, since decoders conceal such damage; a cut file is detected as truncation elsewhere.
+                stats.corruptPackets += 1
+                if stats.corruptPackets <= 10 {
+                    stats.warnings.append("\(path): video packet \(packetsRead) is damaged")
+                }
             }
             let sent = avcodec_send_packet(codec, packet)
             if sent < 0, sent != FF.eagain {
