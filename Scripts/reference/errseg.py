@@ -27,6 +27,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from errseg_ref import ErrSeg, get_config  # noqa: E402
 from errseg_ref.dump import GoldenWriter, flatten_intermediates  # noqa: E402
+from errseg_ref.model import StageTimer  # noqa: E402
 from errseg_ref.preprocess import load_image_rgb, preprocess  # noqa: E402
 from errseg_ref.tokens import load_class_names, tokenize  # noqa: E402
 from errseg_ref.weights import init_random, load_checkpoint, round_to_storage, save_checkpoint  # noqa: E402
@@ -97,9 +98,12 @@ def cmd_bench(a) -> None:
     x = torch.randn(1, 3, cfg.image_size, cfg.image_size, generator=gen)
     text = torch.nn.functional.normalize(torch.randn(a.t, cfg.embed_dim, generator=gen), dim=-1)
     times, cpu = [], []
+    timer = StageTimer()
     for i in range(a.warmup + a.runs):
         t0, c0 = time.perf_counter(), time.process_time()
-        r = model.forward_intermediates(x, text, k=a.k, out_size=(cfg.image_size, cfg.image_size))
+        timer._t = (t0, c0)
+        model.forward_intermediates(x, text, k=a.k, out_size=(cfg.image_size, cfg.image_size),
+                                    timer=timer if i >= a.warmup else None)
         dt, dc = (time.perf_counter() - t0) * 1000, (time.process_time() - c0) * 1000
         if i >= a.warmup:
             times.append(dt)
@@ -109,6 +113,8 @@ def cmd_bench(a) -> None:
           f"median wall {np.median(times):.0f} ms/frame (runs: {', '.join(f'{t:.0f}' for t in times)}); "
           f"median CPU {np.median(cpu):.0f} ms/frame (= {np.median(cpu) / a.threads:.0f} ms per thread); "
           f"load average {os.getloadavg()[0]:.1f}")
+    for stage in timer.cpu:
+        print(f"  {stage:28s} CPU {timer.cpu[stage] / a.runs:8.0f} ms   wall {timer.wall[stage] / a.runs:8.0f} ms")
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import time
 from typing import Dict, List, Optional
 
 import torch
@@ -69,6 +70,26 @@ def select_classes(scores: torch.Tensor, k: int) -> torch.Tensor:
     return torch.sort(order[:k]).values
 
 
+class StageTimer:
+    """Accumulates wall and process-CPU milliseconds per named stage (for the bench breakdown)."""
+
+    def __init__(self):
+        self.wall: Dict[str, float] = {}
+        self.cpu: Dict[str, float] = {}
+        self._t = (time.perf_counter(), time.process_time())
+
+    def mark(self, stage: str) -> None:
+        now = (time.perf_counter(), time.process_time())
+        self.wall[stage] = self.wall.get(stage, 0.0) + (now[0] - self._t[0]) * 1000
+        self.cpu[stage] = self.cpu.get(stage, 0.0) + (now[1] - self._t[1]) * 1000
+        self._t = now
+
+
+class _NoTimer:
+    def mark(self, stage: str) -> None:
+        pass
+
+
 class ErrSeg(nn.Module):
     def __init__(self, cfg: ErrSegConfig):
         super().__init__()
@@ -91,10 +112,12 @@ class ErrSeg(nn.Module):
 
     @torch.no_grad()
     def forward_intermediates(self, x: torch.Tensor, text_embed: torch.Tensor, k: Optional[int] = None,
-                              out_size: Optional[tuple] = None) -> Dict[str, object]:
+                              out_size: Optional[tuple] = None, timer=None) -> Dict[str, object]:
         """x [1,3,S,S] normalised model input; text_embed [T,E] unit rows. Returns every named intermediate.
-        out_size (H0, W0): if given, also the post-processed probabilities and the label map."""
+        out_size (H0, W0): if given, also the post-processed probabilities and the label map.
+        timer: optional StageTimer, charged per stage."""
         cfg = self.cfg
+        tm = timer or _NoTimer()
         k = cfg.sample_classes_num if k is None else k
         t = text_embed.shape[0]
         k = min(k, t)
@@ -103,6 +126,7 @@ class ErrSeg(nn.Module):
         r["trunk_features"] = {n: vis[n] for n in ("os4", "os8", "os16", "os32")}
         r["hsm_modified_downsample"] = vis["hsm_modified_downsample"]
         r["dense_embed"] = {"os16_dense": vis["os16_dense"], "clip_vis_dense": vis["clip_vis_dense"]}
+        tm.mark("visual trunk + HSM")
         r["text_embed"] = text_embed
         corr16 = cosine_cost(vis["os16_dense"], text_embed)
         corr32 = cosine_cost(vis["clip_vis_dense"], text_embed)
@@ -111,6 +135,7 @@ class ErrSeg(nn.Module):
         sel = select_classes(scores, k)
         r["crm_scores"] = scores
         r["selected_classes"] = sel
+        tm.mark("cost maps + CRM")
 
         dec = self.decoder
         x0 = dec.cost_embedding(corr16[0, 0, sel], corr32[0, 0, sel])
@@ -118,14 +143,17 @@ class ErrSeg(nn.Module):
         guid = dec.guidance(vis)
         gtxt = dec.text_guidance(text_embed[sel])
         r["guidance"] = dict(guid, gtxt=gtxt)
+        tm.mark("cost embedding + guidance")
 
         h = x0
         sfm_out, escf_out = [], []
         for layer in dec.aggregator_layers:
             h = layer.spatial_fusion(h, guid["gimg"])
             sfm_out.append(h)
+            tm.mark("ESCF: SFM x4")
             h = layer.class_fusion(h, gtxt)
             escf_out.append(h)
+            tm.mark("ESCF: CFM x4")
         r["sfm_out"] = sfm_out
         r["escf_out"] = escf_out
 
@@ -140,8 +168,10 @@ class ErrSeg(nn.Module):
         r["logits"] = full
         probs = full.sigmoid()
         r["probs"] = probs
+        tm.mark("GUD + head + scatter")
         if out_size is not None:
             resized = F.interpolate(probs, size=tuple(out_size), mode="bilinear", align_corners=False)[0]
             r["probs_resized"] = resized
             r["label_map"] = resized.argmax(dim=0).to(torch.int32)
+            tm.mark("resize + argmax")
         return r
