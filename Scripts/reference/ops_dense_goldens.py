@@ -68,6 +68,10 @@ conv_cases = {
     "conv_1x1_s2": ((1, 4, 7, 9), (3, 4, 1, 1), 2, 0, 1, 1, None),
     "conv_3x3_p1_relu6": ((2, 5, 7, 9), (4, 5, 3, 3), 1, 1, 1, 1, "relu6"),
     "conv_3x3_p1_relu_nobias": ((1, 5, 7, 9), (4, 5, 3, 3), 1, 1, 1, 1, "relu_nobias"),
+    # Widths for the direct kernel's column blocking (24-wide steps, a partial 24 step, 8-wide tails) and a
+    # channel count that is not a multiple of 4.
+    "conv_3x3_p1_w41": ((1, 5, 6, 41), (6, 5, 3, 3), 1, 1, 1, 1, None),
+    "conv_3x3_p1_w40_c5": ((2, 3, 5, 40), (5, 3, 3, 3), 1, 1, 1, 1, None),
 }
 for name, (xs, ws, s, p, d, g, act) in conv_cases.items():
     x, w, bias = r(*xs), r(*ws, scale=0.3), r(ws[0])

@@ -18,6 +18,8 @@ import VocaSegTensor
         ("conv_7x7_cin1_p3", 1, 3, 1, 1, .identity),
         ("conv_1x1_s2", 2, 0, 1, 1, .identity),
         ("conv_3x3_p1_relu6", 1, 1, 1, 1, .relu6),
+        ("conv_3x3_p1_w41", 1, 1, 1, 1, .identity),
+        ("conv_3x3_p1_w40_c5", 1, 1, 1, 1, .identity),
     ]
 
     @Test(arguments: convCases.map(\.0))
@@ -36,7 +38,7 @@ import VocaSegTensor
         for budget in [40, 1 << 21] {
             Ops.im2colBudget = budget
             for name in ["conv_3x3_p1", "conv_3x3_s2_p1", "conv_3x3_g2_p1", "conv_3x3_d2_p2", "conv_7x7_cin1_p3",
-                         "conv_3x3_p1_relu6"] {
+                         "conv_3x3_p1_relu6", "conv_3x3_p1_w41"] {
                 let (_, s, p, d, g, act) = try #require(Self.convCases.first { $0.0 == name })
                 let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
                 for _ in 0..<2 {  // the second run reuses the pool's column buffer
