@@ -7,6 +7,7 @@ Writes small .npy files (float32 for real values, int64 for indices, uint8 for i
 Tests/VocaSegTensorTests/Goldens/structural/. Run from the repository root:
 
     python3 Scripts/reference/ops_structural_goldens.py
+    python3 Scripts/reference/ops_structural_goldens.py --bench   # PyTorch attention timings (BENCH_K, BENCH_THREADS)
 
 Needs: numpy, torch, torchvision (deform_conv2d), Pillow.
 """
@@ -287,7 +288,45 @@ def deform_cases():
         save(name + "_out", y.numpy())
 
 
+def bench(ks, threads):
+    """Timing reference for the Swift benchmark (StructuralBenchmarks): ERR-Seg B @ 640 SFM / CFM attention."""
+    import resource
+    import time
+    torch.set_num_threads(threads)
+
+    def best_ms(fn, repeats=5):
+        fn()
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1000)
+        return min(times)
+
+    def heads(x):  # [B, L, 128] -> [B, 4, L, 32]
+        return x.view(x.shape[0], x.shape[1], 4, 32).transpose(1, 2)
+
+    print(f"TORCH start: peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB "
+          f"(torch {torch.__version__})")
+    with torch.no_grad():
+        for k in ks:
+            shapes = {"SFM": ((k, 1600, 128), (k, 400, 128)), "CFM": ((400, k, 128), (400, k, 128))}
+            for name, (qs, ks_) in shapes.items():
+                q, key, v = torch.randn(qs), torch.randn(ks_), torch.randn(ks_)
+                sdpa = best_ms(lambda: F.scaled_dot_product_attention(heads(q), heads(key), heads(v))
+                               .transpose(1, 2).reshape(qs))
+                explicit = best_ms(lambda: ((heads(q) @ heads(key).transpose(-1, -2)) * 32 ** -0.5)
+                                   .softmax(-1).matmul(heads(v)).transpose(1, 2).reshape(qs))
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                print(f"TORCH {name} K={k}: sdpa {sdpa:.2f} ms, explicit {explicit:.2f} ms, threads {threads}, "
+                      f"peak RSS so far {peak:.0f} MiB")
+
+
 def main():
+    if "--bench" in sys.argv:
+        ks = [int(v) for v in os.environ.get("BENCH_K", "32,48").split(",")]
+        bench(ks, int(os.environ.get("BENCH_THREADS", "2")))
+        return
     os.makedirs(OUT, exist_ok=True)
     for f in os.listdir(OUT):
         if f.endswith(".npy"):

@@ -42,7 +42,11 @@ import VocaSegTensor
         let threads = Int(ProcessInfo.processInfo.environment["VOCASEG_THREADS"] ?? "2") ?? 2
         ParallelConfig.setThreads(threads)
         print(String(format: "BENCH start: peak RSS %.0f MiB", StructuralBenchmarks.peakRSSMiB()))
-        for k in [32, 48] {
+        let env = ProcessInfo.processInfo.environment
+        let ks = (env["VOCASEG_BENCH_K"] ?? "32,48").split(separator: ",").compactMap { Int($0) }
+        let strategies: [Bool] = env["VOCASEG_BENCH_STRATEGY"] == "item" ? [false]
+            : env["VOCASEG_BENCH_STRATEGY"] == "blas" ? [true] : [false, true]
+        for k in ks {
             // SFM: batch K, 1600 queries, 400 spatially reduced keys, 4 heads of 32.
             let q = StructuralBenchmarks.random([k, 1600, 128], seed: 1)
             let kk = StructuralBenchmarks.random([k, 400, 128], seed: 2)
@@ -51,7 +55,7 @@ import VocaSegTensor
             let cq = StructuralBenchmarks.random([400, k, 128], seed: 4)
             let ck = StructuralBenchmarks.random([400, k, 128], seed: 5)
             let cv = StructuralBenchmarks.random([400, k, 128], seed: 6)
-            for blas in [false, true] {
+            for blas in strategies {
                 Ops._setAttentionBLASParallel(blas)
                 let tag = blas ? "blasParallel" : "itemParallel"
                 _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }

@@ -186,7 +186,7 @@ struct AttentionProblem {
 }
 
 /// Replaces `x[0..<count]` by exp(x − max) and returns the sum. An all −∞ row gives sum 0 (so NaN after the
-/// division, as PyTorch); NaN propagates.
+/// division, as PyTorch); NaN propagates. Vector math from `SIMDMath` (inlined min/max, bit-trick exp).
 @inline(__always)
 func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
     var maxV = -Float.infinity
@@ -194,10 +194,10 @@ func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float 
     if n >= 8 {
         var m8 = SIMD8<Float>(repeating: -.infinity)
         while i + 8 <= n {
-            m8 = pointwiseMax(m8, UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self))
+            m8 = SIMDMath.max(m8, SIMDMath.load(x + i))
             i += 8
         }
-        maxV = m8.max()
+        maxV = SIMDMath.horizontalMax(m8)
     }
     while i < n { maxV = Swift.max(maxV, x[i]); i += 1 }
     if maxV == -.infinity {
@@ -208,41 +208,17 @@ func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float 
     var acc = SIMD8<Float>(repeating: 0)
     i = 0
     while i + 8 <= n {
-        let e = fastExp(UnsafeRawPointer(x + i).loadUnaligned(as: SIMD8<Float>.self) - m8)
-        UnsafeMutableRawPointer(x + i).storeBytes(of: e, as: SIMD8<Float>.self)
+        let e = SIMDMath.exp(SIMDMath.load(x + i) - m8)
+        SIMDMath.store(e, x + i)
         acc += e
         i += 8
     }
     var sum = acc.sum()
-    if i < n {
-        var tail = SIMD8<Float>(repeating: -.infinity)
-        for t in 0..<(n - i) { tail[t] = x[i + t] - maxV }
-        let e = fastExp(tail)
-        for t in 0..<(n - i) { x[i + t] = e[t]; sum += e[t] }
+    while i < n {
+        let e = Foundation.exp(x[i] - maxV)
+        x[i] = e
+        sum += e
+        i += 1
     }
     return sum
-}
-
-/// exp for 8 lanes: Cody–Waite range reduction x = n·ln2 + r, degree-6 polynomial for e^r on |r| ≤ ln2/2,
-/// 2ⁿ built in the exponent bits. Relative error ≈ 2 ulp over the float range; x < −87.3 (including −∞)
-/// gives 0, NaN gives NaN.
-@inline(__always)
-func fastExp(_ x: SIMD8<Float>) -> SIMD8<Float> {
-    let lo = SIMD8<Float>(repeating: -87.33654), hi = SIMD8<Float>(repeating: 88.72283)
-    let xc = x.clamped(lowerBound: lo, upperBound: hi)
-    let n = (xc * 1.442695041 + 0.5).rounded(.down)
-    var r = xc - n * 0.693359375
-    r = r - n * -2.12194440e-4
-    var p = SIMD8<Float>(repeating: 1.9875691500e-4)
-    p = p * r + 1.3981999507e-3
-    p = p * r + 8.3334519073e-3
-    p = p * r + 4.1665795894e-2
-    p = p * r + 1.6666665459e-1
-    p = p * r + 5.0000001201e-1
-    p = p * (r * r) + r + 1
-    let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
-    var result = p * unsafeBitCast(bits, to: SIMD8<Float>.self)
-    result.replace(with: 0, where: x .< lo)
-    result.replace(with: x, where: x .!= x)  // NaN stays NaN
-    return result
 }
