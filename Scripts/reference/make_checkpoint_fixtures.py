@@ -320,6 +320,8 @@ def write_hostile(basic):
         model_dict_pickle({"w": tensor_pickle([1000], [1], 1000)}), {"0": b"\x00" * 16}))
     put("strided_past_storage.pth", torch_zip(
         model_dict_pickle({"w": tensor_pickle([2, 2], [3, 1], 4, offset=1)}), {"0": b"\x00" * 16}))
+    put("expansion_bomb.pth", torch_zip(
+        model_dict_pickle({"w": tensor_pickle([2 ** 20, 2 ** 20], [0, 0], 1)}), {"0": b"\x00" * 4}))
     put("missing_storage.pth", torch_zip(
         model_dict_pickle({"w": tensor_pickle([2], [1], 2, key="7")}), {"0": b"\x00" * 8}))
 

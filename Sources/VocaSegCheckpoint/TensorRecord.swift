@@ -37,6 +37,9 @@ public struct TensorRecord: Sendable {
     /// The checkpoint file this tensor comes from.
     public var sourcePath: String { storage.file.path }
 
+    /// How many more elements than its storage holds an expanded (zero- or overlapping-stride) view may have.
+    static let maxExpansion = 1 << 26
+
     /// Row-major strides for `shape`.
     public static func contiguousStrides(for shape: [Int]) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
@@ -80,6 +83,12 @@ public struct TensorRecord: Sendable {
         }
         guard !count.multipliedReportingOverflow(by: dtype.byteSize).overflow else {
             throw fail("shape \(shape) is larger than addressable memory")
+        }
+        // Zero or overlapping strides let a few stored elements stand for many (an expanded view). Allow that, but
+        // not so far that a tiny file could make a conversion allocate gigabytes.
+        guard count <= storage.elementCount + Self.maxExpansion else {
+            throw fail("shape \(shape) with strides \(strides) expands \(storage.elementCount) stored elements to "
+                       + "\(count); refusing more than \(Self.maxExpansion) beyond the storage")
         }
         if count > 0 {
             // The furthest element the strides reach must still be inside the storage.

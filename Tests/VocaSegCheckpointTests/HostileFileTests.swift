@@ -31,6 +31,7 @@ struct HostileFileTests {
         ("storage_numel_lies.pth", "declares 1000 float32 elements"),
         ("strided_past_storage.pth", "needs storage element 5"),
         ("missing_storage.pth", "storage '7' has no entry"),
+        ("expansion_bomb.pth", "expands 1 stored elements to 1099511627776"),
         ("deep_tuples.pth", "nested deeper than"),
         ("deep_lists.pth", "nested deeper than"),
         ("deep_dicts.pth", "nested deeper than"),
