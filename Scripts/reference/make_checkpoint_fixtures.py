@@ -7,6 +7,12 @@ Good files are written by torch.save / safetensors themselves, and expected.json
 
 Run from the repository root:  python3 Scripts/reference/make_checkpoint_fixtures.py
 Needs torch; uses the safetensors package when installed, else writes safetensors by hand per its spec.
+
+For the memory measurement (never committed):
+  python3 Scripts/reference/make_checkpoint_fixtures.py --large /tmp/errseg-L-like.pth \
+      --spec ../shared/specs/errseg-statedict-L.txt --optimizer
+writes a checkpoint with the official key list and shapes (random values) in a detectron2 wrapper, optionally
+with AdamW-style moments for every parameter as a raw training checkpoint carries them.
 """
 import collections
 import io
@@ -358,5 +364,34 @@ def write_hostile(basic):
     put("st_not_json.safetensors", struct.pack("<Q", 6) + b"{nope}" + b"\x00" * 8)
 
 
+def write_large(path, spec, with_optimizer):
+    state = collections.OrderedDict()
+    generator = torch.Generator().manual_seed(0)
+    for line in open(spec):
+        name, shape, _ = line.rstrip("\n").split("\t")
+        shape = [int(x) for x in shape.strip("[]").split(",") if x.strip()]
+        state[name] = torch.randn(shape, generator=generator) if shape else torch.tensor(4.6)
+    checkpoint = {"model": state, "iteration": 79999}
+    if with_optimizer:
+        checkpoint["optimizer"] = {
+            "state": {i: {"step": torch.tensor(80000.0), "exp_avg": torch.zeros_like(t),
+                          "exp_avg_sq": torch.zeros_like(t)} for i, t in enumerate(state.values())},
+            "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.999), "params": list(range(len(state)))}]}
+        checkpoint["scheduler"] = {"base_lrs": [1e-4], "last_epoch": 79999}
+    torch.save(checkpoint, path)
+    # What the Swift measurement prints as its checksum: first + last value of every model tensor.
+    print(sum(float(t.reshape(-1)[0]) + float(t.reshape(-1)[-1]) for t in state.values()))
+
+
 if __name__ == "__main__":
-    main()
+    import argparse
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--large", help="write a large synthetic checkpoint here instead of the fixtures")
+    parser.add_argument("--spec", default=os.path.join(os.path.dirname(__file__), "..", "..", "..", "shared",
+                                                       "specs", "errseg-statedict-L.txt"))
+    parser.add_argument("--optimizer", action="store_true")
+    args = parser.parse_args()
+    if args.large:
+        write_large(args.large, args.spec, args.optimizer)
+    else:
+        main()
