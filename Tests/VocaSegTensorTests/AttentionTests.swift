@@ -23,6 +23,23 @@ import VocaSegTestSupport
         #expect(c.passed, "\(c)")
     }
 
+    /// The BLAS-threaded schedule (used for very long key sequences) against the same PyTorch goldens. Toggling the
+    /// global schedule is harmless to tests running concurrently: both schedules compute the same values.
+    @Test(arguments: ["attn_basic", "attn_causal", "attn_tiles_causal", "attn_sfm_small"])
+    func blasParallelScheduleMatchesPyTorch(_ name: String) throws {
+        let heads = ["attn_basic": 4, "attn_causal": 2, "attn_tiles_causal": 1, "attn_sfm_small": 4][name]!
+        let causal = name.contains("causal")
+        let q = try StructuralGoldens.tensor(name + "_q")
+        let k = try StructuralGoldens.tensor(name + "_k")
+        let v = try StructuralGoldens.tensor(name + "_v")
+        Ops._setAttentionBLASParallel(true)
+        defer { Ops._setAttentionBLASParallel(false) }
+        let out = Ops.attention(query: q, key: k, value: v, heads: heads, causal: causal)
+        let c = closeness(out.toArray(), try StructuralGoldens.array(name + "_out").floats, atol: 2e-5, rtol: 1e-4,
+                          label: name)
+        #expect(c.passed, "\(c)")
+    }
+
     /// Strided q/k/v (a transposed view) give the same result as contiguous ones.
     @Test func stridedInputs() throws {
         let q = try StructuralGoldens.tensor("attn_basic_q")

@@ -55,9 +55,13 @@ import VocaSegTensor
             let cq = StructuralBenchmarks.random([400, k, 128], seed: 4)
             let ck = StructuralBenchmarks.random([400, k, 128], seed: 5)
             let cv = StructuralBenchmarks.random([400, k, 128], seed: 6)
-            for blas in strategies {
-                Ops._setAttentionBLASParallel(blas)
-                let tag = blas ? "blasParallel" : "itemParallel"
+            let rowsList = (env["VOCASEG_BENCH_ROWS"] ?? "").split(separator: ",").compactMap { Int($0) }
+            let configs: [(Bool, Int?)] = strategies.flatMap { blas in
+                blas || rowsList.isEmpty ? [(blas, nil)] : rowsList.map { (blas, Optional($0)) }
+            }
+            for (blas, rows) in configs {
+                Ops._setAttentionBLASParallel(blas, tileRows: rows)
+                let tag = (blas ? "blasParallel" : "itemParallel") + (rows.map { " rows=\($0)" } ?? "")
                 _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
                 _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
             }

@@ -52,8 +52,9 @@ extension Ops {
 extension Ops {
     /// Benchmark hook: selects the attention scheduling (`true` = BLAS-threaded GEMMs on large tiles, `false` =
     /// the default, `concurrentPerform` over single-threaded tiles). Not for production code.
-    public static func _setAttentionBLASParallel(_ on: Bool) {
+    public static func _setAttentionBLASParallel(_ on: Bool, tileRows: Int? = nil) {
         AttentionProblem.strategy = on ? .blasParallel : .itemParallel
+        AttentionProblem.tileRowsOverride = tileRows
     }
 }
 
@@ -74,11 +75,13 @@ struct AttentionProblem {
     /// BLAS pool also spawning threads, so only one level of parallelism is ever active.
     static let blasSingleThreadMNK = 65536 * 4
 
-    /// Query rows per tile: as many as keep both GEMMs of the tile on one BLAS thread, at least 8, at most Lq.
+    /// Query rows per tile: as many as keep both GEMMs of the tile (rows·Lk·d and rows·dv·Lk multiply-adds) at or
+    /// under OpenBLAS's single-thread size, so no tile ever wakes the BLAS pool from inside `concurrentPerform`
+    /// (measured: that nesting makes ERR-Seg's SFM ~30× slower). 0 when even one row is too big.
     var tileRows: Int {
+        if let rows = AttentionProblem.tileRowsOverride { return min(lq, max(1, rows)) }
         let perRow = lk * max(d, dv)
-        let rows = AttentionProblem.blasSingleThreadMNK / max(perRow, 1)
-        return min(lq, max(8, rows))
+        return min(lq, AttentionProblem.blasSingleThreadMNK / max(perRow, 1))
     }
 
     /// Parallel strategy; only one level of parallelism is ever active.
@@ -88,10 +91,12 @@ struct AttentionProblem {
     ///   rows are split with `concurrentPerform` between the GEMMs.
     enum Strategy { case itemParallel, blasParallel }
     nonisolated(unsafe) static var strategy = Strategy.itemParallel
+    nonisolated(unsafe) static var tileRowsOverride: Int? = nil
 
     func run() {
-        if AttentionProblem.strategy == .blasParallel { runBLASParallel(); return }
         let rows = tileRows
+        // Very long key sequences (Lk·d over ~262k) cannot be tiled under the threshold: use BLAS threads instead.
+        if AttentionProblem.strategy == .blasParallel || rows == 0 { runBLASParallel(); return }
         let tilesPerHead = (lq + rows - 1) / rows
         let items = batch * heads * tilesPerHead
         let workers = min(items, max(1, ParallelConfig.threads))
