@@ -322,7 +322,29 @@ def bench(ks, threads):
                       f"peak RSS so far {peak:.0f} MiB")
 
 
+def bench_resize(threads):
+    import time
+    torch.set_num_threads(threads)
+    maps = torch.rand(1, 32, 160, 160)
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        F.interpolate(maps, size=(1080, 1920), mode="bilinear", align_corners=False)
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"TORCH interpolate [32,160,160] -> 1080x1920: {min(times[1:]):.2f} ms, threads {threads}")
+    img = Image.fromarray(np.full((1080, 1920, 3), 77, np.uint8))
+    times = []
+    for _ in range(4):
+        t0 = time.perf_counter()
+        img.resize((1333, 750), Image.BILINEAR)
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"PIL resize 1920x1080 -> 1333x750: {min(times[1:]):.2f} ms (single-threaded)")
+
+
 def main():
+    if "--bench-resize" in sys.argv:
+        bench_resize(int(os.environ.get("BENCH_THREADS", "2")))
+        return
     if "--bench" in sys.argv:
         ks = [int(v) for v in os.environ.get("BENCH_K", "32,48").split(",")]
         bench(ks, int(os.environ.get("BENCH_THREADS", "2")))

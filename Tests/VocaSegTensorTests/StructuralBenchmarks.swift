@@ -69,4 +69,21 @@ import VocaSegTensor
         }
         #expect(ParallelConfig.threads == threads)
     }
+
+    /// ERR-Seg post-processing: K probability maps 160×160 → a 1080p frame (bilinear, align_corners false).
+    @Test(.enabled(if: StructuralBenchmarks.enabled)) func interpolateToFrame() {
+        let threads = Int(ProcessInfo.processInfo.environment["VOCASEG_THREADS"] ?? "2") ?? 2
+        ParallelConfig.setThreads(threads)
+        let maps = StructuralBenchmarks.random([32, 160, 160], seed: 7)
+        _ = time("interpolate [32,160,160] -> 1080x1920") {
+            _ = Ops.interpolateBilinear(maps, size: (1080, 1920))
+        }
+        let frame = [UInt8](repeating: 77, count: 1920 * 1080 * 3)
+        _ = time("PIL resize 1920x1080 -> 1333x750") {
+            _ = frame.withUnsafeBufferPointer {
+                Ops.pilResizeBilinear($0, width: 1920, height: 1080, channels: 3, outWidth: 1333, outHeight: 750)
+            }
+        }
+        #expect(ParallelConfig.threads == threads)
+    }
 }

@@ -69,7 +69,8 @@ struct BilinearAxis {
 }
 
 /// Applies precomputed row/column weights to every [H, W] plane, in parallel over planes (and row blocks when
-/// there are fewer planes than threads). Per output pixel: h0·(w0·a + w1·b) + h1·(w0·c + w1·d), ATen's order.
+/// there are fewer planes than threads). Per output pixel: h0·(w0·a + w1·b) + h1·(w0·c + w1·d), ATen's order;
+/// the bracketed horizontal terms are computed once per source row and reused across output rows.
 func resampleBilinear(_ x: Tensor, rows: BilinearAxis, cols: BilinearAxis) -> Tensor {
     let src = x.contiguous()
     let inH = x.size(-2), inW = x.size(-1)
@@ -87,25 +88,39 @@ func resampleBilinear(_ x: Tensor, rows: BilinearAxis, cols: BilinearAxis) -> Te
     rows.lambda0.withUnsafeBufferPointer { rl0 in rows.lambda1.withUnsafeBufferPointer { rl1 in
     cols.index0.withUnsafeBufferPointer { ci0 in cols.index1.withUnsafeBufferPointer { ci1 in
     cols.lambda0.withUnsafeBufferPointer { cl0 in cols.lambda1.withUnsafeBufferPointer { cl1 in
-        DispatchQueue.concurrentPerform(iterations: min(jobs, ParallelConfig.threads * 4)) { chunk in
-            let chunks = min(jobs, ParallelConfig.threads * 4)
+        let chunks = min(jobs, ParallelConfig.threads * 4)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            // Two horizontally interpolated source rows, reused while consecutive output rows read the same
+            // source rows (every row of an upscale is read by several output rows).
+            let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(outW, 1))
+            defer { rowBuffers.deallocate() }
+            var cached = (-1, -1)  // source row held by buffer 0 and buffer 1
+            var cachedPlane = -1
             let jobStart = jobs * chunk / chunks, jobEnd = jobs * (chunk + 1) / chunks
             for job in jobStart..<jobEnd {
                 let plane = job / rowBlocks, block = job % rowBlocks
                 let y0 = outH * block / rowBlocks, y1 = outH * (block + 1) / rowBlocks
                 let inPlane = sp + plane * inH * inW
                 let outPlane = op + plane * outH * outW
+                if plane != cachedPlane { cached = (-1, -1); cachedPlane = plane }
+                // Returns the buffer holding source row `y` interpolated along x, computing it if needed
+                // (w0·a + w1·b, ATen's order), and never evicting `keep`.
+                func horizontalRow(_ y: Int, keep: Int) -> UnsafeMutablePointer<Float> {
+                    if cached.0 == y { return rowBuffers }
+                    if cached.1 == y { return rowBuffers + outW }
+                    let slot = cached.0 == keep ? 1 : 0
+                    let dst = rowBuffers + slot * outW
+                    let row = inPlane + y * inW
+                    for ox in 0..<outW { dst[ox] = cl0[ox] * row[ci0[ox]] + cl1[ox] * row[ci1[ox]] }
+                    if slot == 0 { cached.0 = y } else { cached.1 = y }
+                    return dst
+                }
                 for oy in y0..<y1 {
-                    let rA = inPlane + ri0[oy] * inW, rB = inPlane + ri1[oy] * inW
+                    let top = horizontalRow(ri0[oy], keep: ri1[oy])
+                    let bottom = horizontalRow(ri1[oy], keep: ri0[oy])
                     let h0 = rl0[oy], h1 = rl1[oy]
                     let o = outPlane + oy * outW
-                    for ox in 0..<outW {
-                        let a = ci0[ox], b = ci1[ox]
-                        let w0 = cl0[ox], w1 = cl1[ox]
-                        let top = w0 * rA[a] + w1 * rA[b]
-                        let bottom = w0 * rB[a] + w1 * rB[b]
-                        o[ox] = h0 * top + h1 * bottom
-                    }
+                    for ox in 0..<outW { o[ox] = h0 * top[ox] + h1 * bottom[ox] }
                 }
             }
         }
