@@ -30,6 +30,7 @@ public enum MediaLibrary {
     public enum LogLevel: Sendable { case quiet, error, warning, info, debug }
 
     public static func setFFmpegLogLevel(_ level: LogLevel) {
+        _ = configureOnce  // so that the one-time default set there cannot override this choice later
         let value: Int32
         switch level {
         case .quiet: value = AV_LOG_QUIET
