@@ -116,21 +116,37 @@ extension Ops {
                     SIMDMath.store(b2, o1 + ox + 16); SIMDMath.store(b3, o1 + ox + 24)
                     ox += 32
                 }
-                while ox < ow {
-                    var a0 = bv, b0 = bv
-                    for r in 0...kh {
-                        let row = padded + (oy + r) * pw + ox
-                        for kx in 0..<kw {
-                            let x0 = SIMDMath.load(row + kx * dw)
-                            if r < kh { a0 = a0.addingProduct(x0, V(repeating: k[r * kw + kx])) }
-                            if r > 0 { b0 = b0.addingProduct(x0, V(repeating: k[(r - 1) * kw + kx])) }
-                        }
-                    }
-                    storePartial(a0, o0 + ox, ow - ox)
-                    storePartial(b0, o1 + ox, ow - ox)
-                    ox += 8
-                }
                 oy += 2
+            }
+            // Columns past the last full 32-block: 8 at a time, four output rows per pass (four FMA chains; each
+            // input vector feeds up to four rows).
+            let tailStart = ow - ow % 32
+            if tailStart < ow {
+                var ty = 0
+                while ty < oy {
+                    let rows = min(4, oy - ty)
+                    var ox = tailStart
+                    while ox < ow {
+                        var a0 = bv, a1 = bv, a2 = bv, a3 = bv
+                        for r in 0..<(rows + kh - 1) {
+                            let row = padded + (ty + r) * pw + ox
+                            for kx in 0..<kw {
+                                let x0 = SIMDMath.load(row + kx * dw)
+                                if r < kh { a0 = a0.addingProduct(x0, V(repeating: k[r * kw + kx])) }
+                                if r >= 1 && r - 1 < kh { a1 = a1.addingProduct(x0, V(repeating: k[(r - 1) * kw + kx])) }
+                                if r >= 2 && r - 2 < kh { a2 = a2.addingProduct(x0, V(repeating: k[(r - 2) * kw + kx])) }
+                                if r >= 3 && r - 3 < kh { a3 = a3.addingProduct(x0, V(repeating: k[(r - 3) * kw + kx])) }
+                            }
+                        }
+                        let left = ow - ox
+                        storePartial(a0, o + ty * ow + ox, left)
+                        if rows > 1 { storePartial(a1, o + (ty + 1) * ow + ox, left) }
+                        if rows > 2 { storePartial(a2, o + (ty + 2) * ow + ox, left) }
+                        if rows > 3 { storePartial(a3, o + (ty + 3) * ow + ox, left) }
+                        ox += 8
+                    }
+                    ty += rows
+                }
             }
         }
         // Remaining single rows (odd height, or dilated rows).
