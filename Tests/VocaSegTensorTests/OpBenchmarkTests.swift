@@ -4,7 +4,8 @@ import VocaSegTensor
 
 /// The op benchmark as a gated test (not a timed test): prints a table and checks only that every row ran.
 ///   VOCASEG_BENCH=1 swift test -c release --filter OpBenchmarks
-/// Optional: VOCASEG_BENCH_THREADS=<n>; VOCASEG_BENCH_LINEAR_TILE=<rows> (linear epilogue tile); VOCASEG_BENCH_CPU=1 to report CPU time (robust on a busy machine with
+/// Optional: VOCASEG_BENCH_THREADS=<n>; VOCASEG_BENCH_LINEAR_TILE=<rows> (linear epilogue tile);
+/// VOCASEG_BENCH_IM2COL=<floats> (im2col budget); VOCASEG_BENCH_DIRECT_MAX=<channels> (direct conv limit); VOCASEG_BENCH_CPU=1 to report CPU time (robust on a busy machine with
 /// one thread); VOCASEG_BENCH_FILTER=<substring> to run some rows; VOCASEG_BENCH_TORCH=<json from
 /// Scripts/bench/ops_bench.py --json> to add PyTorch's times and the ratio.
 @Suite struct OpBenchmarks {
@@ -13,6 +14,8 @@ import VocaSegTensor
         let env = ProcessInfo.processInfo.environment
         if let t = env["VOCASEG_BENCH_THREADS"].flatMap(Int.init) { ParallelConfig.setThreads(t) }
         if let t = env["VOCASEG_BENCH_LINEAR_TILE"].flatMap(Int.init) { Ops.linearEpilogueTileRows = t }
+        if let t = env["VOCASEG_BENCH_IM2COL"].flatMap(Int.init) { Ops.im2colBudget = t }
+        if let t = env["VOCASEG_BENCH_DIRECT_MAX"].flatMap(Int.init) { Ops.directConvMaxOutputChannels = t }
         var reference: [String: Double] = [:]
         if let path = env["VOCASEG_BENCH_TORCH"] {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
