@@ -113,6 +113,26 @@ struct PILFilterCoefficients {
                 for y in (rows * chunk / chunks)..<(rows * (chunk + 1) / chunks) {
                     let s = src + (firstRow + y) * rowStride
                     let d = dst + y * outW * channels
+                    if channels == 3 {
+                        // RGB: the three sums share the coefficient loads (same integer sums as per channel).
+                        for xx in 0..<outW {
+                            let xmin = bnd[2 * xx], xmax = bnd[2 * xx + 1]
+                            let k = wts.baseAddress! + xx * ks
+                            var a0 = half, a1 = half, a2 = half
+                            var p = s + xmin * 3
+                            for x in 0..<xmax {
+                                let w = k[x]
+                                a0 &+= Int32(p[0]) &* w
+                                a1 &+= Int32(p[1]) &* w
+                                a2 &+= Int32(p[2]) &* w
+                                p += 3
+                            }
+                            d[xx * 3] = PILFilterCoefficients.clip8(a0)
+                            d[xx * 3 + 1] = PILFilterCoefficients.clip8(a1)
+                            d[xx * 3 + 2] = PILFilterCoefficients.clip8(a2)
+                        }
+                        continue
+                    }
                     for xx in 0..<outW {
                         let xmin = bnd[2 * xx], xmax = bnd[2 * xx + 1]
                         let k = wts.baseAddress! + xx * ks
