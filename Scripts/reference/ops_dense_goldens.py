@@ -93,6 +93,7 @@ dw_cases = {
     "dw_3x3_s2_p1": ((1, 6, 9, 11), 3, 2, 1, 1),
     "dw_5x5_d2_p4": ((1, 5, 12, 10), 5, 1, 4, 2),
     "dw_3x3_p0": ((1, 4, 7, 9), 3, 1, 0, 1),
+    "dw_7x7_p3_c24": ((1, 24, 6, 20), 7, 1, 3, 1),  # channels-last kernel: 16-channel vectors + 8 remainder
 }
 for name, (xs, k, s, p, d) in dw_cases.items():
     c = xs[1]

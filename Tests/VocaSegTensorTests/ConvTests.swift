@@ -1,4 +1,5 @@
 import Testing
+import VocaSegTestSupport
 import VocaSegTensor
 
 @Suite struct ConvTests {
@@ -66,8 +67,31 @@ import VocaSegTensor
     /// (case, kernel, stride, padding, dilation)
     static let depthwiseCases: [(String, Int, Int, Int)] = [
         ("dw_7x7_p3", 1, 3, 1), ("dw_7x7_p3_w40", 1, 3, 1), ("dw_7x7_p3_w70", 1, 3, 1), ("dw_3x3_p1", 1, 1, 1),
-        ("dw_3x3_s2_p1", 2, 1, 1), ("dw_5x5_d2_p4", 1, 4, 2), ("dw_3x3_p0", 1, 0, 1),
+        ("dw_3x3_s2_p1", 2, 1, 1), ("dw_5x5_d2_p4", 1, 4, 2), ("dw_3x3_p0", 1, 0, 1), ("dw_7x7_p3_c24", 1, 3, 1),
     ]
+
+    /// The channels-last kernel on the stride-1 depthwise goldens, permuted to [B, H, W, C]; also with
+    /// `accumulate` onto a residual (out = x + dwconv(x)).
+    @Test(arguments: ["dw_7x7_p3", "dw_7x7_p3_w40", "dw_7x7_p3_w70", "dw_3x3_p1", "dw_3x3_p0", "dw_7x7_p3_c24"])
+    func depthwiseChannelsLast(name: String) throws {
+        let (_, _, p, _) = try #require(Self.depthwiseCases.first { $0.0 == name })
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        let y = try G.tensor(name, "y")
+        let k = w.shape[2]
+        let xl = x.permuted([0, 2, 3, 1]).contiguous()
+        let out = Tensor(uninitializedShape: y.permuted([0, 2, 3, 1]).shape)
+        Ops.depthwiseConv2dChannelsLast(xl, packedWeight: Ops.packDepthwiseChannelsLast(w), bias: b, kernelH: k,
+                                        kernelW: k, padH: p, padW: p, out: out)
+        try G.check(out.permuted([0, 3, 1, 2]).contiguous(), name)
+        if x.shape == y.shape {
+            let residual = xl.copy()
+            Ops.depthwiseConv2dChannelsLast(xl, packedWeight: Ops.packDepthwiseChannelsLast(w), bias: b, kernelH: k,
+                                            kernelW: k, padH: p, padW: p, out: residual, accumulate: true)
+            let expected = Ops.add(y, x).permuted([0, 2, 3, 1]).contiguous().toArray()
+            let r = closeness(residual.toArray(), expected, atol: 1e-5, rtol: 1e-5, label: "\(name) accumulate")
+            #expect(r.passed, "\(r)")
+        }
+    }
 
     @Test(arguments: depthwiseCases.map(\.0))
     func depthwise(name: String) throws {

@@ -156,6 +156,16 @@ public enum OpBenchmarks {
                 return { _ = Ops.depthwiseConv2d(x, weight: w, bias: b, geometry: Conv2dGeometry(padding: 3), out: out) }
             })
         }
+        for (c, hw) in [(128, 160), (512, 40)] {
+            list.append(Case(name: "dwconv7_nhwc_\(hw)", shape: "[1,\(hw),\(hw),\(c)] 7×7 p3 channels-last",
+                             gflop: 2.0 * Double(c * hw * hw * 49) / 1e9) {
+                let x = random([1, hw, hw, c], seed: 1)
+                let w = Ops.packDepthwiseChannelsLast(random([c, 1, 7, 7], scale: 0.1, seed: 2))
+                let b = random([c], seed: 3)
+                let out = Tensor(uninitializedShape: [1, hw, hw, c])
+                return { Ops.depthwiseConv2dChannelsLast(x, packedWeight: w, bias: b, kernelH: 7, kernelW: 7, out: out) }
+            })
+        }
         list.append(Case(name: "layernorm_lastdim", shape: "[1600,512]", gflop: 0) {
             let x = random([1600, 512], seed: 1), w = random([512], seed: 2), b = random([512], seed: 3)
             let out = Tensor(uninitializedShape: [1600, 512])
