@@ -2,7 +2,8 @@ import Testing
 import VocaSegTensor
 import VocaSegTestSupport
 
-@Suite struct AttentionTests {
+/// Serialized: some tests force the global attention schedule.
+@Suite(.serialized) struct AttentionTests {
     // name, heads, has mask, causal, scale
     @Test(arguments: [
         ("attn_basic", 4, false, false, Float?.none), ("attn_dv", 3, true, false, nil),
@@ -23,20 +24,20 @@ import VocaSegTestSupport
         #expect(c.passed, "\(c)")
     }
 
-    /// The BLAS-threaded schedule (used for very long key sequences) against the same PyTorch goldens. Toggling the
-    /// global schedule is harmless to tests running concurrently: both schedules compute the same values.
-    @Test(arguments: ["attn_basic", "attn_causal", "attn_tiles_causal", "attn_sfm_small"])
-    func blasParallelScheduleMatchesPyTorch(_ name: String) throws {
-        let heads = ["attn_basic": 4, "attn_causal": 2, "attn_tiles_causal": 1, "attn_sfm_small": 4][name]!
+    /// Both forced schedules against the same PyTorch goldens (the default picks one per problem size, so each
+    /// schedule is also run on shapes where it would not be chosen).
+    @Test(arguments: [true, false], ["attn_basic", "attn_causal", "attn_tiles", "attn_tiles_causal", "attn_sfm_small"])
+    func forcedScheduleMatchesPyTorch(_ blasParallel: Bool, _ name: String) throws {
+        let heads = ["attn_basic": 4, "attn_causal": 2, "attn_tiles": 2, "attn_tiles_causal": 1, "attn_sfm_small": 4][name]!
         let causal = name.contains("causal")
         let q = try StructuralGoldens.tensor(name + "_q")
         let k = try StructuralGoldens.tensor(name + "_k")
         let v = try StructuralGoldens.tensor(name + "_v")
-        Ops._setAttentionBLASParallel(true)
-        defer { Ops._setAttentionBLASParallel(false) }
+        Ops._setAttentionBLASParallel(blasParallel)
+        defer { Ops._setAttentionBLASParallel(nil) }
         let out = Ops.attention(query: q, key: k, value: v, heads: heads, causal: causal)
         let c = closeness(out.toArray(), try StructuralGoldens.array(name + "_out").floats, atol: 2e-5, rtol: 1e-4,
-                          label: name)
+                          label: "\(name) blasParallel=\(blasParallel)")
         #expect(c.passed, "\(c)")
     }
 

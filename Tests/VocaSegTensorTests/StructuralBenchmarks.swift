@@ -25,16 +25,26 @@ import VocaSegTensor
         return Tensor(shape: shape, data: data)
     }
 
+    /// CPU seconds (user + system) used by the whole process so far: robust to other processes sharing the cores.
+    static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+    }
+
     func time(_ label: String, repeats: Int = 5, _ body: () -> Void) -> Double {
         body()  // warm-up
         var best = Double.infinity
+        let cpu0 = StructuralBenchmarks.cpuSeconds()
         for _ in 0..<repeats {
             let t0 = DispatchTime.now().uptimeNanoseconds
             body()
             best = min(best, Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e6)
         }
-        print(String(format: "BENCH %@: %.2f ms (best of %d), threads %d, peak RSS %.0f MiB", label, best, repeats,
-                     ParallelConfig.threads, StructuralBenchmarks.peakRSSMiB()))
+        let cpuPerCall = (StructuralBenchmarks.cpuSeconds() - cpu0) / Double(repeats) * 1000
+        print(String(format: "BENCH %@: %.2f ms wall (best of %d), %.2f ms CPU per call, threads %d, peak RSS %.0f MiB",
+                     label, best, repeats, cpuPerCall, ParallelConfig.threads, StructuralBenchmarks.peakRSSMiB()))
         return best
     }
 
@@ -44,8 +54,8 @@ import VocaSegTensor
         print(String(format: "BENCH start: peak RSS %.0f MiB", StructuralBenchmarks.peakRSSMiB()))
         let env = ProcessInfo.processInfo.environment
         let ks = (env["VOCASEG_BENCH_K"] ?? "32,48").split(separator: ",").compactMap { Int($0) }
-        let strategies: [Bool] = env["VOCASEG_BENCH_STRATEGY"] == "item" ? [false]
-            : env["VOCASEG_BENCH_STRATEGY"] == "blas" ? [true] : [false, true]
+        let strategies: [Bool?] = env["VOCASEG_BENCH_STRATEGY"] == "item" ? [false]
+            : env["VOCASEG_BENCH_STRATEGY"] == "blas" ? [true] : [nil, false, true]
         for k in ks {
             // SFM: batch K, 1600 queries, 400 spatially reduced keys, 4 heads of 32.
             let q = StructuralBenchmarks.random([k, 1600, 128], seed: 1)
@@ -56,16 +66,16 @@ import VocaSegTensor
             let ck = StructuralBenchmarks.random([400, k, 128], seed: 5)
             let cv = StructuralBenchmarks.random([400, k, 128], seed: 6)
             let rowsList = (env["VOCASEG_BENCH_ROWS"] ?? "").split(separator: ",").compactMap { Int($0) }
-            let configs: [(Bool, Int?)] = strategies.flatMap { blas in
-                blas || rowsList.isEmpty ? [(blas, nil)] : rowsList.map { (blas, Optional($0)) }
+            let configs: [(Bool?, Int?)] = strategies.flatMap { blas in
+                blas != false || rowsList.isEmpty ? [(blas, nil)] : rowsList.map { (blas, Optional($0)) }
             }
             for (blas, rows) in configs {
                 Ops._setAttentionBLASParallel(blas, tileRows: rows)
-                let tag = (blas ? "blasParallel" : "itemParallel") + (rows.map { " rows=\($0)" } ?? "")
+                let tag = (blas.map { $0 ? "blasParallel" : "itemParallel" } ?? "automatic") + (rows.map { " rows=\($0)" } ?? "")
                 _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
                 _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
             }
-            Ops._setAttentionBLASParallel(false)
+            Ops._setAttentionBLASParallel(nil)
         }
         #expect(ParallelConfig.threads == threads)
     }

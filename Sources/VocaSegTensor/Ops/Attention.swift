@@ -50,10 +50,10 @@ extension Ops {
 }
 
 extension Ops {
-    /// Benchmark hook: selects the attention scheduling (`true` = BLAS-threaded GEMMs on large tiles, `false` =
-    /// the default, `concurrentPerform` over single-threaded tiles). Not for production code.
-    public static func _setAttentionBLASParallel(_ on: Bool, tileRows: Int? = nil) {
-        AttentionProblem.strategy = on ? .blasParallel : .itemParallel
+    /// Benchmark/test hook: forces the attention schedule (`true` = BLAS-threaded GEMMs on large tiles, `false` =
+    /// `concurrentPerform` over single-threaded tiles, `nil` = automatic, the default). Not for production code.
+    public static func _setAttentionBLASParallel(_ on: Bool?, tileRows: Int? = nil) {
+        AttentionProblem.strategy = on.map { $0 ? .blasParallel : .itemParallel } ?? .automatic
         AttentionProblem.tileRowsOverride = tileRows
     }
 }
@@ -84,19 +84,27 @@ struct AttentionProblem {
         return min(lq, AttentionProblem.blasSingleThreadMNK / max(perRow, 1))
     }
 
-    /// Parallel strategy; only one level of parallelism is ever active.
+    /// Parallel schedule; only one level of parallelism is ever active.
     /// - `itemParallel`: `concurrentPerform` over (batch, head, query tile) items whose GEMMs are small enough that
     ///   OpenBLAS runs them on the calling thread.
     /// - `blasParallel`: items one after another with large tiles; the GEMMs use the BLAS pool and the softmax
     ///   rows are split with `concurrentPerform` between the GEMMs.
-    enum Strategy { case itemParallel, blasParallel }
-    nonisolated(unsafe) static var strategy = Strategy.itemParallel
+    /// - `automatic` (default): `itemParallel` when a whole (batch, head) fits in one single-threaded tile (ERR-Seg's
+    ///   CFM: 400·4 tiny K×K problems), else `blasParallel` (ERR-Seg's SFM: 1600×400 per head). Measured at the SFM
+    ///   shapes, 20-row single-threaded tiles cost ~10–30% more CPU than 1600-row BLAS-threaded ones (packing and
+    ///   per-call overhead of OpenBLAS on tiny GEMMs).
+    enum Strategy { case automatic, itemParallel, blasParallel }
+    nonisolated(unsafe) static var strategy = Strategy.automatic
     nonisolated(unsafe) static var tileRowsOverride: Int? = nil
 
     func run() {
         let rows = tileRows
-        // Very long key sequences (Lk·d over ~262k) cannot be tiled under the threshold: use BLAS threads instead.
-        if AttentionProblem.strategy == .blasParallel || rows == 0 { runBLASParallel(); return }
+        // Very long key sequences (Lk·d over ~262k) cannot be tiled under the threshold at all: BLAS threads.
+        switch AttentionProblem.strategy {
+        case .blasParallel: runBLASParallel(); return
+        case .automatic where rows < lq: runBLASParallel(); return
+        default: if rows == 0 { runBLASParallel(); return }
+        }
         let tilesPerHead = (lq + rows - 1) / rows
         let items = batch * heads * tilesPerHead
         let workers = min(items, max(1, ParallelConfig.threads))
@@ -120,12 +128,12 @@ struct AttentionProblem {
         }
     }
 
-    /// Large tiles (up to 1024 query rows), one at a time; BLAS threads the GEMMs, rows of the softmax are split
-    /// across threads in between.
+    /// Large tiles (score buffer up to 4 Mi floats = 16 MB, at least 64 rows), one at a time; BLAS threads the GEMMs,
+    /// rows of the softmax are split across threads in between.
     private func runBLASParallel() {
-        let rows = min(lq, 1024)
-        let tilesPerHead = (lq + rows - 1) / rows
         let ldS = (lk + 15) & ~15
+        let rows = min(lq, max(64, (4 << 20) / ldS))
+        let tilesPerHead = (lq + rows - 1) / rows
         let scratch = TensorStorage(count: rows * ldS + rows)
         withExtendedLifetime(scratch) {
             for bh in 0..<(batch * heads) {
