@@ -342,6 +342,15 @@ def bench_resize(threads):
         img.resize((1333, 750), Image.BILINEAR)
         times.append((time.perf_counter() - t0) * 1000)
     print(f"PIL resize 1920x1080 -> 1333x750: {min(times[1:]):.2f} ms (single-threaded)")
+    from torchvision.ops import deform_conv2d
+    x, w = torch.randn(1, 256, 80, 108), torch.randn(128, 256, 3, 3)
+    off, mask = torch.randn(1, 18, 80, 108), torch.rand(1, 9, 80, 108)
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        deform_conv2d(x, off, w, mask=mask, padding=1)
+        times.append((time.perf_counter() - t0) * 1000)
+    print(f"TORCHVISION deform_conv2d 256->128 3x3 at 80x108: {min(times[1:]):.2f} ms, threads {threads}")
 
 
 def main():

@@ -80,6 +80,20 @@ import VocaSegTensor
         #expect(ParallelConfig.threads == threads)
     }
 
+    /// EOV-Seg neck (RN50): deform_conv3 = modulated 3×3 DCN, 256 → 128 channels at 80×108.
+    @Test(.enabled(if: StructuralBenchmarks.enabled)) func deformConvAtEOVSegShape() {
+        let threads = Int(ProcessInfo.processInfo.environment["VOCASEG_THREADS"] ?? "2") ?? 2
+        ParallelConfig.setThreads(threads)
+        let x = StructuralBenchmarks.random([1, 256, 80, 108], seed: 8)
+        let w = StructuralBenchmarks.random([128, 256, 3, 3], seed: 9)
+        let off = StructuralBenchmarks.random([1, 18, 80, 108], seed: 10)
+        let mask = StructuralBenchmarks.random([1, 9, 80, 108], seed: 11)
+        _ = time("deformConv2d 256->128 3x3 at 80x108", repeats: 3) {
+            _ = Ops.deformConv2d(input: x, offset: off, weight: w, mask: mask, padding: (1, 1))
+        }
+        #expect(ParallelConfig.threads == threads)
+    }
+
     /// ERR-Seg post-processing: K probability maps 160×160 → a 1080p frame (bilinear, align_corners false).
     @Test(.enabled(if: StructuralBenchmarks.enabled)) func interpolateToFrame() {
         let threads = Int(ProcessInfo.processInfo.environment["VOCASEG_THREADS"] ?? "2") ?? 2
