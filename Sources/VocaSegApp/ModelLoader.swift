@@ -1,5 +1,7 @@
 import Foundation
+import VocaSegCheckpoint
 import VocaSegCore
+import VocaSegModels
 
 /// Turns `--model NAME|PATH` and `--weights` into a ready model.
 public enum ModelLoader {
@@ -8,6 +10,7 @@ public enum ModelLoader {
         "errseg-b": "errseg-b/model_final.pth",
         "errseg-l": "errseg-l/model_final.pth",
     ]
+    static let downloadPage = "https://huggingface.co/lchen1019/ERR-Seg"
 
     /// The model directory: `$VOCASEG_MODELS`, else `$XDG_DATA_HOME/vocaseg/models`, else
     /// `~/.local/share/vocaseg/models` (where `Scripts/setup.sh` puts the tokenizer vocabulary).
@@ -19,21 +22,55 @@ public enum ModelLoader {
         return (data as NSString).appendingPathComponent("vocaseg/models")
     }
 
+    static func isPath(_ spec: String) -> Bool {
+        spec.hasSuffix(".pth") || spec.hasSuffix(".safetensors") || spec.contains("/")
+    }
+
     /// Checks the model name before anything is decoded, so that a typo is a usage error at once.
     static func validateName(_ spec: String) throws {
-        if knownModels[spec] != nil || spec.hasSuffix(".pth") || spec.hasSuffix(".safetensors")
-            || spec.contains("/")
-        {
-            return
-        }
+        if knownModels[spec] != nil || isPath(spec) { return }
         throw VocaSegError(.usage, "unknown model \"\(spec)\": use one of \(knownModels.keys.sorted().joined(separator: ", ")) or a checkpoint path")
     }
 
-    /// Loads the model. Until the ERR-Seg port lands, no segmentation model is built in: this says so (exit 4)
-    /// rather than substituting anything.
+    /// Loads the model named by `options.model` with the weights `options.weights` asks for.
     public static func load(options: SegmentOptions) throws -> SegmentationModel {
         let spec = options.model
         try validateName(spec)
-        throw VocaSegError(.model, "no segmentation model is available in this build yet: the ERR-Seg port (CLIP ConvNeXt + ERR-Seg head) has not landed, so \"\(spec)\" cannot be loaded")
+        var errOptions = ERRSegOptions()
+        errOptions.classesKept = options.crmK
+        if let refresh = options.crmRefresh { errOptions.crmRefresh = refresh }
+        errOptions.resizeMode = ERRSegOptions.ResizeMode(rawValue: options.resize) ?? .official
+
+        let name: String
+        let weights: ModelRegistry.Weights
+        if isPath(spec) {
+            guard FileManager.default.fileExists(atPath: spec) else {
+                throw VocaSegError(.model, "checkpoint does not exist", path: spec)
+            }
+            // B or L from the tensor shapes; nothing is read but the pickle and the headers.
+            let id = ModelIdentification.identify(try CheckpointFile.open(path: spec))
+            guard id.family == "ERR-Seg", let variant = id.variant else {
+                throw VocaSegError(.model, "not an ERR-Seg checkpoint (\(id.evidence)); this build runs ERR-Seg B and L", path: spec)
+            }
+            name = variant == "L" ? "errseg-l" : "errseg-b"
+            weights = options.weights == .random ? .random(seed: 0) : .checkpoint(path: spec)
+        } else {
+            name = spec
+            if options.weights == .random {
+                weights = .random(seed: 0)
+            } else {
+                let path = (modelDirectory as NSString).appendingPathComponent(knownModels[spec]!)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw VocaSegError(.model, "no weights for \(spec): download model_final.pth for ERR-Seg \(spec == "errseg-l" ? "L" : "B") from \(downloadPage) (or run Scripts/fetch-weights.sh \(spec)) and put it there, or pass --model PATH, or --weights random for a speed check", path: path)
+                }
+                weights = .checkpoint(path: path)
+            }
+        }
+        let tokenizer = CLIPTokenizer.defaultVocabularyPath()
+        guard FileManager.default.fileExists(atPath: tokenizer) else {
+            throw VocaSegError(.model, "the CLIP tokenizer vocabulary is missing: run Scripts/setup.sh (it puts it there)", path: tokenizer)
+        }
+        return try ModelRegistry.makeModel(name: name, weights: weights, tokenizerPath: tokenizer,
+                                           imageSize: options.size, options: errOptions)
     }
 }

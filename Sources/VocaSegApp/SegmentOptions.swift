@@ -71,6 +71,8 @@ public struct SegmentOptions: Sendable {
         if let size, size < 32 || size > 4096 { throw VocaSegError(.usage, "--size must be between 32 and 4096") }
         if let threads, threads < 1 { throw VocaSegError(.usage, "--threads must be at least 1") }
         if !(0...51).contains(crf) { throw VocaSegError(.usage, "--crf must be between 0 and 51 (got \(crf))") }
+        if let k = crmK, k < 1 { throw VocaSegError(.usage, "--crm-k must be at least 1") }
+        if let r = crmRefresh, r < 1 { throw VocaSegError(.usage, "--crm-refresh must be at least 1") }
         if queueDepth < 1 || queueDepth > 64 { throw VocaSegError(.usage, "--queue-depth must be between 1 and 64") }
     }
 }

@@ -41,6 +41,15 @@ struct Segment: ParsableCommand {
     @Option(help: "Model input size (default: the model's own, 640 for ERR-Seg B, 768 for L).")
     var size: Int?
 
+    @Option(name: .customLong("crm-k"), help: "Classes ERR-Seg's CRM keeps per frame (default 32, or the vocabulary size if smaller).")
+    var crmK: Int?
+
+    @Option(name: .customLong("crm-refresh"), help: "Re-select the kept classes every N inferred frames; a scene cut always re-selects. Default: 1 (every frame).")
+    var crmRefresh: Int?
+
+    @Option(help: "official (short side 800, then the model size, as ERR-Seg's evaluation) or direct (straight to the model size).")
+    var resize: String?
+
     @Option(help: "Run the model on every Nth frame and reuse its result for the frames between. Default: 1.")
     var every: Int?
 
@@ -93,7 +102,7 @@ struct Segment: ParsableCommand {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
                 "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
-                "crf": crf != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
+                "crf": crf != nil, "crm-k": crmK != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil,
             ]
             try PipelineFile.load(path: pipeline).apply(to: &o, explicitlySet: Set(explicit.filter(\.value).keys))
@@ -112,6 +121,14 @@ struct Segment: ParsableCommand {
             o.weights = w
         }
         if let size { o.size = size }
+        if let crmK { o.crmK = crmK }
+        if let crmRefresh { o.crmRefresh = crmRefresh }
+        if let resize {
+            guard ["official", "direct"].contains(resize) else {
+                throw VocaSegError(.usage, "--resize must be official or direct (got \(resize))")
+            }
+            o.resize = resize
+        }
         if let every { o.every = every }
         o.masksDirectory = masks
         o.jsonLinesPath = jsonl
