@@ -107,6 +107,32 @@ import Testing
         #expect(r.stderr.contains("errseg-xl"))
     }
 
+    /// A valid input but no checkpoint in the model directory: exit 4, saying where to get it and where to put it,
+    /// and nothing written.
+    @Test func missingWeightsAreAModelError() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let out = dir.appendingPathComponent("o.mp4").path
+        let r = try run(Repo.cli, ["segment", Repo.sample("clip_640x360_aac.mp4"), "--classes", "a, b", "-o", out],
+                        environment: ["VOCASEG_MODELS": dir.path])
+        #expect(r.status == 4, "\(r.stderr)")
+        #expect(r.stderr.contains(dir.appendingPathComponent("errseg-b/model_final.pth").path))
+        #expect(r.stderr.contains("huggingface.co/lchen1019/ERR-Seg"))
+        #expect(r.stderr.split(whereSeparator: \.isNewline).count == 1)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).isEmpty)
+    }
+
+    @Test func aCheckpointThatIsNotERRSegIsAModelError() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let fake = dir.appendingPathComponent("weights.pth")
+        try "not a checkpoint".write(to: fake, atomically: true, encoding: .utf8)
+        let r = try run(Repo.cli, ["segment", Repo.sample("still.png"), "--classes", "a, b", "--model", fake.path,
+                                   "-o", dir.appendingPathComponent("o.png").path])
+        #expect(r.status == 4, "\(r.stderr)")
+        #expect(r.stderr.contains("weights.pth"))
+    }
+
     @Test func argumentParserUsageErrorsExitWithTwo() throws {
         let r = try run(Repo.cli, ["segment", "--every", "many", "x.mp4"])
         #expect(r.status == 2)
