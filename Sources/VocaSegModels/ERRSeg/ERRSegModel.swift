@@ -49,7 +49,7 @@ public struct ERRSegIntermediates: @unchecked Sendable {
     public var cost32: Tensor      // [T, h/2·w/2]
     public var crmScores: [Float]? // nil when the selection was reused
     public var selected: [Int]
-    public var costEmbedding: Tensor  // [K, h·w, C] channels-last
+    public var costEmbedding: Tensor  // [K, h·w, C] channels-last (empty unless intermediates are kept)
     public var gimg: Tensor           // [h·w, C]
     public var gdec: [Tensor]         // NCHW
     public var gtxt: Tensor           // [K, C]
@@ -165,9 +165,10 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     func classesKept(vocabularyCount t: Int) -> Int { min(options.classesKept ?? config.sampleClassesNum, t) }
 
     /// The whole network on a normalised input [3, S, S]. `selected`: reuse this CRM selection instead of
-    /// computing one.
+    /// computing one. `keepIntermediates`: copy the cost embedding and every SFM/ESCF output for inspection (tests);
+    /// per-frame inference leaves them empty.
     public func forward(input: Tensor, textEmbeddings: Tensor, selected reuse: [Int]? = nil,
-                        timings: inout [String: Double]) -> ERRSegIntermediates {
+                        keepIntermediates: Bool = true, timings: inout [String: Double]) -> ERRSegIntermediates {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let v = visual.forward(input, pool: pool)
         let t1 = DispatchTime.now().uptimeNanoseconds
@@ -188,15 +189,15 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         let x = costEmbedding.forward(cost16: Ops.indexSelect(cost16, dim: 0, indices: selected),
                                       cost32: Ops.indexSelect(cost32, dim: 0, indices: selected),
                                       height: h, width: w, pool: pool)
-        let x0 = x.copy()
+        let x0 = keepIntermediates ? x.copy() : Tensor(zeros: [0])
         let (gimg, gdec) = guidance.image(v)
         let gtxt = guidance.textGuidance(Ops.indexSelect(textEmbeddings, dim: 0, indices: selected))
         var sfmOut: [Tensor] = [], escfOut: [Tensor] = []
         for block in escf {
             block.spatial.forward(x, gimg: gimg, height: h, width: w, pool: pool, classChunk: max(1, options.classChunk))
-            sfmOut.append(x.copy())
+            if keepIntermediates { sfmOut.append(x.copy()) }
             block.classes.forward(x, gtxt: gtxt, height: h, width: w, buffers: pool)
-            escfOut.append(x.copy())
+            if keepIntermediates { escfOut.append(x.copy()) }
         }
         let xNCHW = ChannelsLast.toNCHW(x, batch: k, height: h, width: w, channels: config.aggregatorDim)
         let (gudOut, logits) = gud.forward(xNCHW, guidance: gdec, pool: pool)
@@ -237,7 +238,8 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         }
         var timings: [String: Double] = [:]
         let x = Tensor(shape: [3, s, s], data: input.data)
-        let out = forward(input: x, textEmbeddings: embeddings, selected: reuse, timings: &timings)
+        let out = forward(input: x, textEmbeddings: embeddings, selected: reuse, keepIntermediates: false,
+                          timings: &timings)
         if reuse == nil {
             state = ERRSegFrameState(selectedClasses: out.selected, framesSinceSelection: 0, thumbnail: input.thumbnail,
                                      vocabularyCount: t, classesKept: k)

@@ -30,37 +30,12 @@ enum ChannelsLast {
 
     /// Depthwise k×k convolution, stride 1, zero padding k/2, on [B, H, W, C]:
     /// out = bias + conv(x), or with `accumulate` out += bias + conv(x). `weight` is packed [k·k, C].
+    /// Delegates to the engine's vectorised channels-last kernel.
     static func depthwiseConv(_ x: Tensor, batch: Int, height h: Int, width w: Int, channels c: Int,
                               weight: Tensor, bias: Tensor, kernel k: Int, out: Tensor, accumulate: Bool = false) {
         precondition(x.isContiguous && out.isContiguous && x.count == batch * h * w * c && out.count == x.count)
-        let pad = k / 2
-        let src = x.data, dst = out.data, wt = weight.data, b = bias.data
-        parallelRanges(batch * h) { rows in
-            for row in rows {
-                let bi = row / h, y = row % h
-                let o = dst + row * w * c
-                if !accumulate {
-                    for xo in 0..<w { (o + xo * c).update(from: b, count: c) }
-                } else {
-                    for xo in 0..<w { let p = o + xo * c; for ch in 0..<c { p[ch] += b[ch] } }
-                }
-                for ky in 0..<k {
-                    let iy = y + ky - pad
-                    if iy < 0 || iy >= h { continue }
-                    let inRow = src + (bi * h + iy) * w * c
-                    for kx in 0..<k {
-                        let tap = wt + (ky * k + kx) * c
-                        let x0 = max(0, pad - kx), x1 = min(w, w + pad - kx)
-                        if x0 >= x1 { continue }
-                        for xo in x0..<x1 {
-                            let ip = inRow + (xo + kx - pad) * c
-                            let op = o + xo * c
-                            for ch in 0..<c { op[ch] += tap[ch] * ip[ch] }
-                        }
-                    }
-                }
-            }
-        }
+        Ops.depthwiseConv2dChannelsLast(x.reshaped([batch, h, w, c]), packedWeight: weight, bias: bias, kernelH: k,
+                                        kernelW: k, out: out.reshaped([batch, h, w, c]), accumulate: accumulate)
     }
 
     /// Patches of a zero-padded [B, H, W, C] map for a k×k convolution with `stride`: [B·Ho·Wo, k·k·C] in
