@@ -142,6 +142,13 @@ import VocaSegTensor
         cut.thumbnail = cut.thumbnail.map { 255 &- $0 }
         let r4 = try model.segment(cut, state: &state)
         #expect(r4.selectedClasses == golden)
+        // New text embeddings (a new vocabulary of the same size) invalidate the selection too.
+        planted = try #require(state as? ERRSegFrameState)
+        planted.selectedClasses = [2, 5, 6, 7]
+        state = planted
+        model.setTextEmbeddings(try ERRSegGoldens.tensor("text_embed").reshaped([8, 32]))
+        let r5 = try model.segment(input, state: &state)
+        #expect(r5.selectedClasses == golden)
     }
 
     @Test func tiledPostprocessingEqualsFullInterpolationAndArgmax() throws {

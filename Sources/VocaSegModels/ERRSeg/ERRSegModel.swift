@@ -40,6 +40,8 @@ public struct ERRSegFrameState: FrameState {
     /// Vocabulary size and K the selection was made for (a different vocabulary invalidates it).
     public var vocabularyCount: Int
     public var classesKept: Int
+    /// Which `prepare`/`setTextEmbeddings` call the selection belongs to.
+    public var textGeneration: Int = 0
 }
 
 /// Every stage output of one forward pass, in the reference's layouts (for tests and debugging).
@@ -77,6 +79,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     let pool = BufferPool()
     private let lock = NSLock()
     private var textEmbeddingsStorage: Tensor?
+    private var textGeneration = 0
 
     /// Builds the model from `weights` (reading every tensor it needs; then throws one error listing whatever was
     /// missing, misshapen or unexpected). `tokenizer` is needed by `prepare(vocabulary:)`.
@@ -145,13 +148,16 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         precondition(embeddings.rank == 2 && embeddings.shape[1] == config.embedDim)
         lock.lock()
         textEmbeddingsStorage = embeddings.contiguous()
+        textGeneration += 1
         lock.unlock()
     }
 
-    var currentTextEmbeddings: Tensor? {
+    var currentTextEmbeddings: Tensor? { currentText.embeddings }
+
+    var currentText: (embeddings: Tensor?, generation: Int) {
         lock.lock()
         defer { lock.unlock() }
-        return textEmbeddingsStorage
+        return (textEmbeddingsStorage, textGeneration)
     }
 
     // MARK: - Frames
@@ -210,7 +216,8 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     }
 
     public func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult {
-        guard let embeddings = currentTextEmbeddings else {
+        let (current, generation) = currentText
+        guard let embeddings = current else {
             throw VocaSegError(.internal, "ERR-Seg: segment called before prepare(vocabulary:)")
         }
         let s = config.imageSize
@@ -224,7 +231,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         let k = classesKept(vocabularyCount: t)
         var reuse: [Int]?
         if var previous = state as? ERRSegFrameState, previous.vocabularyCount == t, previous.classesKept == k,
-           previous.framesSinceSelection + 1 < options.crmRefresh {
+           previous.textGeneration == generation, previous.framesSinceSelection + 1 < options.crmRefresh {
             var cut = false
             if let threshold = options.sceneCutThreshold,
                let d = ERRSegPreprocessing.thumbnailDistance(previous.thumbnail, input.thumbnail) {
@@ -242,7 +249,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
                           timings: &timings)
         if reuse == nil {
             state = ERRSegFrameState(selectedClasses: out.selected, framesSinceSelection: 0, thumbnail: input.thumbnail,
-                                     vocabularyCount: t, classesKept: k)
+                                     vocabularyCount: t, classesKept: k, textGeneration: generation)
         }
         let p0 = DispatchTime.now().uptimeNanoseconds
         let labels = ERRSegPostprocessing.labelMap(logits: out.logitsSelected, selected: out.selected,
