@@ -28,6 +28,7 @@ public final class SegmentJob {
     private let logger: Logger
     /// Lets tests and embedders supply a model instead of the CLI's loader.
     private let modelProvider: (SegmentOptions) throws -> SegmentationModel
+    private var keptSources: [String: MediaSource] = [:]
 
     public init(options: SegmentOptions, logger: Logger = Logger(label: "vocaseg"),
                 modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) {
@@ -44,8 +45,10 @@ public final class SegmentJob {
         // Probe every input before loading anything heavy.
         var probed: [(path: String, info: MediaInfo)] = []
         for input in options.inputs {
-            let info = try MediaSource(path: input).info
-            probed.append((input, info))
+            let source = try MediaSource(path: input)
+            // A pipe can be read once: keep the probing decoder for the run itself.
+            if input == "-" { keptSources[input] = source }
+            probed.append((input, source.info))
         }
         let plans = try OutputPlan.make(inputs: probed.map { ($0.path, $0.info.isStillImage) }, options: options)
 
@@ -97,7 +100,7 @@ public final class SegmentJob {
     /// it starts, so that the caller can stop it (the CLI on Ctrl-C, the watcher on SIGTERM).
     func runOne(plan: OutputPlan, info: MediaInfo, model: SegmentationModel, vocabulary: Vocabulary,
                 renderer: OverlayRenderer, onPipeline: ((FramePipeline) -> Void)? = nil) throws -> InputReport {
-        let media = try MediaSource(path: plan.input)
+        let media = try keptSources.removeValue(forKey: plan.input) ?? MediaSource(path: plan.input)
         var sinks: [FrameSink] = []
         var videoSink: OverlayVideoSink?
         do {

@@ -10,6 +10,7 @@ final class OverlayVideoSink: FrameSink {
         var settings = EncoderSettings()
         settings.crf = crf
         settings.preset = preset
+        settings.sampleAspectRatio = info.sampleAspectRatio  // anamorphic input stays anamorphic
         writer = try VideoWriter(path: path, settings: settings, width: info.width, height: info.height,
                                  timeBase: info.timeBase, frameRate: info.averageFrameRate,
                                  copyStreamsFrom: info.isStillImage || info.isImageSequence || input == "-" ? nil : input)
