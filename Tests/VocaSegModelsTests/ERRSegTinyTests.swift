@@ -56,7 +56,7 @@ import VocaSegTensor
         let text = try ERRSegGoldens.tensor("text_embed").reshaped([8, 32])
         let input = try ERRSegGoldens.tensor("input").reshaped([3, 128, 128])
         var timings: [String: Double] = [:]
-        let r = model.forward(input: input, textEmbeddings: text, timings: &timings)
+        let r = model.forward(input: input, textEmbeddings: text, keepIntermediates: true, timings: &timings)
         let v = r.visual
         try ERRSegGoldens.expectClose(v.os4.nchw(), "trunk_features.os4")
         try ERRSegGoldens.expectClose(v.os8.nchw(), "trunk_features.os8")

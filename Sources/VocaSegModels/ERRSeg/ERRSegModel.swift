@@ -174,7 +174,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     /// computing one. `keepIntermediates`: copy the cost embedding and every SFM/ESCF output for inspection (tests);
     /// per-frame inference leaves them empty.
     public func forward(input: Tensor, textEmbeddings: Tensor, selected reuse: [Int]? = nil,
-                        keepIntermediates: Bool = true, timings: inout [String: Double]) -> ERRSegIntermediates {
+                        keepIntermediates: Bool = false, timings: inout [String: Double]) -> ERRSegIntermediates {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let v = visual.forward(input, pool: pool)
         let t1 = DispatchTime.now().uptimeNanoseconds
