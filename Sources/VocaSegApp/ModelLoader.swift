@@ -71,6 +71,7 @@ public enum ModelLoader {
             throw VocaSegError(.model, "the CLIP tokenizer vocabulary is missing: run Scripts/setup.sh (it puts it there)", path: tokenizer)
         }
         return try ModelRegistry.makeModel(name: name, weights: weights, tokenizerPath: tokenizer,
-                                           imageSize: options.size, options: errOptions)
+                                           imageSize: options.size, options: errOptions,
+                                           textCacheDirectory: TextEmbeddingCache.defaultDirectory())
     }
 }

@@ -18,19 +18,29 @@ public enum ModelRegistry {
 
     /// Builds a model. `name` is a built-in name (`errseg-b`, `errseg-l`); `imageSize` overrides the config's
     /// square input size (a multiple of 32); `tokenizerPath` is the CLIP BPE vocabulary (needed to encode classes).
+    /// `textCacheDirectory`: where text embeddings are kept between runs (nil: no disk cache).
     public static func makeModel(name: String, weights: Weights, tokenizerPath: String, imageSize: Int? = nil,
-                                 options: ERRSegOptions = ERRSegOptions()) throws -> SegmentationModel {
+                                 options: ERRSegOptions = ERRSegOptions(),
+                                 textCacheDirectory: String? = nil) throws -> SegmentationModel {
         guard var config = configs[name] else {
             throw VocaSegError(.usage, "unknown model \"\(name)\": use one of \(names.joined(separator: ", "))")
         }
         if let imageSize { config.imageSize = imageSize }
         try config.validate()
         let tokenizer = try CLIPTokenizer(vocabularyPath: tokenizerPath)
+        let model: ERRSegModel
+        let identity: String
         switch weights {
         case .checkpoint(let path):
-            return try ERRSegModel.load(checkpointPath: path, config: config, tokenizer: tokenizer, options: options)
+            model = try ERRSegModel.load(checkpointPath: path, config: config, tokenizer: tokenizer, options: options)
+            identity = textCacheDirectory.map { TextEmbeddingCache.fileIdentity(path: path, cacheDirectory: $0) } ?? ""
         case .random(let seed):
-            return try ERRSegModel.random(config: config, seed: seed, tokenizer: tokenizer, options: options)
+            model = try ERRSegModel.random(config: config, seed: seed, tokenizer: tokenizer, options: options)
+            identity = "random:seed\(seed):\(name)"
         }
+        if let textCacheDirectory {
+            model.textEmbeddingCache = TextEmbeddingCache(directory: textCacheDirectory, weightsIdentity: identity)
+        }
+        return model
     }
 }

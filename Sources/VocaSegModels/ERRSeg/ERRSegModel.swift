@@ -80,6 +80,10 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     private let lock = NSLock()
     private var textEmbeddingsStorage: Tensor?
     private var textGeneration = 0
+    /// Where `prepare(vocabulary:)` looks for, and leaves, the vocabulary's text embeddings (nil: always compute).
+    public var textEmbeddingCache: TextEmbeddingCache?
+    /// Whether the last `prepare(vocabulary:)` found its embeddings in the cache.
+    public private(set) var lastPrepareUsedCache = false
 
     /// Builds the model from `weights` (reading every tensor it needs; then throws one error listing whatever was
     /// missing, misshapen or unexpected). `tokenizer` is needed by `prepare(vocabulary:)`.
@@ -139,8 +143,17 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         guard vocabulary.count < Int(UInt16.max) else {
             throw VocaSegError(.usage, "the vocabulary has \(vocabulary.count) classes; at most 65534 are supported")
         }
-        let rows = vocabulary.classes.map { tokenizer.tokenize(prompt(for: $0), contextLength: config.contextLength) }
-        setTextEmbeddings(try textEmbeddings(tokens: rows))
+        let prompts = vocabulary.classes.map { prompt(for: $0) }
+        if let cache = textEmbeddingCache, let cached = cache.load(prompts: prompts, width: config.embedDim) {
+            lastPrepareUsedCache = true
+            setTextEmbeddings(cached)
+            return
+        }
+        lastPrepareUsedCache = false
+        let rows = prompts.map { tokenizer.tokenize($0, contextLength: config.contextLength) }
+        let embeddings = try textEmbeddings(tokens: rows)
+        textEmbeddingCache?.store(embeddings, prompts: prompts)
+        setTextEmbeddings(embeddings)
     }
 
     /// Uses these unit text embeddings [T, E] for the following frames (what `prepare` computes).
