@@ -7,8 +7,9 @@
 # The model is ERR-Seg B with seeded random weights at a tiny input size, so that the media path dominates.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-swift build -c release --product vocaseg >/dev/null
-bin=.build/release/vocaseg
+# VOCASEG_BIN: use an already built release binary instead of building one here.
+if [ -z "${VOCASEG_BIN:-}" ]; then swift build -c release --product vocaseg >/dev/null; fi
+bin=${VOCASEG_BIN:-.build/release/vocaseg}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 clip=Samples/bench_1080p.mp4
