@@ -115,6 +115,19 @@ def cmd_bench(a) -> None:
           f"load average {os.getloadavg()[0]:.1f}")
     for stage in timer.cpu:
         print(f"  {stage:28s} CPU {timer.cpu[stage] / a.runs:8.0f} ms   wall {timer.wall[stage] / a.runs:8.0f} ms")
+    if a.json:
+        # Machine-readable copy for Scripts/bench/compare.sh. Milliseconds per frame; stages are means over runs.
+        doc = {"schema": "errseg-ref-bench/1", "size": a.size, "image_size": cfg.image_size, "t": a.t,
+               "k": min(a.k, a.t), "threads": a.threads, "runs": a.runs, "warmup": a.warmup,
+               "weights": "random, seed 0, fp32 (= write-checkpoint --seed 0)",
+               "wall_ms": times, "cpu_ms": cpu, "median_wall_ms": float(np.median(times)),
+               "median_cpu_ms": float(np.median(cpu)), "load_average": os.getloadavg()[0],
+               "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+               "stages": [{"stage": st, "cpu_ms": timer.cpu[st] / a.runs, "wall_ms": timer.wall[st] / a.runs}
+                          for st in timer.cpu]}
+        with open(a.json, "w", encoding="utf-8") as f:
+            json.dump(doc, f, indent=1)
+            f.write("\n")
 
 
 def main() -> None:
@@ -149,6 +162,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--json", help="also write the timings to this file (schema errseg-ref-bench/1)")
     p.set_defaults(fn=cmd_bench)
     a = ap.parse_args()
     a.fn(a)
