@@ -78,6 +78,7 @@ public enum BenchJob {
         segment.weights = o.weights
         segment.size = o.size
         segment.crmK = o.crmK
+        segment.sliding.mode = o.mode == "sliding" ? .sliding : .full
         try ModelLoader.validateName(o.model)
         let vocabulary: Vocabulary
         if let file = o.vocabularyFile {

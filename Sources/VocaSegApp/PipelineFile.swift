@@ -1,5 +1,6 @@
 import Foundation
 import VocaSegCore
+import VocaSegModels
 import Yams
 
 /// A declarative pipeline file (`Pipelines/*.yaml`): which model, which vocabulary, how to infer and what to write.
@@ -15,6 +16,12 @@ public struct PipelineFile: Sendable, Equatable {
     public var classes: [String]?
     public var vocabularyFile: String?
     public var mode: String?
+    public var window: Int?
+    public var overlap: Double?
+    public var globalView: Bool?
+    public var globalWeight: Double?
+    public var maxSide: Int?
+    public var crmScope: String?
     public var size: Int?
     public var every: Int?
     public var resize: String?
@@ -75,18 +82,27 @@ public struct PipelineFile: Sendable, Equatable {
             case "vocabulary_file": p.vocabularyFile = try r.relativePath(node, "vocabulary_file")
             case "threads": p.threads = try r.int(node, "threads", 1...256)
             case "inference":
-                try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "resize"]) { k, n in
+                try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "resize", "window", "overlap",
+                                                               "global_view", "global_weight", "max_side"]) { k, n in
                     switch k {
                     case "mode": p.mode = try r.choice(n, "inference.mode", ["full", "sliding"])
+                    case "window": p.window = try r.int(n, "inference.window", 32...4096)
+                    case "overlap": p.overlap = try r.double(n, "inference.overlap", 0...0.95)
+                    case "global_view": p.globalView = try r.bool(n, "inference.global_view")
+                    case "global_weight": p.globalWeight = try r.double(n, "inference.global_weight", 0...1)
+                    case "max_side": p.maxSide = try r.int(n, "inference.max_side", 64...16384)
                     case "size": p.size = try r.int(n, "inference.size", 32...4096)
                     case "every": p.every = try r.int(n, "inference.every", 1...100_000)
                     default: p.resize = try r.choice(n, "inference.resize", ["official", "direct"])
                     }
                 }
             case "crm":
-                try r.fields(node, at: "crm", allowed: ["k", "refresh"]) { k, n in
-                    if k == "k" { p.crmK = try r.int(n, "crm.k", 1...4096) }
-                    else { p.crmRefresh = try r.int(n, "crm.refresh", 1...1_000_000) }
+                try r.fields(node, at: "crm", allowed: ["k", "refresh", "scope"]) { k, n in
+                    switch k {
+                    case "k": p.crmK = try r.int(n, "crm.k", 1...4096)
+                    case "scope": p.crmScope = try r.choice(n, "crm.scope", ["shared", "per-window"])
+                    default: p.crmRefresh = try r.int(n, "crm.refresh", 1...1_000_000)
+                    }
                 }
             default:
                 try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming"]) { k, n in
@@ -139,6 +155,13 @@ public struct PipelineFile: Sendable, Equatable {
         set("crm-k", crmK) { options.crmK = $0 }
         set("crm-refresh", crmRefresh) { options.crmRefresh = $0 }
         set("resize", resize) { options.resize = $0 }
+        set("mode", mode.flatMap(SlidingWindowOptions.Mode.init(rawValue:))) { options.sliding.mode = $0 }
+        set("window", window) { options.sliding.window = $0 }
+        set("overlap", overlap) { options.sliding.overlap = $0 }
+        set("global-view", globalView) { options.sliding.globalView = $0 }
+        set("global-weight", globalWeight) { options.sliding.globalWeight = Float($0) }
+        set("max-side", maxSide) { options.sliding.maxSide = $0 }
+        set("crm", crmScope.flatMap(SlidingWindowOptions.CRMScope.init(rawValue:))) { options.sliding.crm = $0 }
         if let container = overlay.container { options.container = container }
         if let enabled = overlay.enabled { options.writeOverlay = enabled }
         if let colors = overlay.colors { options.colorOverrides = colors }

@@ -1,4 +1,5 @@
 import VocaSegCore
+import VocaSegModels
 
 /// Everything `vocaseg segment` can be asked to do, independent of how it was asked (CLI flags or a pipeline file).
 public struct SegmentOptions: Sendable {
@@ -27,6 +28,8 @@ public struct SegmentOptions: Sendable {
     public var crmRefresh: Int?
     /// `official` (short side 800, then the model size, as ERR-Seg's evaluation) or `direct`.
     public var resize = "official"
+    /// Full-frame inference (default) or sliding windows plus a global view for high-resolution frames.
+    public var sliding = SlidingWindowOptions()
     public var every: Int = 1
     public var masksDirectory: String?
     public var jsonLinesPath: String?
@@ -71,8 +74,12 @@ public struct SegmentOptions: Sendable {
         if let size, size < 32 || size > 4096 { throw VocaSegError(.usage, "--size must be between 32 and 4096") }
         if let threads, threads < 1 { throw VocaSegError(.usage, "--threads must be at least 1") }
         if !(0...51).contains(crf) { throw VocaSegError(.usage, "--crf must be between 0 and 51 (got \(crf))") }
+        try sliding.validate()
         if let k = crmK, k < 1 { throw VocaSegError(.usage, "--crm-k must be at least 1") }
         if let r = crmRefresh, r < 1 { throw VocaSegError(.usage, "--crm-refresh must be at least 1") }
         if queueDepth < 1 || queueDepth > 64 { throw VocaSegError(.usage, "--queue-depth must be between 1 and 64") }
     }
 }
+
+/// Re-exported so that the CLI needs only this module.
+public typealias SlidingWindowOptions = VocaSegModels.SlidingWindowOptions

@@ -41,10 +41,31 @@ struct Segment: ParsableCommand {
     @Option(help: "Model input size (default: the model's own, 640 for ERR-Seg B, 768 for L).")
     var size: Int?
 
+    @Option(help: "full (the frame resized to the model input) or sliding (model-sized windows plus a global view, for high-resolution frames).")
+    var mode: String?
+
+    @Option(help: "Sliding window size in working-resolution pixels (default: the model's input size).")
+    var window: Int?
+
+    @Option(help: "Sliding window overlap, 0 ≤ F < 1 (default 1/3).")
+    var overlap: Double?
+
+    @Option(name: .customLong("global-view"), help: "Sliding mode: blend in a downscaled view of the whole frame, on or off (default on).")
+    var globalView: String?
+
+    @Option(name: .customLong("global-weight"), help: "Sliding mode: weight of the global view in the blend (default 0.5, as CAT-Seg).")
+    var globalWeight: Double?
+
+    @Option(name: .customLong("max-side"), help: "Sliding mode: longest side of the working resolution (default 1920).")
+    var maxSide: Int?
+
+    @Option(help: "Sliding mode: one class selection from the global view for all windows (shared, default) or one per window (per-window).")
+    var crm: String?
+
     @Option(name: .customLong("crm-k"), help: "Classes ERR-Seg's CRM keeps per frame (default 32, or the vocabulary size if smaller).")
     var crmK: Int?
 
-    @Option(name: .customLong("crm-refresh"), help: "Re-select the kept classes every N inferred frames; a scene cut always re-selects. Default: 1 (every frame).")
+    @Option(name: .customLong("crm-refresh"), help: "Re-select the kept classes every N inferred frames; a scene cut always re-selects. Default: 8 (1 = every frame, as the paper).")
     var crmRefresh: Int?
 
     @Option(help: "official (short side 800, then the model size, as ERR-Seg's evaluation) or direct (straight to the model size).")
@@ -102,7 +123,7 @@ struct Segment: ParsableCommand {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
                 "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
-                "crf": crf != nil, "crm-k": crmK != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
+                "crf": crf != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil,
             ]
             try PipelineFile.load(path: pipeline).apply(to: &o, explicitlySet: Set(explicit.filter(\.value).keys))
@@ -122,6 +143,26 @@ struct Segment: ParsableCommand {
         }
         if let size { o.size = size }
         if let crmK { o.crmK = crmK }
+        if let mode {
+            guard let m = SlidingWindowOptions.Mode(rawValue: mode) else {
+                throw VocaSegError(.usage, "--mode must be full or sliding (got \(mode))")
+            }
+            o.sliding.mode = m
+        }
+        if let window { o.sliding.window = window }
+        if let overlap { o.sliding.overlap = overlap }
+        if let globalView {
+            guard ["on", "off"].contains(globalView) else { throw VocaSegError(.usage, "--global-view must be on or off") }
+            o.sliding.globalView = globalView == "on"
+        }
+        if let globalWeight { o.sliding.globalWeight = Float(globalWeight) }
+        if let maxSide { o.sliding.maxSide = maxSide }
+        if let crm {
+            guard let scope = SlidingWindowOptions.CRMScope(rawValue: crm) else {
+                throw VocaSegError(.usage, "--crm must be shared or per-window (got \(crm))")
+            }
+            o.sliding.crm = scope
+        }
         if let crmRefresh { o.crmRefresh = crmRefresh }
         if let resize {
             guard ["official", "direct"].contains(resize) else {

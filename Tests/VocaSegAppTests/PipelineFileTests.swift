@@ -34,6 +34,27 @@ import VocaSegCore
         #expect(p.crmK == 8)
     }
 
+    @Test func slidingSettingsReachTheOptions() throws {
+        let p = try PipelineFile.parse("""
+            vocabulary: [a, b]
+            inference:
+              mode: sliding
+              window: 512
+              overlap: 0.25
+              global_view: false
+              global_weight: 0.3
+              max_side: 2560
+            crm:
+              scope: per-window
+            """, path: "s.yaml")
+        var o = SegmentOptions()
+        p.apply(to: &o, explicitlySet: ["overlap"])
+        #expect(o.sliding.mode == .sliding && o.sliding.window == 512 && !o.sliding.globalView)
+        #expect(o.sliding.globalWeight == 0.3 && o.sliding.maxSide == 2560 && o.sliding.crm == .perWindow)
+        #expect(o.sliding.overlap == SlidingWindowOptions().overlap)  // given on the command line instead
+        #expect(error("vocabulary: [a]\ninference:\n  mode: tiles\n").contains("inference.mode (line 3): must be one of full, sliding"))
+    }
+
     func error(_ yaml: String) -> String {
         do {
             _ = try PipelineFile.parse(yaml, path: "bad.yaml")
