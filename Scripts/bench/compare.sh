@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Speed of our ERR-Seg against the PyTorch reference (Scripts/reference/errseg.py) on the same random checkpoint,
+# input size, vocabulary size, K and thread count. The two run alternately within one invocation (round r runs
+# both; the side that goes first alternates), so that a change in machine load hits both alike. Prints the
+# per-frame times of every round, the medians, the ratio ours/PyTorch and our GFLOP/s.
+#
+#   Scripts/bench/compare.sh [--variant b|l] [--size N] [--classes T] [--crm-k K] [--threads N] [--rounds R]
+#                            [--frames F] [--checkpoint PATH] [--out DIR]
+#
+# Defaults: B at 640, T = 150, K = 32, 2 threads, 3 rounds of 1 timed frame each (after 1 warm-up frame).
+# Environment: VOCASEG_BIN=path (skip the build and use this vocaseg), SCRATCH=.scratch/bench-compare.
+#
+# What is timed, per frame, warm-up excluded, text encoding excluded on both sides:
+#   ours     `vocaseg bench --model CHECKPOINT` stage "inference" (ERRSegModel.segment: backbone + head + label map
+#            at the frame size; the official preprocessing is a separate stage and not counted)
+#   PyTorch  `errseg.py bench` wall time of forward_intermediates (model input already at the CLIP size; it
+#            resizes all T probability maps before the argmax, ours only the K selected ones, as spec §2.10 allows)
+# The reference bench builds its random weights in process with seed 0 / fp32, which is exactly what
+# `errseg.py write-checkpoint --seed 0` stores, so both run the same weights. The reference has no input-size
+# option: --size must be the variant's own (640 for B, 768 for L).
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+
+variant=b size="" classes=150 k=32 threads=2 rounds=3 frames=1 checkpoint="" out=""
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --variant) variant="$2"; shift 2 ;;
+    --size) size="$2"; shift 2 ;;
+    --classes) classes="$2"; shift 2 ;;
+    --crm-k) k="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    --rounds) rounds="$2"; shift 2 ;;
+    --frames) frames="$2"; shift 2 ;;
+    --checkpoint) checkpoint="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
+  esac
+done
+case "$variant" in
+  b) native=640 ;;
+  l) native=768 ;;
+  *) echo "compare.sh: --variant must be b or l" >&2; exit 2 ;;
+esac
+size="${size:-$native}"
+if [[ "$size" != "$native" ]]; then
+  echo "compare.sh: the reference bench runs ERR-Seg ($variant) only at its own size $native, not $size" >&2
+  exit 2
+fi
+for n in "$classes" "$k" "$threads" "$rounds" "$frames"; do
+  [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: counts must be positive integers (got $n)" >&2; exit 2; }
+done
+checkpoint="${checkpoint:-/tmp/errseg_${variant}_random.pth}"
+out="${out:-/tmp/bench-compare-$(date -u +%Y%m%dT%H%M%S)}"
+mkdir -p "$out"
+
+if [[ ! -f "$checkpoint" ]]; then
+  echo "== writing random checkpoint $checkpoint (seed 0, fp32)"
+  python3 "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
+fi
+if [[ -n "${VOCASEG_BIN:-}" ]]; then
+  bin="$VOCASEG_BIN"
+else
+  scratch="${SCRATCH:-$repo/.scratch/bench-compare}"
+  echo "== building vocaseg (release, $scratch)"
+  (cd "$repo" && swift build -c release --product vocaseg --scratch-path "$scratch" 2>&1 | grep -E "error|Compiling|Build complete" | tail -3)
+  bin="$(cd "$repo" && swift build -c release --scratch-path "$scratch" --show-bin-path)/vocaseg"
+fi
+[[ -x "$bin" ]] || { echo "compare.sh: no vocaseg binary at $bin" >&2; exit 1; }
+
+echo "== ERR-Seg ($variant) at $size, T=$classes, K=$k, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
+run_ours() {
+  "$bin" bench --model "$checkpoint" --weights checkpoint --size "$size" --classes "$classes" --crm-k "$k" \
+    --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
+    || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
+}
+run_ref() {
+  python3 "$repo/Scripts/reference/errseg.py" bench --size "$variant" --t "$classes" --k "$k" --threads "$threads" \
+    --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
+    || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }
+}
+for ((r = 1; r <= rounds; r++)); do
+  if ((r % 2)); then order="ours ref"; else order="ref ours"; fi
+  for side in $order; do
+    start=$SECONDS
+    "run_$side" "$r"
+    echo "   round $r: $side done in $((SECONDS - start)) s (load average $(cut -d' ' -f1 /proc/loadavg))"
+  done
+done
+
+python3 - "$out" "$rounds" <<'EOF'
+import json, os, statistics, sys
+out, rounds = sys.argv[1], int(sys.argv[2])
+ours_ms, ref_ms, ref_cpu, gflop, sgemm = [], [], [], None, []
+print(f"\n{'round':>5} {'ours ms/frame':>14} {'PyTorch ms/frame':>17} {'PyTorch CPU ms':>15} {'ours/PyTorch':>13}")
+for r in range(1, rounds + 1):
+    o = json.load(open(os.path.join(out, f"ours_{r}.json")))
+    p = json.load(open(os.path.join(out, f"ref_{r}.json")))
+    inf = next(s for s in o["stages"] if s["stage"] == "inference")
+    # p50 over this round's timed frames (with one frame: that frame).
+    ours_ms.append(inf["p50Milliseconds"])
+    ref_ms.extend(p["wall_ms"])
+    ref_cpu.extend(p["cpu_ms"])
+    sgemm.append(o["machine"]["sgemmGFLOPS"])
+    gflop = sum(c["gflop"] for c in o["compute"]) or None
+    print(f"{r:5d} {ours_ms[-1]:14.0f} {statistics.median(p['wall_ms']):17.0f} {statistics.median(p['cpu_ms']):15.0f} "
+          f"{ours_ms[-1] / statistics.median(p['wall_ms']):13.3f}")
+mo, mr, mc = statistics.median(ours_ms), statistics.median(ref_ms), statistics.median(ref_cpu)
+print(f"\nmedian per frame: ours {mo:.0f} ms, PyTorch {mr:.0f} ms wall ({mc:.0f} ms CPU, "
+      f"{len(ref_ms)} frames; ours over {len(ours_ms)} rounds)")
+print(f"ratio ours/PyTorch (wall): {mo / mr:.3f}  (PyTorch/ours = {mr / mo:.2f}x)")
+if gflop:
+    print(f"ours: {gflop:.1f} GFLOP/frame (model count) -> {gflop / (mo / 1000):.1f} GFLOP/s at the median; "
+          f"sgemm ceiling measured by vocaseg bench: median {statistics.median(sgemm):.1f} GFLOP/s")
+    last = json.load(open(os.path.join(out, f"ours_{rounds}.json")))
+    for c in last["compute"]:
+        print(f"  {c['stage']:12s} {c['gflop']:8.1f} GFLOP  {c['gflopsAtP50']:7.1f} GFLOP/s at p50 (round {rounds})")
+print(f"settings: {json.dumps(last['settings'] if gflop else o['settings'])}; reference torch {p['torch']}, "
+      f"{p['torch_threads']} threads; machine {o['machine']['cpu']}, {o['machine']['cores']} cores")
+EOF
