@@ -110,12 +110,26 @@ mo, mr, mc = statistics.median(ours_ms), statistics.median(ref_ms), statistics.m
 print(f"\nmedian per frame: ours {mo:.0f} ms, PyTorch {mr:.0f} ms wall ({mc:.0f} ms CPU, "
       f"{len(ref_ms)} frames; ours over {len(ours_ms)} rounds)")
 print(f"ratio ours/PyTorch (wall): {mo / mr:.3f}  (PyTorch/ours = {mr / mo:.2f}x)")
+ref_gflop = p.get("gflop_per_frame")
 if gflop:
-    print(f"ours: {gflop:.1f} GFLOP/frame (model count) -> {gflop / (mo / 1000):.1f} GFLOP/s at the median; "
-          f"sgemm ceiling measured by vocaseg bench: median {statistics.median(sgemm):.1f} GFLOP/s")
+    source = "vocaseg bench's model count"
+elif ref_gflop:
+    # ERRSegModel reports no multiply-accumulate count to vocaseg bench (no ComputeCostReporting): use PyTorch's
+    # FlopCounterMode count of the same forward (same T, K, input size; element-wise ops not counted).
+    gflop, source = ref_gflop, "PyTorch FlopCounterMode count of the same forward"
+if gflop:
+    print(f"ours: {gflop / (mo / 1000):.1f} GFLOP/s at the median ({gflop:.1f} GFLOP/frame, {source}); "
+          f"PyTorch: {gflop / (mr / 1000):.1f} GFLOP/s; sgemm ceiling measured by vocaseg bench: "
+          f"median {statistics.median(sgemm):.1f} GFLOP/s")
     last = json.load(open(os.path.join(out, f"ours_{rounds}.json")))
     for c in last["compute"]:
         print(f"  {c['stage']:12s} {c['gflop']:8.1f} GFLOP  {c['gflopsAtP50']:7.1f} GFLOP/s at p50 (round {rounds})")
-print(f"settings: {json.dumps(last['settings'] if gflop else o['settings'])}; reference torch {p['torch']}, "
+last_o = json.load(open(os.path.join(out, f"ours_{rounds}.json")))
+stages = {s["stage"]: s["p50Milliseconds"] for s in last_o["stages"]}
+print("ours by stage (round %d, p50 ms): %s" % (rounds, ", ".join(
+    f"{k.removeprefix('inference.')} {v:.0f}" for k, v in stages.items() if k.startswith("inference."))))
+print("PyTorch by stage (round %d, wall ms): %s" % (rounds, ", ".join(
+    f"{st['stage']} {st['wall_ms']:.0f}" for st in p["stages"])))
+print(f"settings: {json.dumps(last_o['settings'])}; reference torch {p['torch']}, "
       f"{p['torch_threads']} threads; machine {o['machine']['cpu']}, {o['machine']['cores']} cores")
 EOF

@@ -117,12 +117,20 @@ def cmd_bench(a) -> None:
         print(f"  {stage:28s} CPU {timer.cpu[stage] / a.runs:8.0f} ms   wall {timer.wall[stage] / a.runs:8.0f} ms")
     if a.json:
         # Machine-readable copy for Scripts/bench/compare.sh. Milliseconds per frame; stages are means over runs.
+        # One more (untimed) forward under PyTorch's FlopCounterMode gives the frame's GFLOP (2 per multiply-add of
+        # convolutions, matmuls and attention; element-wise ops are not counted).
+        from torch.utils.flop_counter import FlopCounterMode
+        counter = FlopCounterMode(display=False)
+        with counter:
+            model.forward_intermediates(x, text, k=a.k, out_size=(cfg.image_size, cfg.image_size))
+        gflop = counter.get_total_flops() / 1e9
         doc = {"schema": "errseg-ref-bench/1", "size": a.size, "image_size": cfg.image_size, "t": a.t,
                "k": min(a.k, a.t), "threads": a.threads, "runs": a.runs, "warmup": a.warmup,
                "weights": "random, seed 0, fp32 (= write-checkpoint --seed 0)",
                "wall_ms": times, "cpu_ms": cpu, "median_wall_ms": float(np.median(times)),
                "median_cpu_ms": float(np.median(cpu)), "load_average": os.getloadavg()[0],
                "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+               "gflop_per_frame": gflop, "gflops_at_median_wall": gflop / (float(np.median(times)) / 1000),
                "stages": [{"stage": st, "cpu_ms": timer.cpu[st] / a.runs, "wall_ms": timer.wall[st] / a.runs}
                           for st in timer.cpu]}
         with open(a.json, "w", encoding="utf-8") as f:
