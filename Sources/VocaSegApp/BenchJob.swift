@@ -209,12 +209,14 @@ public enum BenchJob {
         lines.append(String(format: "text encoding (once per vocabulary): %.1f ms", r.textEncodeMilliseconds))
         lines.append("stage                      frames    p50 ms    p95 ms    max ms")
         for t in r.stages {
-            lines.append(String(format: "%-26@ %6d %9.2f %9.2f %9.2f", t.stage as NSString, t.frames, t.p50Milliseconds,
-                                t.p95Milliseconds, t.maxMilliseconds))
+            lines.append(t.stage.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + String(format: " %6d %9.2f %9.2f %9.2f", t.frames, t.p50Milliseconds, t.p95Milliseconds,
+                         t.maxMilliseconds))
         }
         for c in r.compute {
-            lines.append(String(format: "%-26@ %.1f GFLOP/frame, %.1f GFLOP/s at p50 = %.0f%% of sgemm", c.stage as NSString,
-                                c.gflop, c.gflopsAtP50, c.fractionOfSgemm * 100))
+            lines.append(c.stage.padding(toLength: 26, withPad: " ", startingAt: 0)
+                + String(format: " %.1f GFLOP/frame, %.1f GFLOP/s at p50 = %.0f%% of sgemm", c.gflop, c.gflopsAtP50,
+                         c.fractionOfSgemm * 100))
         }
         lines.append(String(format: "inference: %.2f frames/s", r.inferenceFPS))
         if let e = r.endToEndFPS {

@@ -202,10 +202,11 @@ struct Segment: ParsableCommand {
         var lines = ["\(r.input): \(r.frames) frames (\(r.inferredFrames) inferred) in \(String(format: "%.2f", r.wallSeconds)) s → \(r.overlay)"]
         if let m = r.masksDirectory { lines.append("  label maps: \(m)") }
         if let j = r.jsonLines { lines.append("  JSON lines: \(j)") }
-        lines.append("  stage        frames   total s    p50 ms    p95 ms    max ms")
+        lines.append("  stage                  frames   total s    p50 ms    p95 ms    max ms")
         for t in r.timings {
-            lines.append(String(format: "  %-12@ %6d %9.2f %9.2f %9.2f %9.2f", t.stage as NSString, t.frames,
-                                t.totalSeconds, t.p50Milliseconds, t.p95Milliseconds, t.maxMilliseconds))
+            lines.append("  " + t.stage.padding(toLength: 22, withPad: " ", startingAt: 0)
+                + String(format: " %6d %9.2f %9.2f %9.2f %9.2f", t.frames, t.totalSeconds, t.p50Milliseconds,
+                         t.p95Milliseconds, t.maxMilliseconds))
         }
         FileHandle.standardError.write((lines.joined(separator: "\n") + "\n").data(using: .utf8)!)
     }
