@@ -67,6 +67,13 @@ public struct BenchReport: Codable, Sendable {
     public var endToEndFPS: Double?
     public var peakRSSBytes: Int
     public var compute: [Compute]
+    /// Sections inside the model (`VOCASEG_PROFILE=1` only; empty otherwise): milliseconds per timed frame.
+    public struct Section: Codable, Sendable {
+        public var name: String
+        public var millisecondsPerFrame: Double
+        public var callsPerFrame: Double
+    }
+    public var profile: [Section] = []
 }
 
 public enum BenchJob {
@@ -108,7 +115,8 @@ public enum BenchJob {
             let clock = StageClock(warmupSamples: o.warmup)
             let frame = syntheticFrame(size: o.size ?? 640)
             var state: FrameState?
-            for _ in 0..<(o.warmup + o.frames) {
+            for i in 0..<(o.warmup + o.frames) {
+                if i == o.warmup { _ = SectionProfile.drain() }
                 let input = try clock.measure("preprocess") { try model.preprocess(frame) }
                 let result = try clock.measure("inference") { try model.segment(input, state: &state) }
                 for (name, s) in result.timings.sorted(by: { $0.key < $1.key }) { clock.record("inference.\(name)", seconds: s) }
@@ -128,9 +136,13 @@ public enum BenchJob {
                 compute.append(.init(stage: stage, gflop: gflop, gflopsAtP50: gflops, fractionOfSgemm: gflops / sgemm))
             }
         }
+        let profile = SectionProfile.drain().map {
+            BenchReport.Section(name: $0.name, millisecondsPerFrame: $0.seconds * 1000 / Double(o.frames),
+                                callsPerFrame: Double($0.calls) / Double(o.frames))
+        }
         var usage = rusage()
         getrusage(RUSAGE_SELF.rawValue, &usage)
-        return BenchReport(
+        var report = BenchReport(
             machine: .init(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
                            threads: ParallelConfig.threads, blas: BLAS.configuration, sgemmGFLOPS: sgemm),
             settings: .init(model: model.name, randomWeights: model.usesRandomWeights, inputSize: o.size,
@@ -139,6 +151,8 @@ public enum BenchJob {
             textEncodeMilliseconds: textMs, stages: stages,
             inferenceFPS: inferenceTotal > 0 ? Double(o.frames) / inferenceTotal : 0, endToEndFPS: endToEnd,
             peakRSSBytes: Int(usage.ru_maxrss) * 1024, compute: compute)
+        report.profile = profile
+        return report
     }
 
     /// The real pipeline on the first `warmup + frames` frames of the input, encoding to a scratch file.
@@ -223,6 +237,13 @@ public enum BenchJob {
             lines.append(String(format: "end to end: %.2f frames/s (%.2f× inference-only)", e, e / max(r.inferenceFPS, 1e-9)))
         }
         lines.append(String(format: "peak RSS: %.0f MiB", Double(r.peakRSSBytes) / 1048576))
+        if !r.profile.isEmpty {
+            lines.append("profile (VOCASEG_PROFILE=1)     ms/frame  calls/frame")
+            for p in r.profile {
+                lines.append(p.name.padding(toLength: 30, withPad: " ", startingAt: 0)
+                    + String(format: " %9.1f %11.1f", p.millisecondsPerFrame, p.callsPerFrame))
+            }
+        }
         return lines.joined(separator: "\n")
     }
 }

@@ -106,7 +106,15 @@ import VocaSegTensor
         let same = zip(result.labels.labels, golden).filter { Int($0.0) == $0.1 }.count
         #expect(Double(same) / Double(golden.count) >= 0.999, "label map: \(same) of \(golden.count) pixels agree")
         #expect(result.selectedClasses == (try ERRSegGoldens.intValues("selected_classes")))
-        #expect(Set(result.timings.keys) == ["backbone", "head", "postprocess"])
+        let stages: Set<String> = ["backbone", "head", "postprocess"]
+        let parts: Set<String> = ["backbone.stage0", "backbone.stage1", "backbone.stage2", "backbone.stage3", "backbone.hsm",
+                                  "head.cost+guidance", "head.sfm", "head.cfm", "head.gud"]
+        #expect(Set(result.timings.keys) == stages.union(parts))
+        // The sub-stage clocks split their stage without gaps or overlaps (up to the clock reads in between).
+        for stage in ["backbone", "head"] {
+            let sum = result.timings.filter { $0.key.hasPrefix(stage + ".") }.values.reduce(0, +)
+            #expect(abs(sum - result.timings[stage]!) < 1e-3, "\(stage): parts \(sum) s vs \(result.timings[stage]!) s")
+        }
         let s = try #require(state as? ERRSegFrameState)
         #expect(s.selectedClasses == result.selectedClasses && s.framesSinceSelection == 0)
     }

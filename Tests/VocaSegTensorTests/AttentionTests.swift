@@ -24,20 +24,24 @@ import VocaSegTestSupport
         #expect(c.passed, "\(c)")
     }
 
-    /// Both forced schedules against the same PyTorch goldens (the default picks one per problem size, so each
-    /// schedule is also run on shapes where it would not be chosen).
-    @Test(arguments: [true, false], ["attn_basic", "attn_causal", "attn_tiles", "attn_tiles_causal", "attn_sfm_small"])
-    func forcedScheduleMatchesPyTorch(_ blasParallel: Bool, _ name: String) throws {
-        let heads = ["attn_basic": 4, "attn_causal": 2, "attn_tiles": 2, "attn_tiles_causal": 1, "attn_sfm_small": 4][name]!
+    /// Every schedule against the same PyTorch goldens (the default picks one per problem, so each schedule is also
+    /// run on shapes where it would not be chosen). The fused kernel applies to the unmasked cases whose value heads
+    /// are a multiple of 16 wide: attn_tiles (45 query rows, not a multiple of its 4-row blocks; d = 48),
+    /// attn_sfm_small and attn_cfm_small (12 keys, so a partly padded key block).
+    @Test(arguments: AttentionSchedule.allCases,
+          ["attn_basic", "attn_causal", "attn_tiles", "attn_tiles_causal", "attn_sfm_small", "attn_cfm_small"])
+    func everyScheduleMatchesPyTorch(_ schedule: AttentionSchedule, _ name: String) throws {
+        let heads = ["attn_basic": 4, "attn_causal": 2, "attn_tiles": 2, "attn_tiles_causal": 1, "attn_sfm_small": 4,
+                     "attn_cfm_small": 4][name]!
         let causal = name.contains("causal")
         let q = try StructuralGoldens.tensor(name + "_q")
         let k = try StructuralGoldens.tensor(name + "_k")
         let v = try StructuralGoldens.tensor(name + "_v")
-        Ops._setAttentionBLASParallel(blasParallel)
-        defer { Ops._setAttentionBLASParallel(nil) }
+        Ops._setAttentionSchedule(schedule)
+        defer { Ops._setAttentionSchedule(nil) }
         let out = Ops.attention(query: q, key: k, value: v, heads: heads, causal: causal)
         let c = closeness(out.toArray(), try StructuralGoldens.array(name + "_out").floats, atol: 2e-5, rtol: 1e-4,
-                          label: "\(name) blasParallel=\(blasParallel)")
+                          label: "\(name) \(schedule)")
         #expect(c.passed, "\(c)")
     }
 

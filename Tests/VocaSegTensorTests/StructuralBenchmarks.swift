@@ -54,8 +54,8 @@ import VocaSegTensor
         print(String(format: "BENCH start: peak RSS %.0f MiB", StructuralBenchmarks.peakRSSMiB()))
         let env = ProcessInfo.processInfo.environment
         let ks = (env["VOCASEG_BENCH_K"] ?? "32,48").split(separator: ",").compactMap { Int($0) }
-        let strategies: [Bool?] = env["VOCASEG_BENCH_STRATEGY"] == "item" ? [false]
-            : env["VOCASEG_BENCH_STRATEGY"] == "blas" ? [true] : [nil, false, true]
+        let schedules = (env["VOCASEG_BENCH_SCHEDULE"].map { [$0] } ?? AttentionSchedule.allCases.map(\.rawValue))
+            .compactMap(AttentionSchedule.init(rawValue:))
         for k in ks {
             // SFM: batch K, 1600 queries, 400 spatially reduced keys, 4 heads of 32.
             let q = StructuralBenchmarks.random([k, 1600, 128], seed: 1)
@@ -66,16 +66,16 @@ import VocaSegTensor
             let ck = StructuralBenchmarks.random([400, k, 128], seed: 5)
             let cv = StructuralBenchmarks.random([400, k, 128], seed: 6)
             let rowsList = (env["VOCASEG_BENCH_ROWS"] ?? "").split(separator: ",").compactMap { Int($0) }
-            let configs: [(Bool?, Int?)] = strategies.flatMap { blas in
-                blas != false || rowsList.isEmpty ? [(blas, nil)] : rowsList.map { (blas, Optional($0)) }
+            let configs: [(AttentionSchedule, Int?)] = schedules.flatMap { schedule in
+                schedule != .itemParallel || rowsList.isEmpty ? [(schedule, nil)] : rowsList.map { (schedule, Optional($0)) }
             }
-            for (blas, rows) in configs {
-                Ops._setAttentionBLASParallel(blas, tileRows: rows)
-                let tag = (blas.map { $0 ? "blasParallel" : "itemParallel" } ?? "automatic") + (rows.map { " rows=\($0)" } ?? "")
+            for (schedule, rows) in configs {
+                Ops._setAttentionSchedule(schedule, tileRows: rows)
+                let tag = schedule.rawValue + (rows.map { " rows=\($0)" } ?? "")
                 _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
                 _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
             }
-            Ops._setAttentionBLASParallel(nil)
+            Ops._setAttentionSchedule(nil)
         }
         #expect(ParallelConfig.threads == threads)
     }

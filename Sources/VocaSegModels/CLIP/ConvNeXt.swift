@@ -34,13 +34,18 @@ struct ConvNeXtBlock {
     /// Updates `x` ([H·W, C], contiguous) in place.
     func forward(_ x: Tensor, height: Int, width: Int, pool: BufferPool) {
         let hw = height * width
+        var clock = SectionProfile.start()
         let y = pool.tensor("convnext.dw", shape: [hw, dim])
         ChannelsLast.depthwiseConv(x, batch: 1, height: height, width: width, channels: dim, weight: dwWeight,
                                    bias: dwBias, kernel: 7, out: y)
+        SectionProfile.lap("convnext\(dim).dwconv", &clock)
         norm(y, out: y)
+        SectionProfile.lap("convnext\(dim).norm", &clock)
         let hidden = pool.tensor("convnext.hidden", shape: [hw, 4 * dim])
         fc1(y, activation: .gelu, out: hidden)
+        SectionProfile.lap("convnext\(dim).fc1+gelu", &clock)
         fc2(hidden, out: x, accumulate: true)
+        SectionProfile.lap("convnext\(dim).fc2", &clock)
     }
 }
 
@@ -139,6 +144,19 @@ public final class CLIPConvNeXtVisual: @unchecked Sendable {
 
     /// `input` is the normalised image [3, S, S] (CHW).
     func forward(_ input: Tensor, pool: BufferPool) -> VisualFeatures {
+        var unused: [String: Double] = [:]
+        return forward(input, pool: pool, timings: &unused)
+    }
+
+    /// Adds each trunk stage's seconds (`backbone.stageN`, downsample included) and the HSM branch's
+    /// (`backbone.hsm`, dense projections included) to `timings`.
+    func forward(_ input: Tensor, pool: BufferPool, timings: inout [String: Double]) -> VisualFeatures {
+        var clock = DispatchTime.now().uptimeNanoseconds
+        func lap(_ name: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            timings[name, default: 0] += Double(now - clock) / 1e9
+            clock = now
+        }
         let s = input.shape[1], sw = input.shape[2]
         let hwc = input.permuted([1, 2, 0]).contiguous()
         var (x, h, w) = stemConv(hwc, batch: 1, height: s, width: sw, pool: pool, slot: "trunk.stem")
@@ -152,10 +170,15 @@ public final class CLIPConvNeXtVisual: @unchecked Sendable {
             }
             stage.runBlocks(x, height: h, width: w, pool: pool)
             outs.append(FeatureMap(data: x, height: h, width: w))
-            if i == 2 { hsm = hsmBranch(x, height: h, width: w, pool: pool) }
+            lap("backbone.stage\(i)")
+            if i == 2 {
+                hsm = hsmBranch(x, height: h, width: w, pool: pool)
+                lap("backbone.hsm")
+            }
         }
         let os32 = outs[3]
         let clipVisDense = FeatureMap(data: denseProjection(os32.data), height: os32.height, width: os32.width)
+        lap("backbone.hsm")
         return VisualFeatures(os4: outs[0], os8: outs[1], os16: outs[2], os32: os32, hsmModifiedDownsample: hsm!.0,
                               os16Dense: hsm!.1, clipVisDense: clipVisDense)
     }

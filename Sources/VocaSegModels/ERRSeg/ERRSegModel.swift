@@ -19,11 +19,12 @@ public struct ERRSegOptions: Sendable, Equatable {
     /// nil disables the scene-cut check. Only matters when `crmRefresh > 1`.
     public var sceneCutThreshold: Float?
     public var resizeMode: ResizeMode
-    /// Classes per chunk in the SFM MLP (bounds the 3C-wide hidden activations).
+    /// Classes per chunk in the SFM MLP. One class (1600 rows at 640) keeps the 3C-wide hidden activations in the
+    /// last-level cache; 8 was 20% slower (the hidden spills to memory).
     public var classChunk: Int
 
     public init(classesKept: Int? = nil, crmRefresh: Int = 1, sceneCutThreshold: Float? = 20,
-                resizeMode: ResizeMode = .official, classChunk: Int = 8) {
+                resizeMode: ResizeMode = .official, classChunk: Int = 1) {
         self.classesKept = classesKept
         self.crmRefresh = crmRefresh
         self.sceneCutThreshold = sceneCutThreshold
@@ -189,7 +190,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     public func forward(input: Tensor, textEmbeddings: Tensor, selected reuse: [Int]? = nil,
                         keepIntermediates: Bool = false, timings: inout [String: Double]) -> ERRSegIntermediates {
         let t0 = DispatchTime.now().uptimeNanoseconds
-        let v = visual.forward(input, pool: pool)
+        let v = visual.forward(input, pool: pool, timings: &timings)
         let t1 = DispatchTime.now().uptimeNanoseconds
         let h = v.os16Dense.height, w = v.os16Dense.width
         let cost16 = CostVolume.cosine(dense: v.os16Dense.data, text: textEmbeddings)
@@ -205,21 +206,33 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
             selected = ClassReduction.select(scores: s, k: classesKept(vocabularyCount: t))
         }
         let k = selected.count
+        // Sub-stage clocks of the head (cost volumes, CRM, cost embedding and guidance; the four SFMs, the four CFMs, GUD), for profiling
+        // and `vocaseg bench`; a clock read costs ~20 ns.
+        var clock = t1
+        func lap(_ name: String) {
+            let now = DispatchTime.now().uptimeNanoseconds
+            timings[name, default: 0] += Double(now - clock) / 1e9
+            clock = now
+        }
         let x = costEmbedding.forward(cost16: Ops.indexSelect(cost16, dim: 0, indices: selected),
                                       cost32: Ops.indexSelect(cost32, dim: 0, indices: selected),
                                       height: h, width: w, pool: pool)
         let x0 = keepIntermediates ? x.copy() : Tensor(zeros: [0])
         let (gimg, gdec) = guidance.image(v)
         let gtxt = guidance.textGuidance(Ops.indexSelect(textEmbeddings, dim: 0, indices: selected))
+        lap("head.cost+guidance")
         var sfmOut: [Tensor] = [], escfOut: [Tensor] = []
         for block in escf {
             block.spatial.forward(x, gimg: gimg, height: h, width: w, pool: pool, classChunk: max(1, options.classChunk))
             if keepIntermediates { sfmOut.append(x.copy()) }
+            lap("head.sfm")
             block.classes.forward(x, gtxt: gtxt, height: h, width: w, buffers: pool)
             if keepIntermediates { escfOut.append(x.copy()) }
+            lap("head.cfm")
         }
         let xNCHW = ChannelsLast.toNCHW(x, batch: k, height: h, width: w, channels: config.aggregatorDim)
         let (gudOut, logits) = gud.forward(xNCHW, guidance: gdec, pool: pool)
+        lap("head.gud")
         let t2 = DispatchTime.now().uptimeNanoseconds
         timings["backbone"] = Double(t1 - t0) / 1e9
         timings["head"] = Double(t2 - t1) / 1e9

@@ -92,32 +92,44 @@ struct SpatialFusion {
     /// x [K, h·w, C] (contiguous, updated in place); gimg [h·w, C].
     func forward(_ x: Tensor, gimg: Tensor, height h: Int, width w: Int, pool: BufferPool, classChunk: Int) {
         let kc = x.shape[0], n = h * w, c = dim
+        var clock = SectionProfile.start()
         let xn = norm1(x)
+        SectionProfile.lap("sfm.norm1", &clock)
         let query = q(xn, guidance: gimg)
+        SectionProfile.lap("sfm.q", &clock)
         // Keys and values on the R×R-reduced grid.
         let (px, rh, rw) = ChannelsLast.im2col(xn, batch: kc, height: h, width: w, channels: c, kernel: sr, stride: sr,
                                                padding: 0, out: pool.tensor("sfm.patches", shape: [kc * n / (sr * sr), sr * sr * c]))
         let (pg, _, _) = ChannelsLast.im2col(gimg, batch: 1, height: h, width: w, channels: c, kernel: sr, stride: sr,
                                              padding: 0)
         let m = rh * rw
+        SectionProfile.lap("sfm.im2col", &clock)
         let zk = srKx(px).reshaped([kc, m, 2 * c])
         Ops.addInPlace(zk, srKg(pg))
+        SectionProfile.lap("sfm.sr_k", &clock)
         normK(zk, out: zk)
         let key = k(zk)
+        SectionProfile.lap("sfm.norm_k+k", &clock)
         let zv = srV(px)
         normV(zv, out: zv)
         let value = v(zv).reshaped([kc, m, c])
+        SectionProfile.lap("sfm.sr_v+norm_v+v", &clock)
         let attn = Ops.attention(query: query, key: key, value: value, heads: heads)
+        SectionProfile.lap("sfm.attention", &clock)
         proj(attn, out: x, accumulate: true)
+        SectionProfile.lap("sfm.proj", &clock)
         // MLP + depthwise conv, a few classes at a time to keep the 3C-wide hidden activations small.
         var k0 = 0
         while k0 < kc {
             let kn = min(classChunk, kc - k0)
             let xs = x.narrowed(dim: 0, start: k0, length: kn)
             let y = norm2(xs, out: pool.tensor("sfm.y", shape: [kn, n, c]))
+            SectionProfile.lap("sfm.norm2", &clock)
             let o = mlp(y, pool: pool, slot: "sfm.mlp")
+            SectionProfile.lap("sfm.mlp", &clock)
             ChannelsLast.depthwiseConv(o, batch: kn, height: h, width: w, channels: c, weight: dwWeight, bias: dwBias,
                                        kernel: 7, out: xs, accumulate: true)
+            SectionProfile.lap("sfm.dwconv", &clock)
             k0 += kn
         }
     }
@@ -153,16 +165,23 @@ struct ClassFusion {
     func forward(_ x: Tensor, gtxt: Tensor, height h: Int, width w: Int, buffers: BufferPool) {
         let kc = x.shape[0], c = dim
         let ph = h / pool, pw = w / pool, l = ph * pw
+        var clock = SectionProfile.start()
         let pooled = ChannelsLast.avgPool(x, batch: kc, height: h, width: w, channels: c, pool: pool)
         let seq = pooled.reshaped([kc, l, c]).permuted([1, 0, 2]).contiguous()  // [L, K, C]
+        SectionProfile.lap("cfm.pool+transpose", &clock)
         let xn = norm1(seq)
-        let attn = Ops.attention(query: q(xn, guidance: gtxt), key: k(xn, guidance: gtxt), value: v(xn), heads: heads)
+        let query = q(xn, guidance: gtxt), key = k(xn, guidance: gtxt), value = v(xn)
+        SectionProfile.lap("cfm.norm1+qkv", &clock)
+        let attn = Ops.attention(query: query, key: key, value: value, heads: heads)
+        SectionProfile.lap("cfm.attention", &clock)
         proj(attn, out: seq, accumulate: true)
         let o = mlp(norm2(seq), activation: .relu6, pool: buffers, slot: "cfm.mlp")
         Ops.addInPlace(seq, o)
+        SectionProfile.lap("cfm.proj+mlp", &clock)
         let back = seq.permuted([1, 0, 2]).contiguous()  // [K, L, C]
         ChannelsLast.resizeBilinear(back, batch: kc, height: ph, width: pw, channels: c, outHeight: h, outWidth: w,
                                     alignCorners: true, addInto: x)
+        SectionProfile.lap("cfm.transpose+upsample", &clock)
     }
 }
 

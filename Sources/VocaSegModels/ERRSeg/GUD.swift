@@ -29,6 +29,7 @@ struct UpDecoder {
 
     /// x [K, Cin, H, W], guidance [1, Cg, H', W'] → [K, out, H', W'].
     func forward(_ x: Tensor, guidance: Tensor, pool: BufferPool) -> Tensor {
+        var clock = SectionProfile.start()
         let up = transposed
             ? Ops.convTranspose2d(x, weight: upWeight, bias: upBias, stride: 2, pool: pool)
             : Ops.conv2d(x, weight: upWeight, bias: upBias, pool: pool)
@@ -45,10 +46,16 @@ struct UpDecoder {
                 (dst + outDim * plane).update(from: g.data, count: cg * plane)
             }
         }
+        SectionProfile.lap("gud\(outDim).up+concat", &clock)
         var y = Ops.conv2d(cat, weight: conv1, padding: 1, pool: pool)
+        SectionProfile.lap("gud\(outDim).conv1", &clock)
         y = Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu)
+        SectionProfile.lap("gud\(outDim).gn", &clock)
         y = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool)
-        return Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
+        SectionProfile.lap("gud\(outDim).conv2", &clock)
+        y = Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
+        SectionProfile.lap("gud\(outDim).gn", &clock)
+        return y
     }
 }
 

@@ -49,11 +49,21 @@ extension Ops {
     }
 }
 
+/// How `Ops.attention` schedules its work; see `AttentionProblem.run`.
+public enum AttentionSchedule: String, Sendable, CaseIterable {
+    /// Register-blocked kernel with the softmax fused between its two products (unmasked, value heads a multiple of
+    /// 16 wide); otherwise one of the BLAS schedules below by problem size.
+    case automatic
+    /// Large query tiles one after another; OpenBLAS threads each GEMM, the softmax rows are split in between.
+    case blasParallel
+    /// `concurrentPerform` over (batch, head, query tile) items small enough for single-threaded OpenBLAS calls.
+    case itemParallel
+}
+
 extension Ops {
-    /// Benchmark/test hook: forces the attention schedule (`true` = BLAS-threaded GEMMs on large tiles, `false` =
-    /// `concurrentPerform` over single-threaded tiles, `nil` = automatic, the default). Not for production code.
-    public static func _setAttentionBLASParallel(_ on: Bool?, tileRows: Int? = nil) {
-        AttentionProblem.strategy = on.map { $0 ? .blasParallel : .itemParallel } ?? .automatic
+    /// Benchmark/test hook: forces a schedule (`nil` restores `.automatic`). Not for production code.
+    public static func _setAttentionSchedule(_ schedule: AttentionSchedule?, tileRows: Int? = nil) {
+        AttentionProblem.schedule = schedule ?? .automatic
         AttentionProblem.tileRowsOverride = tileRows
     }
 }
@@ -84,26 +94,26 @@ struct AttentionProblem {
         return min(lq, AttentionProblem.blasSingleThreadMNK / max(perRow, 1))
     }
 
-    /// Parallel schedule; only one level of parallelism is ever active.
+    /// Only one level of parallelism is ever active:
+    /// - fused (`runFused`): `concurrentPerform` over (batch, head) items, no BLAS. Used whenever it applies.
     /// - `itemParallel`: `concurrentPerform` over (batch, head, query tile) items whose GEMMs are small enough that
-    ///   OpenBLAS runs them on the calling thread.
+    ///   OpenBLAS runs them on the calling thread. The BLAS fallback when a whole (batch, head) fits one tile.
     /// - `blasParallel`: items one after another with large tiles; the GEMMs use the BLAS pool and the softmax
-    ///   rows are split with `concurrentPerform` between the GEMMs.
-    /// - `automatic` (default): `itemParallel` when a whole (batch, head) fits in one single-threaded tile (ERR-Seg's
-    ///   CFM: 400·4 tiny K×K problems), else `blasParallel` (ERR-Seg's SFM: 1600×400 per head). Measured at the SFM
-    ///   shapes, 20-row single-threaded tiles cost ~10–30% more CPU than 1600-row BLAS-threaded ones (packing and
-    ///   per-call overhead of OpenBLAS on tiny GEMMs).
-    enum Strategy { case automatic, itemParallel, blasParallel }
-    nonisolated(unsafe) static var strategy = Strategy.automatic
+    ///   rows are split with `concurrentPerform` between the GEMMs. The BLAS fallback for long sequences.
+    /// Measured at ERR-Seg's SFM shapes (K = 32, 2 threads): fused 90 ms, 20-row item tiles ~140 ms, 1600-row
+    /// BLAS tiles 158 ms per call (`StructuralBenchmarks.attentionAtERRSegShapes`).
+    nonisolated(unsafe) static var schedule = AttentionSchedule.automatic
     nonisolated(unsafe) static var tileRowsOverride: Int? = nil
 
     func run() {
         let rows = tileRows
-        // Very long key sequences (Lk·d over ~262k) cannot be tiled under the threshold at all: BLAS threads.
-        switch AttentionProblem.strategy {
+        switch AttentionProblem.schedule {
+        case .automatic where fusedKernelApplies: runFused(); return
         case .blasParallel: runBLASParallel(); return
-        case .automatic where rows < lq: runBLASParallel(); return
-        default: if rows == 0 { runBLASParallel(); return }
+        case .itemParallel where rows > 0: break
+        default:
+            // Too long to fit a single-threaded tile (very long key sequences cannot be tiled at all): BLAS threads.
+            if rows < lq { runBLASParallel(); return }
         }
         let tilesPerHead = (lq + rows - 1) / rows
         let items = batch * heads * tilesPerHead
@@ -198,13 +208,14 @@ struct AttentionProblem {
     }
 }
 
-/// Replaces `x[0..<count]` by exp(x − max) and returns the sum. An all −∞ row gives sum 0 (so NaN after the
+/// Replaces `x[0..<count]` by exp(x − max) and returns the sum (`max`: the row's maximum when the caller already
+/// has it). An all −∞ row gives sum 0 (so NaN after the
 /// division, as PyTorch); NaN propagates. Vector math from `SIMDMath` (inlined min/max, bit-trick exp).
 @inline(__always)
-func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int) -> Float {
-    var maxV = -Float.infinity
-    var i = 0
-    if n >= 8 {
+func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, max knownMax: Float? = nil) -> Float {
+    var maxV = knownMax ?? -Float.infinity
+    var i = knownMax == nil ? 0 : n
+    if n >= 8 && knownMax == nil {
         var m8 = SIMD8<Float>(repeating: -.infinity)
         while i + 8 <= n {
             m8 = SIMDMath.max(m8, SIMDMath.load(x + i))

@@ -2,7 +2,9 @@ import Foundation
 
 /// Eight-lane float math used by the activation and normalisation kernels. Everything here is branch-free and
 /// built from adds, multiplies and integer bit operations only (no float→int conversion instructions), so that it
-/// compiles to plain AVX2 code; see the `-target-cpu` note in Package.swift.
+/// compiles to plain AVX2 code; see the `-target-cpu` note in Package.swift. The functions are `@_transparent`:
+/// with `@inline(__always)` the optimiser still left `exp` out of line in the softmax loop (a call, a reload of
+/// every constant and a `vzeroupper` per eight floats: 14% of ERR-Seg's SFM attention time).
 enum SIMDMath {
     typealias V = SIMD8<Float>
 
@@ -12,7 +14,7 @@ enum SIMDMath {
     /// e^x. Range reduction x = n·ln2 + r with |r| ≤ ln2/2 (ln2 split in two parts so r is exact), Taylor
     /// polynomial to degree 7 for e^r (truncation error < 2e-8 relative), and 2ⁿ assembled in the exponent field.
     /// Inputs below −87.33 (including −∞) give 0; inputs above 88.37 are capped at e^88.37 ≈ 2.5e38.
-    @inline(__always)
+    @_transparent
     static func exp(_ x: V) -> V {
         let lo = V(repeating: -87.33), hi = V(repeating: 88.37)
         let xc = clamp(x, lo, hi)
@@ -38,7 +40,7 @@ enum SIMDMath {
 
     /// erf(x) by Abramowitz & Stegun 7.1.26: 1 − t·(a1 + t·(a2 + …))·e^(−x²) with t = 1/(1 + p·|x|), sign restored.
     /// Absolute error ≤ 1.5e-7, the same formula PyTorch's vectorised CPU `erf` uses.
-    @inline(__always)
+    @_transparent
     static func erf(_ x: V) -> V {
         let ax = abs(x)  // lane-wise magnitude via sign-bit clear below
         let t = 1 / V(repeating: 1).addingProduct(ax, V(repeating: 0.327_591_1))
@@ -54,47 +56,47 @@ enum SIMDMath {
 
     // The standard library's `pointwiseMin/Max`, `clamped` and `max()` on SIMD8 are not inlined (they become calls
     // to generic specialisations running lane by lane); masked `replacing` compiles to single vminps/vmaxps.
-    @inline(__always)
+    @_transparent
     static func max(_ a: V, _ b: V) -> V { a.replacing(with: b, where: a .< b) }
 
-    @inline(__always)
+    @_transparent
     static func min(_ a: V, _ b: V) -> V { a.replacing(with: b, where: b .< a) }
 
-    @inline(__always)
+    @_transparent
     static func clamp(_ x: V, _ lo: V, _ hi: V) -> V { min(max(x, lo), hi) }
 
-    @inline(__always)
+    @_transparent
     static func horizontalMax(_ v: V) -> Float {
         let a = max(v, V(lowHalf: v.highHalf, highHalf: v.lowHalf))  // lanes 0…3 now hold the pairwise maxima
         return Swift.max(Swift.max(a[0], a[1]), Swift.max(a[2], a[3]))
     }
 
-    @inline(__always)
+    @_transparent
     static func abs(_ x: V) -> V {
         unsafeBitCast(unsafeBitCast(x, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x7FFF_FFFF), to: V.self)
     }
 
-    @inline(__always)
+    @_transparent
     static func copySign(_ magnitude: V, of sign: V) -> V {
         let s = unsafeBitCast(sign, to: SIMD8<UInt32>.self) & SIMD8<UInt32>(repeating: 0x8000_0000)
         return unsafeBitCast(unsafeBitCast(magnitude, to: SIMD8<UInt32>.self) | s, to: V.self)
     }
 
     /// Exact-form GELU, 0.5·x·(1 + erf(x/√2)).
-    @inline(__always)
+    @_transparent
     static func gelu(_ x: V) -> V {
         let half = x * 0.5
         return half.addingProduct(half, erf(x * 0.707_106_781_186_547_5))
     }
 
     /// 1/(1 + e^−x).
-    @inline(__always)
+    @_transparent
     static func sigmoid(_ x: V) -> V { 1 / (1 + exp(-x)) }
 
-    @inline(__always)
+    @_transparent
     static func load(_ p: UnsafePointer<Float>) -> V { UnsafeRawPointer(p).loadUnaligned(as: V.self) }
 
-    @inline(__always)
+    @_transparent
     static func store(_ v: V, _ p: UnsafeMutablePointer<Float>) { UnsafeMutableRawPointer(p).storeBytes(of: v, as: V.self) }
 
     /// Applies `f` to `count` floats from `src` into `dst` (which may equal `src`): full vectors, then a padded tail.
