@@ -205,10 +205,64 @@ public struct Tensor: @unchecked Sendable {
 /// One thread count for the whole engine: OpenBLAS's pool for GEMM, `concurrentPerform` chunking for the rest.
 /// Set it once at start-up (`--threads`); kernels never spawn more parallel chunks than a small multiple of it.
 public enum ParallelConfig {
-    nonisolated(unsafe) public private(set) static var threads: Int = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var configured: Int = ProcessInfo.processInfo.activeProcessorCount
+
+    /// The threads a kernel may use from the calling thread: the configured count, or 1 inside `forEachItem`
+    /// (whose items already occupy every thread).
+    public static var threads: Int { pthread_getspecific(insideItemKey) == nil ? configured : 1 }
 
     public static func setThreads(_ n: Int) {
-        threads = max(1, n)
-        BLAS.setThreads(threads)
+        regionLock.lock()
+        defer { regionLock.unlock() }
+        configured = max(1, n)
+        if openRegions == 0 { BLAS.setThreads(configured) }
+    }
+
+    /// OpenBLAS runs on one thread while any `forEachItem` region is open (regions may overlap when several
+    /// models run in one process, as in the test suite); the last one to close restores the configured count.
+    private static let regionLock = NSLock()
+    nonisolated(unsafe) private static var openRegions = 0
+
+    private static let insideItemKey: pthread_key_t = {
+        var key = pthread_key_t()
+        pthread_key_create(&key, nil)
+        return key
+    }()
+
+    /// Runs `body(worker, item)` for every item in `0..<count`, items handed out one at a time to `threads`
+    /// workers (so a core that other work slows down just takes fewer items). Inside, every kernel runs on its
+    /// own thread and OpenBLAS on one thread: one level of parallelism, over items that are each small enough to
+    /// stay in cache (ERR-Seg's per-class decoder work). `worker` (0..<threads) picks per-worker scratch. Only the
+    /// OpenBLAS's thread count is process-wide, so GEMMs that other threads run meanwhile are single-threaded too.
+    public static func forEachItem(_ count: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
+        let workers = min(threads, count)
+        if workers <= 1 {
+            for i in 0..<count { body(0, i) }
+            return
+        }
+        regionLock.lock()
+        if openRegions == 0 { BLAS.setThreads(1) }
+        openRegions += 1
+        regionLock.unlock()
+        defer {
+            regionLock.lock()
+            openRegions -= 1
+            if openRegions == 0 { BLAS.setThreads(configured) }
+            regionLock.unlock()
+        }
+        let lock = NSLock()
+        var next = 0
+        DispatchQueue.concurrentPerform(iterations: workers) { worker in
+            pthread_setspecific(insideItemKey, UnsafeRawPointer(bitPattern: 1))
+            defer { pthread_setspecific(insideItemKey, nil) }
+            while true {
+                lock.lock()
+                let item = next
+                next += 1
+                lock.unlock()
+                if item >= count { break }
+                body(worker, item)
+            }
+        }
     }
 }

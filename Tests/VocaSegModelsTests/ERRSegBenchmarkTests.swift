@@ -10,7 +10,7 @@ import VocaSegTensor
 ///     VOCASEG_BENCH=1 VOCASEG_BENCH_THREADS=2 swift test -c release -Xswiftc -enable-testing --filter ERRSegBenchmarkTests
 ///
 /// Prints backbone / head / postprocess seconds per frame and the total; with VOCASEG_PROFILE=1 also the model's
-/// sections. VOCASEG_BENCH_CHUNK sets the SFM MLP's class chunk. No `@testable` import, so that the
+/// sections. No `@testable` import, so that the
 /// release build needs no testability flags.
 @Suite struct ERRSegBenchmarkTests {
     static var enabled: Bool { ProcessInfo.processInfo.environment["VOCASEG_BENCH"] == "1" }
@@ -21,11 +21,10 @@ import VocaSegTensor
         let frames = Int(env["VOCASEG_BENCH_FRAMES"] ?? "") ?? 3
         let t = Int(env["VOCASEG_BENCH_T"] ?? "") ?? 150
         let k = Int(env["VOCASEG_BENCH_K"] ?? "") ?? 32
-        let chunk = Int(env["VOCASEG_BENCH_CHUNK"] ?? "") ?? ERRSegOptions().classChunk
         ParallelConfig.setThreads(threads)
         let loadStart = Date()
         let model = try ERRSegModel.random(config: .base, seed: 1, tokenizer: nil,
-                                           options: ERRSegOptions(classesKept: k, resizeMode: .official, classChunk: chunk))
+                                           options: ERRSegOptions(classesKept: k, resizeMode: .official))
         print("ERRSeg bench: random B weights built in \(String(format: "%.2f", Date().timeIntervalSince(loadStart))) s")
         // Random unit text embeddings stand in for T prompts (text encoding runs once per vocabulary, not per frame).
         var rng = SystemRandomNumberGenerator()
@@ -65,6 +64,6 @@ import VocaSegTensor
         for p in SectionProfile.drain() {
             print(String(format: "ERRSeg profile %@ %.1f ms/frame", p.name, p.seconds * 1000 / Double(frames)))
         }
-        print("ERRSeg bench B@640 T=\(t) K=\(k) chunk=\(chunk) threads=\(threads): segment mean \(String(format: "%.3f", mean)) s/frame over \(frames) frames [\(breakdown.joined(separator: ", "))]")
+        print("ERRSeg bench B@640 T=\(t) K=\(k) threads=\(threads): segment mean \(String(format: "%.3f", mean)) s/frame over \(frames) frames [\(breakdown.joined(separator: ", "))]")
     }
 }

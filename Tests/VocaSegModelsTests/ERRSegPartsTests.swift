@@ -3,6 +3,7 @@ import Testing
 import VocaSegCheckpoint
 import VocaSegCore
 import VocaSegTensor
+import VocaSegTestSupport
 @testable import VocaSegModels
 
 /// Pieces of the ERR-Seg port against PyTorch/Pillow values (Goldens/errseg_tiny from make_errseg_goldens.py,
@@ -106,8 +107,11 @@ import VocaSegTensor
         let ra = a.forward(input: input, textEmbeddings: text, timings: &timings).logitsSelected.toArray()
         let rb = b.forward(input: input, textEmbeddings: text, timings: &timings).logitsSelected.toArray()
         let rc = c.forward(input: input, textEmbeddings: text, timings: &timings).logitsSelected.toArray()
-        #expect(ra == rb)
-        #expect(ra != rc)
+        // Same seed, same weights: the outputs agree up to summation order (OpenBLAS's results can differ in the
+        // last bits with its thread count, which other tests running in parallel change).
+        let same = closeness(ra, rb, atol: 1e-5, rtol: 1e-5, label: "seed 7 twice")
+        #expect(same.passed, "\(same)")
+        #expect(zip(ra, rc).map { abs($0 - $1) }.max()! > 1e-2, "seeds 7 and 8 give the same logits")
         let mean = ra.reduce(0, +) / Float(ra.count)
         let spread = ra.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(ra.count)
         #expect(ra.allSatisfy(\.isFinite) && spread > 1e-4, "random-weight logits are degenerate (variance \(spread))")

@@ -19,17 +19,13 @@ public struct ERRSegOptions: Sendable, Equatable {
     /// nil disables the scene-cut check. Only matters when `crmRefresh > 1`.
     public var sceneCutThreshold: Float?
     public var resizeMode: ResizeMode
-    /// Classes per chunk in the SFM MLP. One class (1600 rows at 640) keeps the 3C-wide hidden activations in the
-    /// last-level cache; 8 was 20% slower (the hidden spills to memory).
-    public var classChunk: Int
 
     public init(classesKept: Int? = nil, crmRefresh: Int = 1, sceneCutThreshold: Float? = 20,
-                resizeMode: ResizeMode = .official, classChunk: Int = 1) {
+                resizeMode: ResizeMode = .official) {
         self.classesKept = classesKept
         self.crmRefresh = crmRefresh
         self.sceneCutThreshold = sceneCutThreshold
         self.resizeMode = resizeMode
-        self.classChunk = classChunk
     }
 }
 
@@ -78,6 +74,15 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     let gud: GradualUpsamplingDecoder
     let tokenizer: CLIPTokenizer?
     let pool = BufferPool()
+    /// Scratch for the per-class decoder work, one pool per worker thread (`pool` is the first).
+    private var extraPools: [BufferPool] = []
+
+    func workerPools() -> [BufferPool] {
+        lock.lock()
+        defer { lock.unlock() }
+        while extraPools.count + 1 < ParallelConfig.threads { extraPools.append(BufferPool()) }
+        return [pool] + extraPools
+    }
     private let lock = NSLock()
     private var textEmbeddingsStorage: Tensor?
     private var textGeneration = 0
@@ -223,7 +228,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         lap("head.cost+guidance")
         var sfmOut: [Tensor] = [], escfOut: [Tensor] = []
         for block in escf {
-            block.spatial.forward(x, gimg: gimg, height: h, width: w, pool: pool, classChunk: max(1, options.classChunk))
+            block.spatial.forward(x, gimg: gimg, height: h, width: w, pools: workerPools())
             if keepIntermediates { sfmOut.append(x.copy()) }
             lap("head.sfm")
             block.classes.forward(x, gtxt: gtxt, height: h, width: w, buffers: pool)
@@ -231,7 +236,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
             lap("head.cfm")
         }
         let xNCHW = ChannelsLast.toNCHW(x, batch: k, height: h, width: w, channels: config.aggregatorDim)
-        let (gudOut, logits) = gud.forward(xNCHW, guidance: gdec, pool: pool)
+        let (gudOut, logits) = gud.forward(xNCHW, guidance: gdec, pools: workerPools())
         lap("head.gud")
         let t2 = DispatchTime.now().uptimeNanoseconds
         timings["backbone"] = Double(t1 - t0) / 1e9

@@ -31,14 +31,15 @@ struct StarMLP {
         fc3 = LinearLayer(w.scope("fc3"), in: hidden, out: c)
     }
 
-    func callAsFunction(_ y: Tensor, activation: Activation = .identity, pool: BufferPool, slot: String) -> Tensor {
+    func callAsFunction(_ y: Tensor, activation: Activation = .identity, pool: BufferPool, slot: String,
+                        out: Tensor? = nil) -> Tensor {
         let rows = y.count / y.shape[y.rank - 1]
         let a = pool.tensor(slot + ".a", shape: [rows, fc1.outFeatures])
         let b = pool.tensor(slot + ".b", shape: [rows, fc2.outFeatures])
         fc1(y, activation: .relu6, out: a.reshaped(Array(y.shape.dropLast()) + [fc1.outFeatures]))
         fc2(y, out: b.reshaped(Array(y.shape.dropLast()) + [fc2.outFeatures]))
         Ops.mulInPlace(a, b)
-        return fc3(a, activation: activation).reshaped(y.shape)
+        return fc3(a, activation: activation, out: out?.reshaped([rows, fc3.outFeatures])).reshaped(y.shape)
     }
 }
 
@@ -89,49 +90,55 @@ struct SpatialFusion {
         dwBias = dw.tensor("bias", [c])
     }
 
-    /// x [K, h·w, C] (contiguous, updated in place); gimg [h·w, C].
-    func forward(_ x: Tensor, gimg: Tensor, height h: Int, width w: Int, pool: BufferPool, classChunk: Int) {
+    /// x [K, h·w, C] (contiguous, updated in place); gimg [h·w, C]. The guidance halves of q and sr_k are computed
+    /// once; then every class runs the whole block on its own (`ParallelConfig.forEachItem`), so its intermediates
+    /// (a few MB) stay in cache and the mid-sized GEMMs run single-threaded without synchronisation. `pools` holds
+    /// one scratch pool per worker.
+    func forward(_ x: Tensor, gimg: Tensor, height h: Int, width w: Int, pools: [BufferPool]) {
         let kc = x.shape[0], n = h * w, c = dim
         var clock = SectionProfile.start()
-        let xn = norm1(x)
-        SectionProfile.lap("sfm.norm1", &clock)
-        let query = q(xn, guidance: gimg)
-        SectionProfile.lap("sfm.q", &clock)
-        // Keys and values on the R×R-reduced grid.
-        let (px, rh, rw) = ChannelsLast.im2col(xn, batch: kc, height: h, width: w, channels: c, kernel: sr, stride: sr,
-                                               padding: 0, out: pool.tensor("sfm.patches", shape: [kc * n / (sr * sr), sr * sr * c]))
-        let (pg, _, _) = ChannelsLast.im2col(gimg, batch: 1, height: h, width: w, channels: c, kernel: sr, stride: sr,
-                                             padding: 0)
+        let shared = pools[0]
+        let gq = q.g(gimg, out: shared.tensor("sfm.gq", shape: [n, c]))
+        let (pg, rh, rw) = ChannelsLast.im2col(gimg, batch: 1, height: h, width: w, channels: c, kernel: sr, stride: sr,
+                                               padding: 0, out: shared.tensor("sfm.gpatches", shape: [n / (sr * sr), sr * sr * c]))
         let m = rh * rw
-        SectionProfile.lap("sfm.im2col", &clock)
-        let zk = srKx(px).reshaped([kc, m, 2 * c])
-        Ops.addInPlace(zk, srKg(pg))
-        SectionProfile.lap("sfm.sr_k", &clock)
-        normK(zk, out: zk)
-        let key = k(zk)
-        SectionProfile.lap("sfm.norm_k+k", &clock)
-        let zv = srV(px)
-        normV(zv, out: zv)
-        let value = v(zv).reshaped([kc, m, c])
-        SectionProfile.lap("sfm.sr_v+norm_v+v", &clock)
-        let attn = Ops.attention(query: query, key: key, value: value, heads: heads)
-        SectionProfile.lap("sfm.attention", &clock)
-        proj(attn, out: x, accumulate: true)
-        SectionProfile.lap("sfm.proj", &clock)
-        // MLP + depthwise conv, a few classes at a time to keep the 3C-wide hidden activations small.
-        var k0 = 0
-        while k0 < kc {
-            let kn = min(classChunk, kc - k0)
-            let xs = x.narrowed(dim: 0, start: k0, length: kn)
-            let y = norm2(xs, out: pool.tensor("sfm.y", shape: [kn, n, c]))
-            SectionProfile.lap("sfm.norm2", &clock)
-            let o = mlp(y, pool: pool, slot: "sfm.mlp")
-            SectionProfile.lap("sfm.mlp", &clock)
-            ChannelsLast.depthwiseConv(o, batch: kn, height: h, width: w, channels: c, weight: dwWeight, bias: dwBias,
-                                       kernel: 7, out: xs, accumulate: true)
-            SectionProfile.lap("sfm.dwconv", &clock)
-            k0 += kn
+        let gk = srKg(pg, out: shared.tensor("sfm.gk", shape: [m, 2 * c]))
+        SectionProfile.lap("sfm.guidance", &clock)
+        ParallelConfig.forEachItem(kc) { worker, i in
+            let pool = pools[worker]
+            var t = SectionProfile.start()
+            let xi = x.narrowed(dim: 0, start: i, length: 1).reshaped([n, c])
+            let xn = norm1(xi, out: pool.tensor("sfm.xn", shape: [n, c]))
+            let query = pool.tensor("sfm.query", shape: [1, n, c])
+            query.data.update(from: gq.data, count: n * c)
+            q.x(xn, out: query.reshaped([n, c]), accumulate: true)
+            SectionProfile.lap("sfm.class.norm1+q", &t)
+            // Keys and values on the R×R-reduced grid.
+            let (px, _, _) = ChannelsLast.im2col(xn, batch: 1, height: h, width: w, channels: c, kernel: sr, stride: sr,
+                                                 padding: 0, out: pool.tensor("sfm.patches", shape: [m, sr * sr * c]))
+            let zk = pool.tensor("sfm.zk", shape: [m, 2 * c])
+            zk.data.update(from: gk.data, count: m * 2 * c)
+            srKx(px, out: zk, accumulate: true)
+            normK(zk, out: zk)
+            let key = k(zk, out: pool.tensor("sfm.key", shape: [m, c]))
+            let zv = srV(px, out: pool.tensor("sfm.zv", shape: [m, c]))
+            normV(zv, out: zv)
+            let value = v(zv, out: pool.tensor("sfm.value", shape: [m, c]))
+            SectionProfile.lap("sfm.class.keys+values", &t)
+            let attn = Ops.attention(query: query, key: key.reshaped([1, m, c]), value: value.reshaped([1, m, c]),
+                                     heads: heads, out: pool.tensor("sfm.attn", shape: [1, n, c]))
+            SectionProfile.lap("sfm.class.attention", &t)
+            proj(attn.reshaped([n, c]), out: xi, accumulate: true)
+            SectionProfile.lap("sfm.class.proj", &t)
+            // MLP + depthwise conv.
+            let y = norm2(xi, out: pool.tensor("sfm.y", shape: [n, c]))
+            let o = mlp(y, pool: pool, slot: "sfm.mlp", out: pool.tensor("sfm.mlp.out", shape: [n, c]))
+            SectionProfile.lap("sfm.class.norm2+mlp", &t)
+            ChannelsLast.depthwiseConv(o, batch: 1, height: h, width: w, channels: c, weight: dwWeight, bias: dwBias,
+                                       kernel: 7, out: xi, accumulate: true)
+            SectionProfile.lap("sfm.class.dwconv", &t)
         }
+        SectionProfile.lap("sfm.classes", &clock)
     }
 }
 

@@ -3,10 +3,14 @@ import VocaSegTensor
 
 /// One GUD stage (`up_decoderN`): up_conv (1×1 conv, or 2×2 stride-2 transposed conv), concat [x, guidance]
 /// (guidance shared by all classes), then 2 × (3×3 conv without bias → GroupNorm(C/8) → ReLU). NCHW, batch = K.
+///
+/// The first 3×3 conv is linear in its input channels, so conv([x, g]) = conv_x(x) + conv_g(g): the guidance half
+/// (a third of that conv's work) is computed once for all classes and added, and the concat is never built.
 struct UpDecoder {
     let upWeight: Tensor, upBias: Tensor
     let transposed: Bool
-    let conv1: Tensor, gn1Weight: Tensor, gn1Bias: Tensor
+    let conv1X: Tensor, conv1G: Tensor   // textual_fusion.0 split along its input channels: [x | guidance]
+    let gn1Weight: Tensor, gn1Bias: Tensor
     let conv2: Tensor, gn2Weight: Tensor, gn2Bias: Tensor
     let outDim: Int, groups: Int, eps: Float
 
@@ -16,7 +20,9 @@ struct UpDecoder {
         upBias = up.tensor("bias", [outDim])
         self.transposed = transposed
         let tf = w.scope("textual_fusion")
-        conv1 = tf.tensor("0.weight", [outDim, outDim + guidanceDim, 3, 3])
+        let conv1 = tf.tensor("0.weight", [outDim, outDim + guidanceDim, 3, 3])
+        conv1X = conv1.narrowed(dim: 1, start: 0, length: outDim).contiguous()
+        conv1G = conv1.narrowed(dim: 1, start: outDim, length: guidanceDim).contiguous()
         gn1Weight = tf.tensor("1.weight", [outDim])
         gn1Bias = tf.tensor("1.bias", [outDim])
         conv2 = tf.tensor("3.weight", [outDim, outDim, 3, 3])
@@ -27,35 +33,34 @@ struct UpDecoder {
         self.eps = eps
     }
 
-    /// x [K, Cin, H, W], guidance [1, Cg, H', W'] → [K, out, H', W'].
-    func forward(_ x: Tensor, guidance: Tensor, pool: BufferPool) -> Tensor {
+    /// x [K, Cin, H, W], guidance [1, Cg, H', W'] → [K, out, H', W']. Classes run as independent items
+    /// (`ParallelConfig.forEachItem`): each one's planes stay in cache and its convs run single-threaded.
+    func forward(_ x: Tensor, guidance: Tensor, pools: [BufferPool]) -> Tensor {
         var clock = SectionProfile.start()
-        let up = transposed
-            ? Ops.convTranspose2d(x, weight: upWeight, bias: upBias, stride: 2, pool: pool)
-            : Ops.conv2d(x, weight: upWeight, bias: upBias, pool: pool)
-        let k = up.shape[0], h = up.shape[2], w = up.shape[3]
-        let cg = guidance.shape[1]
-        precondition(guidance.shape[2] == h && guidance.shape[3] == w, "GUD: guidance \(guidance.shape) vs \(up.shape)")
-        let plane = h * w
-        let cat = Tensor(uninitializedShape: [k, outDim + cg, h, w])
-        let g = guidance.contiguous()
-        ChannelsLast.parallelRanges(k) { range in
-            for i in range {
-                let dst = cat.data + i * (outDim + cg) * plane
-                dst.update(from: up.data + i * outDim * plane, count: outDim * plane)
-                (dst + outDim * plane).update(from: g.data, count: cg * plane)
-            }
+        let k = x.shape[0], h = x.shape[2], w = x.shape[3]
+        let guided = Ops.conv2d(guidance, weight: conv1G, padding: 1, pool: pools[0])  // [1, out, H', W']
+        let oh = guided.shape[2], ow = guided.shape[3]
+        precondition(oh == (transposed ? 2 * h : h) && ow == (transposed ? 2 * w : w),
+                     "GUD: guidance \(guidance.shape) vs input \(x.shape)")
+        SectionProfile.lap("gud\(outDim).guidance", &clock)
+        let result = Tensor(uninitializedShape: [k, outDim, oh, ow])
+        let src = x.contiguous()
+        ParallelConfig.forEachItem(k) { worker, i in
+            let pool = pools[worker]
+            let xi = src.narrowed(dim: 0, start: i, length: 1)
+            let up = transposed
+                ? Ops.convTranspose2d(xi, weight: upWeight, bias: upBias, stride: 2, pool: pool)
+                : Ops.conv2d(xi, weight: upWeight, bias: upBias, pool: pool)
+            var y = Ops.conv2d(up, weight: conv1X, padding: 1, pool: pool)
+            Ops.addInPlace(y, guided)
+            y = Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu)
+            y = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool)
+            y = Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
+            (result.data + i * outDim * oh * ow).update(from: y.data, count: outDim * oh * ow)
         }
-        SectionProfile.lap("gud\(outDim).up+concat", &clock)
-        var y = Ops.conv2d(cat, weight: conv1, padding: 1, pool: pool)
-        SectionProfile.lap("gud\(outDim).conv1", &clock)
-        y = Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu)
-        SectionProfile.lap("gud\(outDim).gn", &clock)
-        y = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool)
-        SectionProfile.lap("gud\(outDim).conv2", &clock)
-        y = Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
-        SectionProfile.lap("gud\(outDim).gn", &clock)
-        return y
+        withExtendedLifetime(src) {}
+        SectionProfile.lap("gud\(outDim).classes", &clock)
+        return result
     }
 }
 
@@ -77,11 +82,11 @@ struct GradualUpsamplingDecoder {
     }
 
     /// Returns the three stage outputs and the selected-class logits [K, H, W].
-    func forward(_ x: Tensor, guidance: [Tensor], pool: BufferPool) -> (stages: [Tensor], logits: Tensor) {
+    func forward(_ x: Tensor, guidance: [Tensor], pools: [BufferPool]) -> (stages: [Tensor], logits: Tensor) {
         var outs: [Tensor] = []
         var y = x
         for (stage, g) in zip(stages, guidance) {
-            y = stage.forward(y, guidance: g, pool: pool)
+            y = stage.forward(y, guidance: g, pools: pools)
             outs.append(y)
         }
         let logits = Ops.conv2d(y, weight: headWeight, bias: headBias)

@@ -11,10 +11,11 @@ extension Ops {
     ///   [B·H, Lq, Lk] (per batch and head, batch-major). Use `-Float.infinity` to forbid a key.
     /// - `causal`: query i may only see keys j ≤ i (top-left aligned, as `scaled_dot_product_attention(is_causal=True)`).
     /// - `scale`: defaults to 1/√d.
+    /// - `out`: where to write the result (contiguous [B, Lq, H·dv]); a new tensor when nil.
     /// Returns [B, Lq, H·dv] with heads concatenated along channels. A query row that can see no key at all gives NaN,
     /// as in PyTorch.
     public static func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil,
-                          causal: Bool = false, scale: Float? = nil) -> Tensor {
+                          causal: Bool = false, scale: Float? = nil, out: Tensor? = nil) -> Tensor {
         precondition(query.rank == 3 && key.rank == 3 && value.rank == 3, "attention: q, k, v must be [B, L, C]")
         let b = query.shape[0], lq = query.shape[1], lk = key.shape[1]
         precondition(key.shape[0] == b && value.shape[0] == b && value.shape[1] == lk, "attention: batch/length mismatch")
@@ -35,7 +36,9 @@ extension Ops {
         }
         let q = query.contiguous(), k = key.contiguous(), v = value.contiguous()
         let m = mask?.contiguous()
-        let out = Tensor(uninitializedShape: [b, lq, heads * dv])
+        precondition(out.map { $0.isContiguous && $0.shape == [b, lq, heads * dv] } ?? true,
+                     "attention: out must be a contiguous [B, Lq, H·dv] tensor")
+        let out = out ?? Tensor(uninitializedShape: [b, lq, heads * dv])
         if b * lq * lk == 0 || dv == 0 {
             if lk == 0 { out.data.initialize(repeating: .nan, count: out.count) }  // softmax over no keys
             else if out.count > 0 { out.data.initialize(repeating: 0, count: out.count) }
