@@ -22,6 +22,7 @@ import VocaSegTensor
         let t = Int(env["VOCASEG_BENCH_T"] ?? "") ?? 150
         let k = Int(env["VOCASEG_BENCH_K"] ?? "") ?? 32
         ParallelConfig.setThreads(threads)
+        if let rows = Int(env["VOCASEG_BENCH_EPILOGUE_ROWS"] ?? "") { Ops.linearEpilogueTileRows = rows }
         let loadStart = Date()
         let model = try ERRSegModel.random(config: .base, seed: 1, tokenizer: nil,
                                            options: ERRSegOptions(classesKept: k, resizeMode: .official))

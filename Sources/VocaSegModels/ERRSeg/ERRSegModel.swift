@@ -211,17 +211,20 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
             selected = ClassReduction.select(scores: s, k: classesKept(vocabularyCount: t))
         }
         let k = selected.count
-        // Sub-stage clocks of the head (cost volumes, CRM, cost embedding and guidance; the four SFMs, the four CFMs, GUD), for profiling
-        // and `vocaseg bench`; a clock read costs ~20 ns.
+        // Sub-stage clocks of the head (cost volumes, CRM, cost embedding and guidance; the four SFMs; the four CFMs;
+        // GUD), for profiling and `vocaseg bench`; a clock read costs ~20 ns.
         var clock = t1
         func lap(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
             timings[name, default: 0] += Double(now - clock) / 1e9
             clock = now
         }
+        var section = SectionProfile.start()
+        SectionProfile.lap("cost.volumes+crm", &section)
         let x = costEmbedding.forward(cost16: Ops.indexSelect(cost16, dim: 0, indices: selected),
                                       cost32: Ops.indexSelect(cost32, dim: 0, indices: selected),
                                       height: h, width: w, pool: pool)
+        SectionProfile.lap("cost.embedding", &section)
         let x0 = keepIntermediates ? x.copy() : Tensor(zeros: [0])
         let (gimg, gdec) = guidance.image(v)
         let gtxt = guidance.textGuidance(Ops.indexSelect(textEmbeddings, dim: 0, indices: selected))

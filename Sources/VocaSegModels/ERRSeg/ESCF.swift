@@ -21,25 +21,30 @@ struct SplitLinear {
     }
 }
 
-/// The star MLP of the MiT blocks: fc3(ReLU6(fc1(y)) ⊙ fc2(y)).
+/// The star MLP of the MiT blocks: fc3(ReLU6(fc1(y)) ⊙ fc2(y)). fc1 and fc2 read the same input, so they are
+/// stacked into one GEMM of twice the width ([fc1; fc2], better blocking than two narrow GEMMs), gated in place,
+/// and fc3 reads the gated half through a strided view.
 struct StarMLP {
-    let fc1: LinearLayer, fc2: LinearLayer, fc3: LinearLayer
+    let fc12: LinearLayer, fc3: LinearLayer
+    let hidden: Int
 
     init(_ w: WeightScope, dim c: Int, hidden: Int) {
-        fc1 = LinearLayer(w.scope("fc1"), in: c, out: hidden)
-        fc2 = LinearLayer(w.scope("fc2"), in: c, out: hidden)
+        let fc1 = LinearLayer(w.scope("fc1"), in: c, out: hidden)
+        let fc2 = LinearLayer(w.scope("fc2"), in: c, out: hidden)
+        fc12 = LinearLayer(weight: Ops.concat([fc1.weight, fc2.weight], dim: 0),
+                           bias: Ops.concat([fc1.bias!, fc2.bias!], dim: 0))
         fc3 = LinearLayer(w.scope("fc3"), in: hidden, out: c)
+        self.hidden = hidden
     }
 
     func callAsFunction(_ y: Tensor, activation: Activation = .identity, pool: BufferPool, slot: String,
                         out: Tensor? = nil) -> Tensor {
-        let rows = y.count / y.shape[y.rank - 1]
-        let a = pool.tensor(slot + ".a", shape: [rows, fc1.outFeatures])
-        let b = pool.tensor(slot + ".b", shape: [rows, fc2.outFeatures])
-        fc1(y, activation: .relu6, out: a.reshaped(Array(y.shape.dropLast()) + [fc1.outFeatures]))
-        fc2(y, out: b.reshaped(Array(y.shape.dropLast()) + [fc2.outFeatures]))
-        Ops.mulInPlace(a, b)
-        return fc3(a, activation: activation, out: out?.reshaped([rows, fc3.outFeatures])).reshaped(y.shape)
+        let c = y.shape[y.rank - 1], rows = y.count / c
+        let h = pool.tensor(slot + ".h", shape: [rows, 2 * hidden])
+        fc12(y.reshaped([rows, c]), out: h)
+        Ops.relu6GateInPlace(h)
+        return fc3(h.narrowed(dim: 1, start: 0, length: hidden), activation: activation,
+                   out: out?.reshaped([rows, fc3.outFeatures])).reshaped(y.shape)
     }
 }
 

@@ -36,12 +36,18 @@ struct GuidanceProjections {
 
     /// Gimg as channels-last [h·w, C] and the three decoder guidance maps [1, Cg, H, W] (NCHW).
     func image(_ v: VisualFeatures) -> (gimg: Tensor, gdec: [Tensor]) {
+        var clock = SectionProfile.start()
         let os16 = clamped(v.os16)
         let dec0 = Ops.conv2d(os16, weight: dec[0].weight, bias: dec[0].bias, padding: 1, activation: .relu6)
+        SectionProfile.lap("guidance.dec0", &clock)
         let dec1 = Ops.conv2d(clamped(v.os8), weight: dec[1].weight, bias: dec[1].bias, padding: 1, activation: .relu6)
+        SectionProfile.lap("guidance.dec1", &clock)
         let dec2 = Ops.conv2d(clamped(v.os4), weight: dec[2].weight, bias: dec[2].bias, padding: 1, activation: .relu6)
+        SectionProfile.lap("guidance.dec2", &clock)
         let a = Ops.conv2d(clamped(v.os32), weight: agg[0].weight, bias: agg[0].bias, padding: 1, activation: .relu6)
+        SectionProfile.lap("guidance.agg0", &clock)
         let b = Ops.conv2d(os16, weight: agg[1].weight, bias: agg[1].bias, padding: 1, activation: .relu6)
+        SectionProfile.lap("guidance.agg1", &clock)
         let sum = Ops.interpolateBilinear(a, size: (v.os16.height, v.os16.width), alignCorners: false)
         Ops.addInPlace(sum, b)
         Ops.scaleInPlace(sum, 0.5)

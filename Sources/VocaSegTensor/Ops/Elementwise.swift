@@ -25,6 +25,26 @@ extension Ops {
         chunked(x.count) { start, n in SIMDMath.map(x.data + start, x.data + start, count: n) { $0 * sv } }
     }
 
+    /// The gate of a "star" MLP computed by one stacked GEMM: `h` is [rows, 2H] holding [u | v]; the first half
+    /// becomes ReLU6(u) ⊙ v in place (one pass over data still in cache, instead of an activation pass and a
+    /// multiply pass over two separate outputs).
+    public static func relu6GateInPlace(_ h: Tensor) {
+        precondition(h.rank == 2 && h.isContiguous && h.shape[1] % 2 == 0, "relu6GateInPlace: expected contiguous [rows, 2H]")
+        let rows = h.shape[0], half = h.shape[1] / 2
+        let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
+        Parallel.forRanges(rows, grain: max(1, 8192 / max(half, 1))) { range in
+            for r in range {
+                let u = h.data + r * 2 * half, v = UnsafePointer(u + half)
+                var j = 0
+                while j + 8 <= half {
+                    SIMDMath.store(SIMDMath.clamp(SIMDMath.load(u + j), zero, six) * SIMDMath.load(v + j), u + j)
+                    j += 8
+                }
+                while j < half { u[j] = Swift.min(Swift.max(u[j], 0), 6) * v[j]; j += 1 }
+            }
+        }
+    }
+
     /// Clamps in place to [lo, hi] (ERR-Seg clamps its guidance maps to ±16).
     public static func clampInPlace(_ x: Tensor, min lo: Float, max hi: Float) {
         precondition(x.isContiguous, "clampInPlace: tensor must be contiguous")

@@ -96,7 +96,7 @@ extension Ops {
         }
         let rows = x.count / max(inF, 1)
         if rows == 0 || outF == 0 { return y }
-        let x2 = x.reshaped([rows, inF])  // a view when x is contiguous
+        let x2 = x.rank == 2 ? x : x.reshaped([rows, inF])  // a view when x is contiguous; rank 2 may be strided
         let b = bias?.contiguous()
         // OpenBLAS applies beta in a separate pass over C before accumulating (beta = 0 is a zeroing pass), so a
         // bias costs nothing extra when C is pre-filled with it and the GEMM runs with beta = 1.
