@@ -169,6 +169,8 @@ x, f, gamma = r(7, 9, 20), r(7, 9, 20), r(20) * 1e-2
 save("layerscale_residual", x=x, f=f, gamma=gamma, y=x + gamma * f)
 x, bias = r(2, 5, 3, 7), r(5)
 save("channel_bias_relu", x=x, b=bias, y=F.relu(x + bias.view(1, 5, 1, 1)))
+h = r(6, 26) * 5  # [u | v] with H = 13 (not a multiple of 8); u spans below 0 and above 6
+save("relu6_gate", h=h, y=F.relu6(h[:, :13]) * h[:, 13:])
 
 total = sum(os.path.getsize(p) for p in written)
 print(f"wrote {len(written)} files, {total / 1024:.1f} KB, to {os.path.normpath(OUT)}")

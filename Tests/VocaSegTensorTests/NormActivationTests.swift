@@ -90,6 +90,16 @@ import VocaSegTensor
         try G.check(x, "channel_bias_relu", atol: 0, rtol: 0)
     }
 
+    /// The star-MLP gate: the first half of [u | v] becomes ReLU6(u) ⊙ v, exactly as PyTorch (a clamp and one
+    /// product per element); the second half is left as it was.
+    @Test func relu6Gate() throws {
+        let h = try G.tensor("relu6_gate", "h").copy()
+        let v = h.narrowed(dim: 1, start: 13, length: 13).contiguous().toArray()
+        Ops.relu6GateInPlace(h)
+        try G.check(h.narrowed(dim: 1, start: 0, length: 13).contiguous(), "relu6_gate", atol: 0, rtol: 0)
+        #expect(h.narrowed(dim: 1, start: 13, length: 13).contiguous().toArray() == v)
+    }
+
     @Test func scaleAndClamp() {
         let x = Tensor(shape: [11], data: (0..<11).map { Float($0) * 4 - 20 })
         #expect(Ops.scale(x, 0.5).toArray() == (0..<11).map { Float($0) * 2 - 10 })
