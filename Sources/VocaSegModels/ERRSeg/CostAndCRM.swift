@@ -85,7 +85,9 @@ struct CostEmbedding {
         conv16 = ChannelsLastConv(w.scope("corr_proj_convs.0.0"), in: 1, out: inter, kernel: 7, stride: 1, padding: 3)
         conv32 = ChannelsLastConv(w.scope("corr_proj_convs.1.0"), in: 1, out: inter, kernel: 7, stride: 1, padding: 3)
         let f = w.scope("low_corr_fusion")
-        fusion = LinearLayer(weight: f.tensor("weight", [c.corrFPNFusionDim, inter, 1, 1]).reshaped([c.corrFPNFusionDim, inter]),
+        // The fusion reads (a + b)/2; halving its weight instead is exact (a power of two), and saves a pass.
+        fusion = LinearLayer(weight: Ops.scale(f.tensor("weight", [c.corrFPNFusionDim, inter, 1, 1])
+                                                .reshaped([c.corrFPNFusionDim, inter]), 0.5),
                              bias: f.tensor("bias", [c.corrFPNFusionDim]))
     }
 
@@ -95,10 +97,9 @@ struct CostEmbedding {
         let h32 = h / 2, w32 = w / 2
         let (a, _, _) = conv16(cost16, batch: k, height: h, width: w, pool: pool, slot: "cost.a")
         let (b, _, _) = conv32(cost32, batch: k, height: h32, width: w32, pool: pool, slot: "cost.b")
-        let sum = ChannelsLast.resizeBilinear(b, batch: k, height: h32, width: w32, channels: inter, outHeight: h,
-                                              outWidth: w, alignCorners: false)
-        Ops.addInPlace(sum, a.reshaped(sum.shape))
-        Ops.scaleInPlace(sum, 0.5)
-        return fusion(sum.reshaped([k, h * w, inter]))
+        // a += upsample(b) in a's pooled buffer (a fresh [K, h, w, 256] sum would be 52 MB per frame at K = 32).
+        ChannelsLast.resizeBilinear(b, batch: k, height: h32, width: w32, channels: inter, outHeight: h, outWidth: w,
+                                    alignCorners: false, addInto: a)
+        return fusion(a.reshaped([k, h * w, inter]))
     }
 }

@@ -43,7 +43,8 @@ struct UpDecoder {
         precondition(oh == (transposed ? 2 * h : h) && ow == (transposed ? 2 * w : w),
                      "GUD: guidance \(guidance.shape) vs input \(x.shape)")
         SectionProfile.lap("gud\(outDim).guidance", &clock)
-        let result = Tensor(uninitializedShape: [k, outDim, oh, ow])
+        // Pooled: the last stage's output is 52 MB at K = 32, which malloc would map and fault in again every frame.
+        let result = pools[0].tensor("gud\(outDim).result", shape: [k, outDim, oh, ow])
         let src = x.contiguous()
         ParallelConfig.forEachItem(k) { worker, i in
             let pool = pools[worker]
