@@ -41,12 +41,31 @@ struct ConvNeXtBlock {
         SectionProfile.lap("convnext\(dim).dwconv", &clock)
         norm(y, out: y)
         SectionProfile.lap("convnext\(dim).norm", &clock)
+        if dim <= ConvNeXtBlock.tiledMLPMaxDim && hw >= 2 * ConvNeXtBlock.tiledMLPRows {
+            // Rows are independent in the MLP: each worker takes row tiles through fc1, GELU and fc2 on its own
+            // (single-threaded GEMMs), so the 4C-wide hidden tile stays in its core's cache instead of a
+            // [H·W, 4C] buffer (52 MB at 160×160×512) going through memory twice.
+            let rows = ConvNeXtBlock.tiledMLPRows
+            ParallelConfig.forEachItem((hw + rows - 1) / rows) { worker, tile in
+                let r0 = tile * rows, n = min(rows, hw - r0)
+                let hidden = pool.tensor("convnext.hidden.\(worker)", shape: [n, 4 * dim])
+                fc1(y.narrowed(dim: 0, start: r0, length: n), activation: .gelu, out: hidden)
+                fc2(hidden, out: x.narrowed(dim: 0, start: r0, length: n), accumulate: true)
+            }
+            SectionProfile.lap("convnext\(dim).mlp (row tiles)", &clock)
+            return
+        }
         let hidden = pool.tensor("convnext.hidden", shape: [hw, 4 * dim])
         fc1(y, activation: .gelu, out: hidden)
         SectionProfile.lap("convnext\(dim).fc1+gelu", &clock)
         fc2(hidden, out: x, accumulate: true)
         SectionProfile.lap("convnext\(dim).fc2", &clock)
     }
+
+    /// Row-tiled MLP for blocks this narrow: their weights (4C² floats each, 1 MB at C = 256) are cheap to re-pack
+    /// per tile. Wider blocks (C = 512: 4 MB per weight, only 1600 rows) keep one BLAS-threaded GEMM per layer.
+    nonisolated(unsafe) static var tiledMLPMaxDim = 256
+    nonisolated(unsafe) static var tiledMLPRows = 512
 }
 
 /// A trunk stage: optional downsample (LayerNorm2d + conv k2 s2) then blocks.
