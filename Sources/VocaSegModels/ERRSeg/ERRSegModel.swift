@@ -234,7 +234,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
             block.spatial.forward(x, gimg: gimg, height: h, width: w, pools: workerPools())
             if keepIntermediates { sfmOut.append(x.copy()) }
             lap("head.sfm")
-            block.classes.forward(x, gtxt: gtxt, height: h, width: w, buffers: pool)
+            block.classes.forward(x, gtxt: gtxt, height: h, width: w, pools: workerPools())
             if keepIntermediates { escfOut.append(x.copy()) }
             lap("head.cfm")
         }

@@ -12,13 +12,6 @@ struct SplitLinear {
         x = LinearLayer(weight: weight.narrowed(dim: 1, start: 0, length: c).contiguous(), bias: nil)
         g = LinearLayer(weight: weight.narrowed(dim: 1, start: c, length: c).contiguous(), bias: w.tensor("bias", [c]))
     }
-
-    /// xn [B, L, C], guidance [L, C] → [B, L, C].
-    func callAsFunction(_ xn: Tensor, guidance: Tensor) -> Tensor {
-        let y = x(xn)
-        Ops.addInPlace(y, g(guidance))
-        return y
-    }
 }
 
 /// The star MLP of the MiT blocks: fc3(ReLU6(fc1(y)) ⊙ fc2(y)). fc1 and fc2 read the same input, so they are
@@ -173,23 +166,37 @@ struct ClassFusion {
         mlp = StarMLP(sa.scope("mlp"), dim: c, hidden: cfg.aggregatorMLPRatio * c)
     }
 
-    /// x [K, h·w, C] (updated in place); gtxt [K, C].
-    func forward(_ x: Tensor, gtxt: Tensor, height h: Int, width w: Int, buffers: BufferPool) {
+    /// x [K, h·w, C] (updated in place); gtxt [K, C]. The text-guidance halves of q and k are computed once; the
+    /// pooled locations are then processed in chunks of about 1600 tokens, one chunk per worker
+    /// (`ParallelConfig.forEachItem`), so each chunk's intermediates stay in cache.
+    func forward(_ x: Tensor, gtxt: Tensor, height h: Int, width w: Int, pools: [BufferPool]) {
         let kc = x.shape[0], c = dim
         let ph = h / pool, pw = w / pool, l = ph * pw
         var clock = SectionProfile.start()
         let pooled = ChannelsLast.avgPool(x, batch: kc, height: h, width: w, channels: c, pool: pool)
         let seq = pooled.reshaped([kc, l, c]).permuted([1, 0, 2]).contiguous()  // [L, K, C]
+        let gq = q.g(gtxt), gk = k.g(gtxt)  // [K, C], biases included
         SectionProfile.lap("cfm.pool+transpose", &clock)
-        let xn = norm1(seq)
-        let query = q(xn, guidance: gtxt), key = k(xn, guidance: gtxt), value = v(xn)
-        SectionProfile.lap("cfm.norm1+qkv", &clock)
-        let attn = Ops.attention(query: query, key: key, value: value, heads: heads)
-        SectionProfile.lap("cfm.attention", &clock)
-        proj(attn, out: seq, accumulate: true)
-        let o = mlp(norm2(seq), activation: .relu6, pool: buffers, slot: "cfm.mlp")
-        Ops.addInPlace(seq, o)
-        SectionProfile.lap("cfm.proj+mlp", &clock)
+        let perChunk = max(1, 1600 / max(kc, 1))
+        ParallelConfig.forEachItem((l + perChunk - 1) / perChunk) { worker, item in
+            let buffers = pools[worker]
+            let l0 = item * perChunk, n = min(perChunk, l - l0)
+            let s = seq.narrowed(dim: 0, start: l0, length: n)  // [n, K, C], contiguous
+            let xn = norm1(s, out: buffers.tensor("cfm.xn", shape: [n, kc, c]))
+            let query = q.x(xn, out: buffers.tensor("cfm.query", shape: [n, kc, c]))
+            Ops.addInPlace(query, gq)
+            let key = k.x(xn, out: buffers.tensor("cfm.key", shape: [n, kc, c]))
+            Ops.addInPlace(key, gk)
+            let value = v(xn, out: buffers.tensor("cfm.value", shape: [n, kc, c]))
+            let attn = Ops.attention(query: query, key: key, value: value, heads: heads,
+                                     out: buffers.tensor("cfm.attn", shape: [n, kc, c]))
+            proj(attn, out: s, accumulate: true)
+            let y = norm2(s, out: buffers.tensor("cfm.y", shape: [n, kc, c]))
+            let o = mlp(y, activation: .relu6, pool: buffers, slot: "cfm.mlp",
+                        out: buffers.tensor("cfm.mlp.out", shape: [n, kc, c]))
+            Ops.addInPlace(s, o)
+        }
+        SectionProfile.lap("cfm.locations", &clock)
         let back = seq.permuted([1, 0, 2]).contiguous()  // [K, L, C]
         ChannelsLast.resizeBilinear(back, batch: kc, height: ph, width: pw, channels: c, outHeight: h, outWidth: w,
                                     alignCorners: true, addInto: x)
