@@ -48,16 +48,22 @@ struct UpDecoder {
         let src = x.contiguous()
         ParallelConfig.forEachItem(k) { worker, i in
             let pool = pools[worker]
+            var t = SectionProfile.start()
             let xi = src.narrowed(dim: 0, start: i, length: 1)
             let up = transposed
                 ? Ops.convTranspose2d(xi, weight: upWeight, bias: upBias, stride: 2, pool: pool)
                 : Ops.conv2d(xi, weight: upWeight, bias: upBias, pool: pool)
+            SectionProfile.lap("gud\(outDim).class.up", &t)
             var y = Ops.conv2d(up, weight: conv1X, padding: 1, pool: pool)
+            SectionProfile.lap("gud\(outDim).class.conv1", &t)
             Ops.addInPlace(y, guided)
             y = Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu)
+            SectionProfile.lap("gud\(outDim).class.add+gn", &t)
             y = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool)
+            SectionProfile.lap("gud\(outDim).class.conv2", &t)
             y = Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
             (result.data + i * outDim * oh * ow).update(from: y.data, count: outDim * oh * ow)
+            SectionProfile.lap("gud\(outDim).class.gn+copy", &t)
         }
         withExtendedLifetime(src) {}
         SectionProfile.lap("gud\(outDim).classes", &clock)
