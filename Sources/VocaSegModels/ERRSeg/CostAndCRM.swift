@@ -92,14 +92,23 @@ struct CostEmbedding {
     }
 
     /// cost16 [K, h·w], cost32 [K, (h/2)·(w/2)] (the selected classes' rows).
-    func forward(cost16: Tensor, cost32: Tensor, height h: Int, width w: Int, pool: BufferPool) -> Tensor {
+    func forward(cost16: Tensor, cost32: Tensor, height h: Int, width w: Int, pools: [BufferPool]) -> Tensor {
         let k = cost16.shape[0]
         let h32 = h / 2, w32 = w / 2
-        let (a, _, _) = conv16(cost16, batch: k, height: h, width: w, pool: pool, slot: "cost.a")
-        let (b, _, _) = conv32(cost32, batch: k, height: h32, width: w32, pool: pool, slot: "cost.b")
-        // a += upsample(b) in a's pooled buffer (a fresh [K, h, w, 256] sum would be 52 MB per frame at K = 32).
-        ChannelsLast.resizeBilinear(b, batch: k, height: h32, width: w32, channels: inter, outHeight: h, outWidth: w,
-                                    alignCorners: false, addInto: a)
-        return fusion(a.reshaped([k, h * w, inter]))
+        let c16 = cost16.contiguous(), c32 = cost32.contiguous()
+        let out = pools[0].tensor("cost.x0", shape: [k, h * w, fusion.outFeatures])
+        // One class per worker: its [h·w, 256] embedding stays in cache between the two 7×7 convs, the upsampled
+        // sum and the fusion (all K at once would stream a 52 MB map through memory three times).
+        ParallelConfig.forEachItem(k) { worker, i in
+            let pool = pools[worker]
+            let (a, _, _) = conv16(c16.narrowed(dim: 0, start: i, length: 1), batch: 1, height: h, width: w, pool: pool,
+                                   slot: "cost.a")
+            let (b, _, _) = conv32(c32.narrowed(dim: 0, start: i, length: 1), batch: 1, height: h32, width: w32,
+                                   pool: pool, slot: "cost.b")
+            ChannelsLast.resizeBilinear(b, batch: 1, height: h32, width: w32, channels: inter, outHeight: h,
+                                        outWidth: w, alignCorners: false, addInto: a)
+            fusion(a, out: out.narrowed(dim: 0, start: i, length: 1).reshaped([h * w, fusion.outFeatures]))
+        }
+        return out
     }
 }

@@ -223,7 +223,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         SectionProfile.lap("cost.volumes+crm", &section)
         let x = costEmbedding.forward(cost16: Ops.indexSelect(cost16, dim: 0, indices: selected),
                                       cost32: Ops.indexSelect(cost32, dim: 0, indices: selected),
-                                      height: h, width: w, pool: pool)
+                                      height: h, width: w, pools: workerPools())
         SectionProfile.lap("cost.embedding", &section)
         let x0 = keepIntermediates ? x.copy() : Tensor(zeros: [0])
         let (gimg, gdec) = guidance.image(v)
