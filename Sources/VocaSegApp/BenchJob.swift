@@ -165,14 +165,16 @@ public enum BenchJob {
         let source = LimitedSource(MediaFrameSource(media), limit: o.warmup + o.frames)
         let pipeline = FramePipeline(source: source, model: model, renderer: OverlayFrameRenderer(renderer),
                                      sinks: [sink], options: .init(warmupFrames: o.warmup))
-        var warmStart: UInt64 = 0
-        pipeline.onFrameWritten = { f in if f.frame.index == o.warmup - 1 { warmStart = DispatchTime.now().uptimeNanoseconds } }
+        // Set on the writer's queue when the last warm-up frame is out, read here after `run` has joined it.
+        let warmStart = WarmStartClock()
+        pipeline.onFrameWritten = { f in if f.frame.index == o.warmup - 1 { warmStart.mark() } }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
         let start = DispatchTime.now().uptimeNanoseconds
         let outcome = try pipeline.run()
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
         let end = DispatchTime.now().uptimeNanoseconds
         let timed = max(outcome.frames - o.warmup, 1)
-        let seconds = Double(end - (o.warmup > 0 && warmStart > 0 ? warmStart : start)) / 1e9
+        let warm = warmStart.value
+        let seconds = Double(end - (o.warmup > 0 && warm > 0 ? warm : start)) / 1e9
         return (outcome.timings, Double(timed) / seconds)
     }
 
@@ -246,6 +248,14 @@ public enum BenchJob {
         }
         return lines.joined(separator: "\n")
     }
+}
+
+/// The uptime at which the pipeline wrote its last warm-up frame (0 until then), shared across queues.
+final class WarmStartClock: @unchecked Sendable {
+    private let lock = NSLock()
+    private var nanoseconds: UInt64 = 0
+    func mark() { lock.lock(); nanoseconds = DispatchTime.now().uptimeNanoseconds; lock.unlock() }
+    var value: UInt64 { lock.lock(); defer { lock.unlock() }; return nanoseconds }
 }
 
 /// Stops after `limit` frames.
