@@ -23,6 +23,7 @@ import VocaSegTensor
         let k = Int(env["VOCASEG_BENCH_K"] ?? "") ?? 32
         ParallelConfig.setThreads(threads)
         if let rows = Int(env["VOCASEG_BENCH_EPILOGUE_ROWS"] ?? "") { Ops.linearEpilogueTileRows = rows }
+        if let n = Int(env["VOCASEG_BENCH_DIRECT_MAX"] ?? "") { Ops.directConvMaxOutputChannels = n }
         let loadStart = Date()
         let model = try ERRSegModel.random(config: .base, seed: 1, tokenizer: nil,
                                            options: ERRSegOptions(classesKept: k, resizeMode: .official))

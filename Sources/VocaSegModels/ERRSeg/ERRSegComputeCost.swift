@@ -6,7 +6,9 @@ import VocaSegCore
 /// §6: B@640 visual 170.7 GMAC, decoder 116.5 / 174.1 GMAC at K = 32 / 48; L@768 visual 556.4, decoder 183.7 /
 /// 273.5), which `Scripts/bench/compare.sh` re-measures with PyTorch's FlopCounterMode. The decoder is linear in K
 /// (every ESCF/GUD op runs once per kept class, plus a small class-independent part) and every stage scales with the
-/// input's area. Configurations other than B and L report nothing rather than a guess.
+/// input's area. Configurations other than B and L report nothing rather than a guess. These are the reference
+/// model's counts: our decoder computes the class-independent guidance halves (SFM q and sr_k, CFM q and k, GUD's
+/// first conv) once rather than per class, about 29 GFLOP less at B@640 with K = 32, so its GFLOP/s are effective.
 extension ERRSegModel: ComputeCostReporting {
     public func multiplyAccumulatesPerFrame() -> [String: Double] {
         let reference: (size: Double, visual: Double, perClass: Double, fixed: Double)
