@@ -232,8 +232,9 @@ public enum ParallelConfig {
     /// Runs `body(worker, item)` for every item in `0..<count`, items handed out one at a time to `threads`
     /// workers (so a core that other work slows down just takes fewer items). Inside, every kernel runs on its
     /// own thread and OpenBLAS on one thread: one level of parallelism, over items that are each small enough to
-    /// stay in cache (ERR-Seg's per-class decoder work). `worker` (0..<threads) picks per-worker scratch. Only the
-    /// OpenBLAS's thread count is process-wide, so GEMMs that other threads run meanwhile are single-threaded too.
+    /// stay in cache (ERR-Seg's per-class decoder work). `worker` (0..<threads) picks per-worker scratch.
+    /// OpenBLAS's thread count is process-wide, so GEMMs that other threads run meanwhile are single-threaded too;
+    /// nested calls (from inside an item) run their items in order on the calling thread.
     public static func forEachItem(_ count: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
         let workers = min(threads, count)
         if workers <= 1 {
