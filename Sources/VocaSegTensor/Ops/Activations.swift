@@ -132,35 +132,11 @@ extension Ops {
 
     @inline(__always)
     static func softmaxRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-        var m = -Float.infinity
-        var i = 0
-        if n >= 8 {
-            var m8 = SIMD8<Float>(repeating: -.infinity)
-            while i + 8 <= n { m8 = SIMDMath.max(m8, SIMDMath.load(p + i)); i += 8 }
-            m = SIMDMath.horizontalMax(m8)
-        }
-        while i < n { m = max(m, p[i]); i += 1 }
-        if m == -.infinity {
+        let sum = softmaxExpInPlace(p, count: n)
+        if sum == 0 {  // every entry −∞: PyTorch gives NaN
             p.initialize(repeating: .nan, count: n)
             return
         }
-        let mv = SIMD8<Float>(repeating: m)
-        var acc = SIMD8<Float>(repeating: 0)
-        i = 0
-        while i + 8 <= n {
-            let e = SIMDMath.exp(SIMDMath.load(p + i) - mv)
-            SIMDMath.store(e, p + i)
-            acc += e
-            i += 8
-        }
-        if i < n {
-            var tail = SIMD8<Float>(repeating: -.infinity)  // padding lanes give e^−∞ = 0
-            for j in 0..<(n - i) { tail[j] = p[i + j] - m }
-            let e = SIMDMath.exp(tail)
-            for j in 0..<(n - i) { p[i + j] = e[j] }
-            acc += e
-        }
-        let sum = acc.sum()
         let inv = SIMD8<Float>(repeating: 1 / sum)
         SIMDMath.map(p, p, count: n) { $0 * inv }
     }

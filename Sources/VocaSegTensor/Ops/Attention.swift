@@ -211,29 +211,19 @@ struct AttentionProblem {
     }
 }
 
-/// Replaces `x[0..<count]` by exp(x − max) and returns the sum (`max`: the row's maximum when the caller already
-/// has it). An all −∞ row gives sum 0 (so NaN after the
-/// division, as PyTorch); NaN propagates. Vector math from `SIMDMath` (inlined min/max, bit-trick exp).
+/// Replaces `x[0..<count]` by exp(x − max) and returns the sum. `max` is the row's maximum when the caller already
+/// has it (the fused kernel tracks it while computing the scores); otherwise a first pass finds it. An all −∞ row
+/// gives sum 0 (so NaN after the division, as PyTorch); NaN propagates. Vector math from `SIMDMath`.
 @inline(__always)
 func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, max knownMax: Float? = nil) -> Float {
-    var maxV = knownMax ?? -Float.infinity
-    var i = knownMax == nil ? 0 : n
-    if n >= 8 && knownMax == nil {
-        var m8 = SIMD8<Float>(repeating: -.infinity)
-        while i + 8 <= n {
-            m8 = SIMDMath.max(m8, SIMDMath.load(x + i))
-            i += 8
-        }
-        maxV = SIMDMath.horizontalMax(m8)
-    }
-    while i < n { maxV = Swift.max(maxV, x[i]); i += 1 }
+    let maxV = knownMax ?? rowMaximum(x, count: n)
     if maxV == -.infinity {
         x.initialize(repeating: 0, count: n)
         return 0
     }
     let m8 = SIMD8<Float>(repeating: maxV)
     var acc = SIMD8<Float>(repeating: 0)
-    i = 0
+    var i = 0
     while i + 8 <= n {
         let e = SIMDMath.exp(SIMDMath.load(x + i) - m8)
         SIMDMath.store(e, x + i)
@@ -248,4 +238,20 @@ func softmaxExpInPlace(_ x: UnsafeMutablePointer<Float>, count n: Int, max known
         i += 1
     }
     return sum
+}
+
+@inline(__always)
+func rowMaximum(_ x: UnsafePointer<Float>, count n: Int) -> Float {
+    var maxV = -Float.infinity
+    var i = 0
+    if n >= 8 {
+        var m8 = SIMD8<Float>(repeating: -.infinity)
+        while i + 8 <= n {
+            m8 = SIMDMath.max(m8, SIMDMath.load(x + i))
+            i += 8
+        }
+        maxV = SIMDMath.horizontalMax(m8)
+    }
+    while i < n { maxV = Swift.max(maxV, x[i]); i += 1 }
+    return maxV
 }
