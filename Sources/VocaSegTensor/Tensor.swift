@@ -202,26 +202,23 @@ public struct Tensor: @unchecked Sendable {
     }
 }
 
-/// One thread count for the whole engine: OpenBLAS's pool for GEMM, `concurrentPerform` chunking for the rest.
-/// Set it once at start-up (`--threads`); kernels never spawn more parallel chunks than a small multiple of it.
+/// One thread count for the whole engine: GEMM bands (`BLAS.sgemm`), `forEachItem` workers and `concurrentPerform`
+/// chunking. Set it once at start-up (`--threads`); kernels never spawn more parallel chunks than a small multiple
+/// of it. OpenBLAS's own pool stays at one thread (see `BLAS`).
 public enum ParallelConfig {
-    nonisolated(unsafe) private static var configured: Int = ProcessInfo.processInfo.activeProcessorCount
+    nonisolated(unsafe) private static var configured: Int = {
+        BLAS.useOneOpenBLASThread()
+        return ProcessInfo.processInfo.activeProcessorCount
+    }()
 
     /// The threads a kernel may use from the calling thread: the configured count, or 1 inside `forEachItem`
     /// (whose items already occupy every thread).
     public static var threads: Int { pthread_getspecific(insideItemKey) == nil ? configured : 1 }
 
     public static func setThreads(_ n: Int) {
-        regionLock.lock()
-        defer { regionLock.unlock() }
         configured = max(1, n)
-        if openRegions == 0 { BLAS.setThreads(configured) }
+        BLAS.useOneOpenBLASThread()
     }
-
-    /// OpenBLAS runs on one thread while any `forEachItem` region is open (regions may overlap when several
-    /// models run in one process, as in the test suite); the last one to close restores the configured count.
-    private static let regionLock = NSLock()
-    nonisolated(unsafe) private static var openRegions = 0
 
     private static let insideItemKey: pthread_key_t = {
         var key = pthread_key_t()
@@ -230,26 +227,15 @@ public enum ParallelConfig {
     }()
 
     /// Runs `body(worker, item)` for every item in `0..<count`, items handed out one at a time to `threads`
-    /// workers (so a core that other work slows down just takes fewer items). Inside, every kernel runs on its
-    /// own thread and OpenBLAS on one thread: one level of parallelism, over items that are each small enough to
-    /// stay in cache (ERR-Seg's per-class decoder work). `worker` (0..<threads) picks per-worker scratch.
-    /// OpenBLAS's thread count is process-wide, so GEMMs that other threads run meanwhile are single-threaded too;
-    /// nested calls (from inside an item) run their items in order on the calling thread.
+    /// workers (so a core that other work slows down just takes fewer items). Inside, every kernel and GEMM runs on
+    /// the item's own thread: one level of parallelism, over items that are each small enough to stay in cache
+    /// (ERR-Seg's per-class decoder work). `worker` (0..<threads) picks per-worker scratch. Nested calls (from
+    /// inside an item) run their items in order on the calling thread.
     public static func forEachItem(_ count: Int, _ body: (_ worker: Int, _ item: Int) -> Void) {
         let workers = min(threads, count)
         if workers <= 1 {
             for i in 0..<count { body(0, i) }
             return
-        }
-        regionLock.lock()
-        if openRegions == 0 { BLAS.setThreads(1) }
-        openRegions += 1
-        regionLock.unlock()
-        defer {
-            regionLock.lock()
-            openRegions -= 1
-            if openRegions == 0 { BLAS.setThreads(configured) }
-            regionLock.unlock()
         }
         let lock = NSLock()
         var next = 0

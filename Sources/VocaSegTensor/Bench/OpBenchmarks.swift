@@ -107,6 +107,11 @@ public enum OpBenchmarks {
         let s = 2048
         list.append(Case(name: "sgemm", shape: "\(s)×\(s)×\(s)", gflop: 2 * pow(Double(s), 3) / 1e9) {
             let a = random([s, s], seed: 1), b = random([s, s], seed: 2), c = Tensor(uninitializedShape: [s, s])
+            // Raw OpenBLAS on its own thread pool: the reference every %sgemm figure is against.
+            return { BLAS.sgemmOnOpenBLASPool(threads: ParallelConfig.threads, n: s, a: a.data, b: b.data, c: c.data) }
+        })
+        list.append(Case(name: "sgemm_banded", shape: "\(s)×\(s)×\(s) BLAS.sgemm", gflop: 2 * pow(Double(s), 3) / 1e9) {
+            let a = random([s, s], seed: 1), b = random([s, s], seed: 2), c = Tensor(uninitializedShape: [s, s])
             return { BLAS.sgemm(m: s, n: s, k: s, a: a.data, lda: s, b: b.data, ldb: s, c: c.data, ldc: s) }
         })
         // ConvNeXt stage 2 (27 blocks at 40×40×512) and stage 0 (160×160×128).
