@@ -83,10 +83,10 @@ struct AttentionProblem {
     let scale: Float
     let causal: Bool
 
-    /// Largest m·n·k for which OpenBLAS 0.3 runs sgemm on the calling thread (SMP_THRESHOLD_MIN 65536 ×
-    /// GEMM_MULTITHREAD_THRESHOLD 4). Work items sized below it can run in `concurrentPerform` without the
-    /// BLAS pool also spawning threads, so only one level of parallelism is ever active.
-    static let blasSingleThreadMNK = 65536 * 4
+    /// Largest m·n·k that `BLAS.sgemm` runs on the calling thread (`BLAS.parallelThreshold`). Work items sized
+    /// below it can run in `concurrentPerform` without the GEMM splitting itself across workers again, so only one
+    /// level of parallelism is ever active.
+    static let blasSingleThreadMNK = BLAS.parallelThreshold
 
     /// Query rows per tile: as many as keep both GEMMs of the tile (rows·Lk·d and rows·dv·Lk multiply-adds) at or
     /// under OpenBLAS's single-thread size, so no tile ever wakes the BLAS pool from inside `concurrentPerform`
