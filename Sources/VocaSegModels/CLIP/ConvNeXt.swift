@@ -63,7 +63,7 @@ struct ConvNeXtBlock {
     }
 
     /// Row-tiled MLP for blocks this narrow: their weights (4C² floats each, 1 MB at C = 256) are cheap to re-pack
-    /// per tile. Wider blocks (C = 512: 4 MB per weight, only 1600 rows) keep one BLAS-threaded GEMM per layer.
+    /// per tile. Wider blocks (C = 512: 4 MB per weight, only 1600 rows) keep one GEMM per layer, split across workers by `BLAS.sgemm`.
     nonisolated(unsafe) static var tiledMLPMaxDim = 256
     nonisolated(unsafe) static var tiledMLPRows = 512
 }

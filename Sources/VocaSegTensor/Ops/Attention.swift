@@ -57,9 +57,9 @@ public enum AttentionSchedule: String, Sendable, CaseIterable {
     /// Register-blocked kernel with the softmax fused between its two products (unmasked, value heads a multiple of
     /// 16 wide); otherwise one of the BLAS schedules below by problem size.
     case automatic
-    /// Large query tiles one after another; OpenBLAS threads each GEMM, the softmax rows are split in between.
+    /// Large query tiles one after another; each GEMM is split across workers, the softmax rows in between.
     case blasParallel
-    /// `concurrentPerform` over (batch, head, query tile) items small enough for single-threaded OpenBLAS calls.
+    /// `concurrentPerform` over (batch, head, query tile) items whose GEMMs stay on the calling thread.
     case itemParallel
 }
 
@@ -89,8 +89,9 @@ struct AttentionProblem {
     static let blasSingleThreadMNK = BLAS.parallelThreshold
 
     /// Query rows per tile: as many as keep both GEMMs of the tile (rows·Lk·d and rows·dv·Lk multiply-adds) at or
-    /// under OpenBLAS's single-thread size, so no tile ever wakes the BLAS pool from inside `concurrentPerform`
-    /// (measured: that nesting makes ERR-Seg's SFM ~30× slower). 0 when even one row is too big.
+    /// under `BLAS.parallelThreshold`, so no tile's GEMM splits itself across workers from inside `concurrentPerform`
+    /// (measured with OpenBLAS's own pool: that nesting made ERR-Seg's SFM ~30× slower). 0 when even one row is
+    /// too big.
     var tileRows: Int {
         if let rows = AttentionProblem.tileRowsOverride { return min(lq, max(1, rows)) }
         let perRow = lk * max(d, dv)
@@ -101,7 +102,7 @@ struct AttentionProblem {
     /// - fused (`runFused`): `concurrentPerform` over (batch, head) items, no BLAS. Used whenever it applies.
     /// - `itemParallel`: `concurrentPerform` over (batch, head, query tile) items whose GEMMs are small enough that
     ///   OpenBLAS runs them on the calling thread. The BLAS fallback when a whole (batch, head) fits one tile.
-    /// - `blasParallel`: items one after another with large tiles; the GEMMs use the BLAS pool and the softmax
+    /// - `blasParallel`: items one after another with large tiles; each GEMM is split across workers by `BLAS.sgemm` and the softmax
     ///   rows are split with `concurrentPerform` between the GEMMs. The BLAS fallback for long sequences.
     /// Measured at ERR-Seg's SFM shapes (K = 32, 2 threads): fused 90 ms, 20-row item tiles ~140 ms, 1600-row
     /// BLAS tiles 158 ms per call (`StructuralBenchmarks.attentionAtERRSegShapes`).
