@@ -54,16 +54,18 @@ struct UpDecoder {
                 ? Ops.convTranspose2d(xi, weight: upWeight, bias: upBias, stride: 2, pool: pool)
                 : Ops.conv2d(xi, weight: upWeight, bias: upBias, pool: pool)
             SectionProfile.lap("gud\(outDim).class.up", &t)
-            var y = Ops.conv2d(up, weight: conv1X, padding: 1, pool: pool)
+            let plane = [1, outDim, oh, ow]
+            let y = Ops.conv2d(up, weight: conv1X, padding: 1, pool: pool, out: pool.tensor("gud.conv1", shape: plane))
             SectionProfile.lap("gud\(outDim).class.conv1", &t)
             Ops.addInPlace(y, guided)
-            y = Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu)
+            Ops.groupNorm(y, groups: groups, weight: gn1Weight, bias: gn1Bias, eps: eps, activation: .relu, out: y)
             SectionProfile.lap("gud\(outDim).class.add+gn", &t)
-            y = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool)
+            let z = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool, out: pool.tensor("gud.conv2", shape: plane))
             SectionProfile.lap("gud\(outDim).class.conv2", &t)
-            y = Ops.groupNorm(y, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu)
-            (result.data + i * outDim * oh * ow).update(from: y.data, count: outDim * oh * ow)
-            SectionProfile.lap("gud\(outDim).class.gn+copy", &t)
+            // The second GroupNorm writes this class's slice of the stage output directly.
+            Ops.groupNorm(z, groups: groups, weight: gn2Weight, bias: gn2Bias, eps: eps, activation: .relu,
+                          out: result.narrowed(dim: 0, start: i, length: 1))
+            SectionProfile.lap("gud\(outDim).class.gn", &t)
         }
         withExtendedLifetime(src) {}
         SectionProfile.lap("gud\(outDim).classes", &clock)

@@ -102,6 +102,40 @@ public enum OpBenchmarks {
         }
     }
 
+    /// Classes run per item, as in ERR-Seg's decoder: 32 items of `body(worker, item)` over the workers.
+    static let perClassItems = 32
+
+    static func perClassConv(_ name: String, c: Int, hw: Int) -> Case {
+        let flop = 2.0 * Double(perClassItems * c * hw * hw) * Double(c * 9)
+        return Case(name: name, shape: "\(perClassItems)×[1,\(c),\(hw),\(hw)] k3p1 →\(c)", gflop: flop / 1e9) {
+            let x = random([perClassItems, c, hw, hw], seed: 1), w = random([c, c, 3, 3], scale: 0.05, seed: 2)
+            let out = Tensor(uninitializedShape: [perClassItems, c, hw, hw])
+            let pools = (0..<ParallelConfig.threads).map { _ in BufferPool() }
+            return {
+                ParallelConfig.forEachItem(perClassItems) { worker, i in
+                    _ = Ops.conv2d(x.narrowed(dim: 0, start: i, length: 1), weight: w, padding: 1, pool: pools[worker],
+                                   out: out.narrowed(dim: 0, start: i, length: 1))
+                }
+            }
+        }
+    }
+
+    static func perClassLinear(_ name: String, rows: Int, inF: Int, outF: Int, bias: Bool) -> Case {
+        let flop = 2.0 * Double(perClassItems * rows * inF * outF)
+        return Case(name: name, shape: "\(perClassItems)×[\(rows),\(inF)]·[\(outF),\(inF)]ᵀ\(bias ? " +b" : "")",
+                    gflop: flop / 1e9) {
+            let x = random([perClassItems, rows, inF], seed: 1), w = random([outF, inF], scale: 0.05, seed: 2)
+            let b = bias ? random([outF], seed: 3) : nil
+            let out = Tensor(uninitializedShape: [perClassItems, rows, outF])
+            return {
+                ParallelConfig.forEachItem(perClassItems) { _, i in
+                    Ops.linear(x.narrowed(dim: 0, start: i, length: 1).reshaped([rows, inF]), weight: w, bias: b,
+                               out: out.narrowed(dim: 0, start: i, length: 1).reshaped([rows, outF]))
+                }
+            }
+        }
+    }
+
     static func cases() -> [Case] {
         var list: [Case] = []
         let s = 2048
@@ -206,6 +240,15 @@ public enum OpBenchmarks {
         list.append(conv("conv3x3_gud2_48to32", n: 32, cin: 48, cout: 32, hw: (80, 80), k: 3, pad: 1))
         list.append(conv("conv3x3_gud3_24to16", n: 32, cin: 24, cout: 16, hw: (160, 160), k: 3, pad: 1))
         list.append(conv("conv3x3_gud3_16to16", n: 32, cin: 16, cout: 16, hw: (160, 160), k: 3, pad: 1))
+        // The decoder as the model runs it: one item per kept class (K = 32) handed to the workers by
+        // `ParallelConfig.forEachItem`, single-threaded kernels inside, each worker with its own buffers.
+        list.append(perClassConv("gud1_3x3_64_per_class", c: 64, hw: 40))
+        list.append(perClassConv("gud2_3x3_32_per_class", c: 32, hw: 80))
+        list.append(perClassConv("gud3_3x3_16_per_class", c: 16, hw: 160))
+        list.append(perClassLinear("sfm_q_per_class", rows: 1600, inF: 128, outF: 128, bias: false))
+        list.append(perClassLinear("sfm_srk_per_class", rows: 400, inF: 512, outF: 256, bias: false))
+        list.append(perClassLinear("sfm_fc12_per_class", rows: 1600, inF: 128, outF: 768, bias: true))
+        list.append(perClassLinear("sfm_fc3_per_class", rows: 1600, inF: 384, outF: 128, bias: true))
         list.append(Case(name: "convT_k2s2_gud2", shape: "[32,64,40,40] →32", gflop: 2.0 * 32 * 64 * 32 * 4 * 1600 / 1e9) {
             let x = random([32, 64, 40, 40], seed: 1), w = random([64, 32, 2, 2], scale: 0.1, seed: 2)
             let b = random([32], seed: 3)

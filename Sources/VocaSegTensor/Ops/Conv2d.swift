@@ -37,19 +37,21 @@ extension Ops {
     /// Paths: depthwise (groups == Cin == Cout) → direct SIMD kernel; 1×1 stride 1 no padding → one GEMM per
     /// (sample, group) straight on NCHW; stride 1 with few output channels (≤ `directConvMaxOutputChannels`) →
     /// direct kernel (DirectConv2d.swift); otherwise im2col (tiled over output rows so the column buffer stays
-    /// near `im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer.
+    /// near `im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer; `out`, if given,
+    /// is a contiguous tensor of the output's shape that receives the result (e.g. a pooled buffer).
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
-                              pool: BufferPool? = nil) -> Tensor {
+                              pool: BufferPool? = nil, out: Tensor? = nil) -> Tensor {
         conv2d(x, weight: weight, bias: bias, geometry: Conv2dGeometry(stride: stride, padding: padding, dilation: dilation),
-               groups: groups, activation: activation, pool: pool)
+               groups: groups, activation: activation, pool: pool, out: out)
     }
 
     /// Floats of im2col columns per GEMM call (≈ 8 MB): large enough for efficient GEMMs, small enough for L3.
     nonisolated(unsafe) public static var im2colBudget = 1 << 21
 
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
-                              groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil) -> Tensor {
+                              groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil,
+                              out given: Tensor? = nil) -> Tensor {
         precondition(x.rank == 3 || x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
         precondition(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kh, kw], got \(weight.shape)")
         let batched = x.rank == 4
@@ -62,10 +64,12 @@ extension Ops {
         let (oh, ow) = g.outputHW(h: h, w: w, kh: kh, kw: kw)
         let outShape = batched ? [n, cout, oh, ow] : [cout, oh, ow]
 
+        precondition(given == nil || (given!.shape == outShape && given!.isContiguous),
+                     "conv2d: out must be contiguous \(outShape), got \(given!.shape)")
         if groups == cin && cout == cin && groups > 1 {
-            return depthwiseConv2d(x, weight: weight, bias: bias, geometry: g, activation: activation)
+            return depthwiseConv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, out: given)
         }
-        let out = Tensor(uninitializedShape: outShape)
+        let out = given ?? Tensor(uninitializedShape: outShape)
         if out.count == 0 { return out }
         let src = x.contiguous()
         let wc = weight.contiguous()

@@ -154,15 +154,19 @@ extension Ops {
 
     /// `nn.GroupNorm(groups, C)` on [N, C, spatial…]: statistics per (sample, group) over C/groups channels and all
     /// positions, then a per-channel affine; optionally followed by an activation in the same pass (GN → ReLU).
+    /// `out` (contiguous, x's shape) receives the result if given; it may be x itself.
+    @discardableResult
     public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float,
-                                 activation: Activation = .identity) -> Tensor {
+                                 activation: Activation = .identity, out: Tensor? = nil) -> Tensor {
         precondition(x.rank >= 2, "groupNorm: expected [N, C, …], got \(x.shape)")
         let n = x.shape[0], c = x.shape[1]
         precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
         let inner = x.shape[2...].reduce(1, *)
         let cg = c / groups
         let src = x.contiguous()
-        let y = Tensor(uninitializedShape: x.shape)
+        precondition(out == nil || (out!.shape == x.shape && out!.isContiguous),
+                     "groupNorm: out must be contiguous \(x.shape), got \(out!.shape)")
+        let y = out ?? Tensor(uninitializedShape: x.shape)
         let w = weight?.contiguous(), b = bias?.contiguous()
         let sp = src.data, dp = y.data, wp = w?.data, bp = b?.data
         // Mean and variance per (sample, group): sums per channel row in float lanes, accumulated across rows in
