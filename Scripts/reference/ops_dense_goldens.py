@@ -172,5 +172,12 @@ save("channel_bias_relu", x=x, b=bias, y=F.relu(x + bias.view(1, 5, 1, 1)))
 h = r(6, 26) * 5  # [u | v] with H = 13 (not a multiple of 8); u spans below 0 and above 6
 save("relu6_gate", h=h, y=F.relu6(h[:, :13]) * h[:, 13:])
 
+# Packed-weight linear (Ops.linear(_:packed:)): rows not a multiple of its 6-row blocks, outputs not a multiple of
+# its 16-wide panels, a ReLU6 epilogue; then the aggregator's 128 -> 128 shape accumulating onto a residual.
+x, w, bias = r(301, 37), r(45, 37, scale=0.3), r(45)
+save("linear_packed_relu6", x=x, w=w, b=bias, y=F.relu6(F.linear(x, w, bias)))
+x, w, bias, res = r(50, 128), r(128, 128, scale=0.1), r(128), r(50, 128)
+save("linear_packed_k128_accumulate", x=x, w=w, b=bias, r=res, y=res + F.linear(x, w, bias))
+
 total = sum(os.path.getsize(p) for p in written)
 print(f"wrote {len(written)} files, {total / 1024:.1f} KB, to {os.path.normpath(OUT)}")

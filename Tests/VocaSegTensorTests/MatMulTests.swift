@@ -52,4 +52,46 @@ import VocaSegTensor
         Ops.linear(x, weight: w, bias: b, out: out, accumulate: true)
         try G.check(out, "linear_accumulate")
     }
+
+    // MARK: packed weights (6×16 kernel)
+
+    /// Every existing linear golden through the packed path: one full 6-row block with a 7-wide panel, and 300
+    /// rows with 33 outputs (two panels and a 1-wide tail), with bias, GELU and without bias.
+    @Test func packedLinearMatchesTheLinearGoldens() throws {
+        let x = try G.tensor("linear", "x"), w = try G.tensor("linear", "w"), b = try G.tensor("linear", "b")
+        try G.check(Ops.linear(x, packed: PackedLinearWeight(weight: w, bias: b)), "linear")
+        try G.check(Ops.linear(x, packed: PackedLinearWeight(weight: w, bias: b), activation: .gelu), "linear_gelu",
+                    atol: 2e-6)
+        try G.check(Ops.linear(x, packed: PackedLinearWeight(weight: w, bias: nil)), "linear_nobias")
+        let xt = try G.tensor("linear_tiled_gelu", "x"), wt = try G.tensor("linear_tiled_gelu", "w")
+        let bt = try G.tensor("linear_tiled_gelu", "b")
+        try G.check(Ops.linear(xt, packed: PackedLinearWeight(weight: wt, bias: bt), activation: .gelu),
+                    "linear_tiled_gelu", atol: 2e-6)
+    }
+
+    /// 301 rows (a 1-row tail block), 45 outputs (a 13-wide tail panel), K = 37, ReLU6; on one thread and with
+    /// the engine's threads, and from a strided view of a wider input.
+    @Test func packedLinearTailsAndStridedInput() throws {
+        let name = "linear_packed_relu6"
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        let packed = PackedLinearWeight(weight: w, bias: b)
+        try G.check(Ops.linear(x, packed: packed, activation: .relu6), name)
+        ParallelConfig.forEachItem(1) { _, _ in
+            #expect(throws: Never.self) { try G.check(Ops.linear(x, packed: packed, activation: .relu6), name) }
+        }
+        let rows = x.shape[0], k = x.shape[1]
+        let wide = Tensor(zeros: [rows, k + 11])
+        for r in 0..<rows { (wide.data + r * (k + 11) + 5).update(from: x.data + r * k, count: k) }
+        try G.check(Ops.linear(wide.narrowed(dim: 1, start: 5, length: k), packed: packed,
+                               activation: .relu6), name)
+    }
+
+    /// The aggregator's 128 → 128 projection accumulating onto a residual (out += x·Wᵀ + b), 50 rows.
+    @Test func packedLinearAccumulates() throws {
+        let name = "linear_packed_k128_accumulate"
+        let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
+        let out = try G.tensor(name, "r").copy()
+        Ops.linear(x, packed: PackedLinearWeight(weight: w, bias: b), out: out, accumulate: true)
+        try G.check(out, name, atol: 1e-5)
+    }
 }

@@ -23,6 +23,9 @@ struct LayerNormLayer {
 struct LinearLayer {
     let weight: Tensor
     let bias: Tensor?
+    /// The weight repacked for `Ops.linear(_:packed:)`, set by `packed()` on layers that run per class with few
+    /// input features (ERR-Seg's aggregator), where that kernel beats OpenBLAS.
+    private(set) var packedWeight: PackedLinearWeight?
 
     init(_ w: WeightScope, in inFeatures: Int, out outFeatures: Int, bias hasBias: Bool = true) {
         weight = w.tensor("weight", [outFeatures, inFeatures])
@@ -37,10 +40,20 @@ struct LinearLayer {
     var inFeatures: Int { weight.shape[1] }
     var outFeatures: Int { weight.shape[0] }
 
+    /// This layer with its weight packed for the 6×16 kernel (same results up to summation order).
+    func packed() -> LinearLayer {
+        var layer = self
+        layer.packedWeight = PackedLinearWeight(weight: weight, bias: bias)
+        return layer
+    }
+
     @discardableResult
     func callAsFunction(_ x: Tensor, activation: Activation = .identity, out: Tensor? = nil,
                         accumulate: Bool = false) -> Tensor {
-        Ops.linear(x, weight: weight, bias: bias, activation: activation, out: out, accumulate: accumulate)
+        if let packedWeight {
+            return Ops.linear(x, packed: packedWeight, activation: activation, out: out, accumulate: accumulate)
+        }
+        return Ops.linear(x, weight: weight, bias: bias, activation: activation, out: out, accumulate: accumulate)
     }
 }
 

@@ -9,8 +9,8 @@ struct SplitLinear {
 
     init(_ w: WeightScope, dim c: Int) {
         let weight = w.tensor("weight", [c, 2 * c])
-        x = LinearLayer(weight: weight.narrowed(dim: 1, start: 0, length: c).contiguous(), bias: nil)
-        g = LinearLayer(weight: weight.narrowed(dim: 1, start: c, length: c).contiguous(), bias: w.tensor("bias", [c]))
+        x = LinearLayer(weight: weight.narrowed(dim: 1, start: 0, length: c).contiguous(), bias: nil).packed()
+        g = LinearLayer(weight: weight.narrowed(dim: 1, start: c, length: c).contiguous(), bias: w.tensor("bias", [c])).packed()
     }
 }
 
@@ -25,8 +25,8 @@ struct StarMLP {
         let fc1 = LinearLayer(w.scope("fc1"), in: c, out: hidden)
         let fc2 = LinearLayer(w.scope("fc2"), in: c, out: hidden)
         fc12 = LinearLayer(weight: Ops.concat([fc1.weight, fc2.weight], dim: 0),
-                           bias: Ops.concat([fc1.bias!, fc2.bias!], dim: 0))
-        fc3 = LinearLayer(w.scope("fc3"), in: hidden, out: c)
+                           bias: Ops.concat([fc1.bias!, fc2.bias!], dim: 0)).packed()
+        fc3 = LinearLayer(w.scope("fc3"), in: hidden, out: c).packed()
         self.hidden = hidden
     }
 
@@ -71,17 +71,17 @@ struct SpatialFusion {
         let srk = a.scope("sr_k")
         let srkW = srk.tensor("weight", [2 * c, 2 * c, srRatio, srRatio])
         srKx = LinearLayer(weight: ChannelsLast.packConvWeight(srkW.narrowed(dim: 1, start: 0, length: c).contiguous()),
-                           bias: nil)
+                           bias: nil).packed()
         srKg = LinearLayer(weight: ChannelsLast.packConvWeight(srkW.narrowed(dim: 1, start: c, length: c).contiguous()),
-                           bias: srk.tensor("bias", [2 * c]))
+                           bias: srk.tensor("bias", [2 * c])).packed()
         normK = LayerNormLayer(a.scope("norm_k"), dim: 2 * c, eps: eps)
-        k = LinearLayer(a.scope("k"), in: 2 * c, out: c)
+        k = LinearLayer(a.scope("k"), in: 2 * c, out: c).packed()
         let srv = a.scope("sr_v")
         srV = LinearLayer(weight: ChannelsLast.packConvWeight(srv.tensor("weight", [c, c, srRatio, srRatio])),
-                          bias: srv.tensor("bias", [c]))
+                          bias: srv.tensor("bias", [c])).packed()
         normV = LayerNormLayer(a.scope("norm_v"), dim: c, eps: eps)
-        v = LinearLayer(a.scope("v"), in: c, out: c)
-        proj = LinearLayer(a.scope("proj"), in: c, out: c)
+        v = LinearLayer(a.scope("v"), in: c, out: c).packed()
+        proj = LinearLayer(a.scope("proj"), in: c, out: c).packed()
         mlp = StarMLP(w.scope("mlp"), dim: c, hidden: cfg.aggregatorMLPRatio * c)
         let dw = w.scope("mlp.dwconv.dwconv")
         dwWeight = ChannelsLast.packDepthwiseWeight(dw.tensor("weight", [c, 1, 7, 7]))
@@ -161,8 +161,8 @@ struct ClassFusion {
         let a = sa.scope("attention")
         q = SplitLinear(a.scope("q"), dim: c)
         k = SplitLinear(a.scope("k"), dim: c)
-        v = LinearLayer(a.scope("v"), in: c, out: c)
-        proj = LinearLayer(a.scope("proj"), in: c, out: c)
+        v = LinearLayer(a.scope("v"), in: c, out: c).packed()
+        proj = LinearLayer(a.scope("proj"), in: c, out: c).packed()
         mlp = StarMLP(sa.scope("mlp"), dim: c, hidden: cfg.aggregatorMLPRatio * c)
     }
 

@@ -120,17 +120,19 @@ public enum OpBenchmarks {
         }
     }
 
-    static func perClassLinear(_ name: String, rows: Int, inF: Int, outF: Int, bias: Bool) -> Case {
+    static func perClassLinear(_ name: String, rows: Int, inF: Int, outF: Int, bias: Bool, packed: Bool) -> Case {
         let flop = 2.0 * Double(perClassItems * rows * inF * outF)
-        return Case(name: name, shape: "\(perClassItems)×[\(rows),\(inF)]·[\(outF),\(inF)]ᵀ\(bias ? " +b" : "")",
+        return Case(name: name, shape: "\(perClassItems)×[\(rows),\(inF)]·[\(outF),\(inF)]ᵀ\(bias ? " +b" : "")\(packed ? " packed" : "")",
                     gflop: flop / 1e9) {
             let x = random([perClassItems, rows, inF], seed: 1), w = random([outF, inF], scale: 0.05, seed: 2)
             let b = bias ? random([outF], seed: 3) : nil
             let out = Tensor(uninitializedShape: [perClassItems, rows, outF])
+            let pw = PackedLinearWeight(weight: w, bias: b)
             return {
                 ParallelConfig.forEachItem(perClassItems) { _, i in
-                    Ops.linear(x.narrowed(dim: 0, start: i, length: 1).reshaped([rows, inF]), weight: w, bias: b,
-                               out: out.narrowed(dim: 0, start: i, length: 1).reshaped([rows, outF]))
+                    let xi = x.narrowed(dim: 0, start: i, length: 1).reshaped([rows, inF])
+                    let yi = out.narrowed(dim: 0, start: i, length: 1).reshaped([rows, outF])
+                    if packed { Ops.linear(xi, packed: pw, out: yi) } else { Ops.linear(xi, weight: w, bias: b, out: yi) }
                 }
             }
         }
@@ -245,10 +247,14 @@ public enum OpBenchmarks {
         list.append(perClassConv("gud1_3x3_64_per_class", c: 64, hw: 40))
         list.append(perClassConv("gud2_3x3_32_per_class", c: 32, hw: 80))
         list.append(perClassConv("gud3_3x3_16_per_class", c: 16, hw: 160))
-        list.append(perClassLinear("sfm_q_per_class", rows: 1600, inF: 128, outF: 128, bias: false))
-        list.append(perClassLinear("sfm_srk_per_class", rows: 400, inF: 512, outF: 256, bias: false))
-        list.append(perClassLinear("sfm_fc12_per_class", rows: 1600, inF: 128, outF: 768, bias: true))
-        list.append(perClassLinear("sfm_fc3_per_class", rows: 1600, inF: 384, outF: 128, bias: true))
+        for packed in [false, true] {
+            let tag = packed ? "_packed" : ""
+            list.append(perClassLinear("sfm_q_per_class" + tag, rows: 1600, inF: 128, outF: 128, bias: false, packed: packed))
+            list.append(perClassLinear("sfm_k_per_class" + tag, rows: 400, inF: 256, outF: 128, bias: true, packed: packed))
+            list.append(perClassLinear("sfm_srk_per_class" + tag, rows: 400, inF: 512, outF: 256, bias: false, packed: packed))
+            list.append(perClassLinear("sfm_fc12_per_class" + tag, rows: 1600, inF: 128, outF: 768, bias: true, packed: packed))
+            list.append(perClassLinear("sfm_fc3_per_class" + tag, rows: 1600, inF: 384, outF: 128, bias: true, packed: packed))
+        }
         list.append(Case(name: "convT_k2s2_gud2", shape: "[32,64,40,40] →32", gflop: 2.0 * 32 * 64 * 32 * 4 * 1600 / 1e9) {
             let x = random([32, 64, 40, 40], seed: 1), w = random([64, 32, 2, 2], scale: 0.1, seed: 2)
             let b = random([32], seed: 3)
