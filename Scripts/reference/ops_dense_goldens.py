@@ -179,5 +179,9 @@ save("linear_packed_relu6", x=x, w=w, b=bias, y=F.relu6(F.linear(x, w, bias)))
 x, w, bias, res = r(50, 128), r(128, 128, scale=0.1), r(128), r(50, 128)
 save("linear_packed_k128_accumulate", x=x, w=w, b=bias, r=res, y=res + F.linear(x, w, bias))
 
+# k=2 s=2 transposed conv with rows wider than one 8-lane vector plus a tail (the vectorised interleave).
+x, w, bias = r(1, 5, 3, 11), r(5, 3, 2, 2, scale=0.3), r(3)
+save("convt_k2s2_w11", x=x, w=w, b=bias, y=F.conv_transpose2d(x, w, bias, stride=2))
+
 total = sum(os.path.getsize(p) for p in written)
 print(f"wrote {len(written)} files, {total / 1024:.1f} KB, to {os.path.normpath(OUT)}")
