@@ -18,7 +18,10 @@ struct ConvNeXtBlock {
         dwWeight = ChannelsLast.packDepthwiseWeight(w.scope("conv_dw").tensor("weight", [dim, 1, 7, 7]))
         dwBias = w.scope("conv_dw").tensor("bias", [dim])
         norm = LayerNormLayer(w.scope("norm"), dim: dim, eps: eps)
-        fc1 = LinearLayer(w.scope("mlp.fc1"), in: dim, out: 4 * dim)
+        // The row-tiled stages run their GEMMs single-threaded per tile, where the packed kernel is faster.
+        let tiled = dim <= ConvNeXtBlock.tiledMLPMaxDim
+        let fc1 = LinearLayer(w.scope("mlp.fc1"), in: dim, out: 4 * dim)
+        self.fc1 = tiled ? fc1.packed() : fc1
         let raw = LinearLayer(w.scope("mlp.fc2"), in: 4 * dim, out: dim)
         // diag(γ)·W and γ ⊙ b: the block's output is scaled per output channel.
         let scaledW = Tensor(uninitializedShape: raw.weight.shape)
@@ -28,7 +31,8 @@ struct ConvNeXtBlock {
             for i in 0..<(4 * dim) { scaledW.data[o * 4 * dim + i] = g * raw.weight.data[o * 4 * dim + i] }
             scaledB.data[o] = g * raw.bias!.data[o]
         }
-        fc2 = LinearLayer(weight: scaledW, bias: scaledB)
+        let fc2 = LinearLayer(weight: scaledW, bias: scaledB)
+        self.fc2 = tiled ? fc2.packed() : fc2
     }
 
     /// Updates `x` ([H·W, C], contiguous) in place.
@@ -62,8 +66,8 @@ struct ConvNeXtBlock {
         SectionProfile.lap("convnext\(dim).fc2", &clock)
     }
 
-    /// Row-tiled MLP for blocks this narrow: their weights (4C² floats each, 1 MB at C = 256) are cheap to re-pack
-    /// per tile. Wider blocks (C = 512: 4 MB per weight, only 1600 rows) keep one GEMM per layer, split across workers by `BLAS.sgemm`.
+    /// Row-tiled MLP for blocks this narrow (their weights are packed once for `Ops.linear(_:packed:)`, 4C² floats
+    /// each, 1 MB at C = 256). Wider blocks (C = 512: 4 MB per weight, only 1600 rows) keep one GEMM per layer, split across workers by `BLAS.sgemm`.
     nonisolated(unsafe) static var tiledMLPMaxDim = 256
     nonisolated(unsafe) static var tiledMLPRows = 512
 }

@@ -67,10 +67,14 @@ struct ChannelsLastConv {
     let padding: Int
     let inChannels: Int
     let outChannels: Int
+    let packed: PackedLinearWeight?
 
     init(_ w: WeightScope, in cin: Int, out cout: Int, kernel: Int, stride: Int, padding: Int, bias hasBias: Bool = true) {
         weight = ChannelsLast.packConvWeight(w.tensor("weight", [cout, cin, kernel, kernel]))
         bias = hasBias ? w.tensor("bias", [cout]) : nil
+        // Short reductions (the 4×4 stem: 48; the cost volume's 7×7 on one channel: 49) leave OpenBLAS far below
+        // its large-GEMM rate; the packed kernel is not.
+        packed = kernel * kernel * cin <= 512 ? PackedLinearWeight(weight: weight, bias: bias) : nil
         self.kernel = kernel
         self.stride = stride
         self.padding = padding
@@ -86,6 +90,7 @@ struct ChannelsLastConv {
         let (cols, _, _) = ChannelsLast.im2col(x, batch: batch, height: height, width: width, channels: inChannels,
                                                kernel: kernel, stride: stride, padding: padding, out: colsOut)
         let y = pool?.tensor(slot + ".out", shape: [batch * ho * wo, outChannels])
+        if let packed { return (Ops.linear(cols, packed: packed, activation: activation, out: y), ho, wo) }
         return (Ops.linear(cols, weight: weight, bias: bias, activation: activation, out: y), ho, wo)
     }
 }

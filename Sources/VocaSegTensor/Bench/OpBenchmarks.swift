@@ -166,6 +166,36 @@ public enum OpBenchmarks {
                 return { _ = Ops.convNeXtBlock(x, w, pool: pool) }
             })
         }
+        // ConvNeXt stages 0 and 1 as the trunk runs their MLP: 512-row tiles handed to the workers, each through
+        // fc1 + GELU into a per-worker hidden tile and fc2 accumulating into the residual stream.
+        for (c, hw, tag) in [(128, 160, "s0"), (256, 80, "s1")] {
+            for packed in [false, true] {
+                let rows = hw * hw, tile = 512
+                list.append(Case(name: "convnext_mlp_\(tag)_tiles" + (packed ? "_packed" : ""),
+                                 shape: "[\(rows),\(c)]→\(4 * c)→\(c) 512-row tiles" + (packed ? " packed" : ""),
+                                 gflop: 2 * 2.0 * Double(rows * c * 4 * c) / 1e9) {
+                    let x = random([rows, c], seed: 1), res = random([rows, c], seed: 4)
+                    let w1 = random([4 * c, c], scale: 0.05, seed: 2), b1 = random([4 * c], seed: 3)
+                    let w2 = random([c, 4 * c], scale: 0.02, seed: 5), b2 = random([c], seed: 6)
+                    let p1 = PackedLinearWeight(weight: w1, bias: b1), p2 = PackedLinearWeight(weight: w2, bias: b2)
+                    let hidden = (0..<ParallelConfig.threads).map { _ in Tensor(uninitializedShape: [tile, 4 * c]) }
+                    return {
+                        ParallelConfig.forEachItem((rows + tile - 1) / tile) { worker, t in
+                            let r0 = t * tile, n = min(tile, rows - r0)
+                            let h = hidden[worker].narrowed(dim: 0, start: 0, length: n)
+                            let xi = x.narrowed(dim: 0, start: r0, length: n), yi = res.narrowed(dim: 0, start: r0, length: n)
+                            if packed {
+                                Ops.linear(xi, packed: p1, activation: .gelu, out: h)
+                                Ops.linear(h, packed: p2, out: yi, accumulate: true)
+                            } else {
+                                Ops.linear(xi, weight: w1, bias: b1, activation: .gelu, out: h)
+                                Ops.linear(h, weight: w2, bias: b2, out: yi, accumulate: true)
+                            }
+                        }
+                    }
+                })
+            }
+        }
         list.append(Case(name: "linear_fc1_gelu", shape: "[1600,512]·[2048,512]ᵀ +b GELU",
                          gflop: 2.0 * 1600 * 512 * 2048 / 1e9) {
             let x = random([1600, 512], seed: 1), w = random([2048, 512], scale: 0.05, seed: 2), b = random([2048], seed: 3)
@@ -231,6 +261,16 @@ public enum OpBenchmarks {
             let y = x.copy()
             return { y.data.update(from: x.data, count: x.count); Ops.softmaxInPlace(y) }
         })
+        // The trunk's stem as it runs (channels-last patches [160², 48] times [128, 48]ᵀ), OpenBLAS and packed.
+        for packed in [false, true] {
+            list.append(Case(name: "stem_gemm" + (packed ? "_packed" : ""), shape: "[25600,48]·[128,48]ᵀ +b" + (packed ? " packed" : ""),
+                             gflop: 2.0 * 25600 * 48 * 128 / 1e9) {
+                let x = random([25600, 48], seed: 1), w = random([128, 48], scale: 0.1, seed: 2), b = random([128], seed: 3)
+                let out = Tensor(uninitializedShape: [25600, 128])
+                let p = PackedLinearWeight(weight: w, bias: b)
+                return { if packed { Ops.linear(x, packed: p, out: out) } else { Ops.linear(x, weight: w, bias: b, out: out) } }
+            })
+        }
         // Trunk convs: stem 4×4/4, stage downsample 2×2/2.
         list.append(conv("conv_stem_4x4s4", n: 1, cin: 3, cout: 128, hw: (640, 640), k: 4, stride: 4))
         list.append(conv("conv_down_2x2s2", n: 1, cin: 256, cout: 512, hw: (80, 80), k: 2, stride: 2))
