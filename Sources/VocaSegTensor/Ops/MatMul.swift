@@ -82,18 +82,9 @@ extension Ops {
                               out: Tensor? = nil, accumulate: Bool = false) -> Tensor {
         precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
         let inF = weight.shape[1], outF = weight.shape[0]
-        precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) vs weight \(weight.shape)")
         precondition(bias == nil || bias!.count == outF, "linear: bias has \(bias!.count) values for \(outF) outputs")
-        precondition(!accumulate || activation == .identity, "linear: accumulate needs an identity activation")
-        let outShape = Array(x.shape.dropLast()) + [outF]
-        let y: Tensor
-        if let out {
-            precondition(out.isContiguous && out.shape == outShape, "linear: out \(out.shape) should be \(outShape)")
-            y = out
-        } else {
-            precondition(!accumulate, "linear: accumulate needs an out tensor")
-            y = Tensor(uninitializedShape: outShape)
-        }
+        let y = linearOutput(x, inFeatures: inF, outFeatures: outF, activation: activation, out: out,
+                             accumulate: accumulate)
         let rows = x.count / max(inF, 1)
         if rows == 0 || outF == 0 { return y }
         let x2 = x.rank == 2 ? x : x.reshaped([rows, inF])  // a view when x is contiguous; rank 2 may be strided
@@ -116,6 +107,21 @@ extension Ops {
         }
         withExtendedLifetime(b) {}
         return y
+    }
+
+    /// Checks a linear's arguments and returns the tensor it writes: `out` (contiguous, x.shape[..<last] + [out]) or
+    /// a new one. Accumulating needs `out` and an identity activation.
+    static func linearOutput(_ x: Tensor, inFeatures inF: Int, outFeatures outF: Int, activation: Activation,
+                             out: Tensor?, accumulate: Bool) -> Tensor {
+        precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) vs weight [\(outF), \(inF)]")
+        precondition(!accumulate || activation == .identity, "linear: accumulate needs an identity activation")
+        let outShape = Array(x.shape.dropLast()) + [outF]
+        if let out {
+            precondition(out.isContiguous && out.shape == outShape, "linear: out \(out.shape) should be \(outShape)")
+            return out
+        }
+        precondition(!accumulate, "linear: accumulate needs an out tensor")
+        return Tensor(uninitializedShape: outShape)
     }
 
     /// Sets (or, with `add`, increments) every row of a [rows, cols] block to/by `v` [cols].

@@ -57,17 +57,8 @@ extension Ops {
     public static func linear(_ x: Tensor, packed w: PackedLinearWeight, activation: Activation = .identity,
                               out: Tensor? = nil, accumulate: Bool = false) -> Tensor {
         let inF = w.inFeatures, outF = w.outFeatures
-        precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) vs packed [\(outF), \(inF)]")
-        precondition(!accumulate || activation == .identity, "linear: accumulate needs an identity activation")
-        let outShape = Array(x.shape.dropLast()) + [outF]
-        let y: Tensor
-        if let out {
-            precondition(out.isContiguous && out.shape == outShape, "linear: out \(out.shape) should be \(outShape)")
-            y = out
-        } else {
-            precondition(!accumulate, "linear: accumulate needs an out tensor")
-            y = Tensor(uninitializedShape: outShape)
-        }
+        let y = linearOutput(x, inFeatures: inF, outFeatures: outF, activation: activation, out: out,
+                             accumulate: accumulate)
         let rows = x.count / max(inF, 1)
         if rows == 0 || outF == 0 { return y }
         var x2 = x.rank == 2 ? x : x.reshaped([rows, inF])
