@@ -108,13 +108,15 @@ public enum OpBenchmarks {
     static func perClassConv(_ name: String, c: Int, hw: Int) -> Case {
         let flop = 2.0 * Double(perClassItems * c * hw * hw) * Double(c * 9)
         return Case(name: name, shape: "\(perClassItems)×[1,\(c),\(hw),\(hw)] k3p1 →\(c)", gflop: flop / 1e9) {
-            let x = random([perClassItems, c, hw, hw], seed: 1), w = random([c, c, 3, 3], scale: 0.05, seed: 2)
-            let out = Tensor(uninitializedShape: [perClassItems, c, hw, hw])
-            let pools = (0..<ParallelConfig.threads).map { _ in BufferPool() }
+            // As in GUD, each worker convolves its own pooled planes (written by the previous step, so in cache).
+            let workers = ParallelConfig.threads
+            let x = random([workers, c, hw, hw], seed: 1), w = random([c, c, 3, 3], scale: 0.05, seed: 2)
+            let out = Tensor(uninitializedShape: [workers, c, hw, hw])
+            let pools = (0..<workers).map { _ in BufferPool() }
             return {
-                ParallelConfig.forEachItem(perClassItems) { worker, i in
-                    _ = Ops.conv2d(x.narrowed(dim: 0, start: i, length: 1), weight: w, padding: 1, pool: pools[worker],
-                                   out: out.narrowed(dim: 0, start: i, length: 1))
+                ParallelConfig.forEachItem(perClassItems) { worker, _ in
+                    _ = Ops.conv2d(x.narrowed(dim: 0, start: worker, length: 1), weight: w, padding: 1,
+                                   pool: pools[worker], out: out.narrowed(dim: 0, start: worker, length: 1))
                 }
             }
         }
@@ -124,14 +126,17 @@ public enum OpBenchmarks {
         let flop = 2.0 * Double(perClassItems * rows * inF * outF)
         return Case(name: name, shape: "\(perClassItems)×[\(rows),\(inF)]·[\(outF),\(inF)]ᵀ\(bias ? " +b" : "")\(packed ? " packed" : "")",
                     gflop: flop / 1e9) {
-            let x = random([perClassItems, rows, inF], seed: 1), w = random([outF, inF], scale: 0.05, seed: 2)
+            // As in the model, each worker reads and writes its own pooled buffers (there the input was written by
+            // the LayerNorm just before, so it is in cache).
+            let workers = ParallelConfig.threads
+            let x = random([workers, rows, inF], seed: 1), w = random([outF, inF], scale: 0.05, seed: 2)
             let b = bias ? random([outF], seed: 3) : nil
-            let out = Tensor(uninitializedShape: [perClassItems, rows, outF])
+            let out = Tensor(uninitializedShape: [workers, rows, outF])
             let pw = PackedLinearWeight(weight: w, bias: b)
             return {
-                ParallelConfig.forEachItem(perClassItems) { _, i in
-                    let xi = x.narrowed(dim: 0, start: i, length: 1).reshaped([rows, inF])
-                    let yi = out.narrowed(dim: 0, start: i, length: 1).reshaped([rows, outF])
+                ParallelConfig.forEachItem(perClassItems) { worker, _ in
+                    let xi = x.narrowed(dim: 0, start: worker, length: 1).reshaped([rows, inF])
+                    let yi = out.narrowed(dim: 0, start: worker, length: 1).reshaped([rows, outF])
                     if packed { Ops.linear(xi, packed: pw, out: yi) } else { Ops.linear(xi, weight: w, bias: b, out: yi) }
                 }
             }
