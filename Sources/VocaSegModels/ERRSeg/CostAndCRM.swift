@@ -88,7 +88,7 @@ struct CostEmbedding {
         // The fusion reads (a + b)/2; halving its weight instead is exact (a power of two), and saves a pass.
         fusion = LinearLayer(weight: Ops.scale(f.tensor("weight", [c.corrFPNFusionDim, inter, 1, 1])
                                                 .reshaped([c.corrFPNFusionDim, inter]), 0.5),
-                             bias: f.tensor("bias", [c.corrFPNFusionDim]))
+                             bias: f.tensor("bias", [c.corrFPNFusionDim])).packed()
     }
 
     /// cost16 [K, h·w], cost32 [K, (h/2)·(w/2)] (the selected classes' rows).

@@ -299,6 +299,8 @@ public enum OpBenchmarks {
             list.append(perClassLinear("sfm_srk_per_class" + tag, rows: 400, inF: 512, outF: 256, bias: false, packed: packed))
             list.append(perClassLinear("sfm_fc12_per_class" + tag, rows: 1600, inF: 128, outF: 768, bias: true, packed: packed))
             list.append(perClassLinear("sfm_fc3_per_class" + tag, rows: 1600, inF: 384, outF: 128, bias: true, packed: packed))
+            // The cost embedding's 1×1 fusion (`low_corr_fusion`), channels-last per class.
+            list.append(perClassLinear("cost_fusion_per_class" + tag, rows: 1600, inF: 256, outF: 128, bias: true, packed: packed))
         }
         list.append(Case(name: "convT_k2s2_gud2", shape: "[32,64,40,40] →32", gflop: 2.0 * 32 * 64 * 32 * 4 * 1600 / 1e9) {
             let x = random([32, 64, 40, 40], seed: 1), w = random([64, 32, 2, 2], scale: 0.1, seed: 2)

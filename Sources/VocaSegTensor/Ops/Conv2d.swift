@@ -46,8 +46,10 @@ extension Ops {
                groups: groups, activation: activation, pool: pool, out: out)
     }
 
-    /// Floats of im2col columns per GEMM call (≈ 8 MB): large enough for efficient GEMMs, small enough for L3.
-    nonisolated(unsafe) public static var im2colBudget = 1 << 21
+    /// Floats of im2col columns per GEMM call (16 MB). Every extra tile makes OpenBLAS pack the weights again:
+    /// ERR-Seg's 3×3 guidance conv on the 1024-channel os32 map (3.7 M column floats at 640) ran at 68–74 % of sgemm
+    /// in two tiles and at 81 % in one (op bench `conv3x3_agg_guid_*`, `VOCASEG_BENCH_IM2COL`).
+    nonisolated(unsafe) public static var im2colBudget = 1 << 22
 
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
                               groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil,
