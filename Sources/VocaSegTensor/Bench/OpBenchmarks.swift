@@ -122,6 +122,23 @@ public enum OpBenchmarks {
         }
     }
 
+    /// GUD's 2×2 stride-2 transposed conv per class, on per-worker buffers.
+    static func perClassUpsample(_ name: String, cin: Int, cout: Int, hw: Int) -> Case {
+        let flop = 2.0 * Double(perClassItems * hw * hw * cin * cout * 4)
+        return Case(name: name, shape: "\(perClassItems)×[1,\(cin),\(hw),\(hw)] k2s2 →\(cout)", gflop: flop / 1e9) {
+            let workers = ParallelConfig.threads
+            let x = random([workers, cin, hw, hw], seed: 1), w = random([cin, cout, 2, 2], scale: 0.1, seed: 2)
+            let b = random([cout], seed: 3)
+            let pools = (0..<workers).map { _ in BufferPool() }
+            return {
+                ParallelConfig.forEachItem(perClassItems) { worker, _ in
+                    _ = Ops.convTranspose2d(x.narrowed(dim: 0, start: worker, length: 1), weight: w, bias: b, stride: 2,
+                                            pool: pools[worker])
+                }
+            }
+        }
+    }
+
     static func perClassLinear(_ name: String, rows: Int, inF: Int, outF: Int, bias: Bool, packed: Bool) -> Case {
         let flop = 2.0 * Double(perClassItems * rows * inF * outF)
         return Case(name: name, shape: "\(perClassItems)×[\(rows),\(inF)]·[\(outF),\(inF)]ᵀ\(bias ? " +b" : "")\(packed ? " packed" : "")",
@@ -292,6 +309,8 @@ public enum OpBenchmarks {
         list.append(perClassConv("gud1_3x3_64_per_class", c: 64, hw: 40))
         list.append(perClassConv("gud2_3x3_32_per_class", c: 32, hw: 80))
         list.append(perClassConv("gud3_3x3_16_per_class", c: 16, hw: 160))
+        list.append(perClassUpsample("gud2_convT_per_class", cin: 64, cout: 32, hw: 40))
+        list.append(perClassUpsample("gud3_convT_per_class", cin: 32, cout: 16, hw: 80))
         for packed in [false, true] {
             let tag = packed ? "_packed" : ""
             list.append(perClassLinear("sfm_q_per_class" + tag, rows: 1600, inF: 128, outF: 128, bias: false, packed: packed))
