@@ -69,7 +69,7 @@ public struct PipelineFile: Sendable, Equatable {
             throw VocaSegError(.usage, "a pipeline file must be a mapping of fields (model, vocabulary, outputs, …)",
                                path: path)
         }
-        var r = Reader(path: path)
+        let r = Reader(path: path)
         var p = PipelineFile(path: path)
         try r.fields(root, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
                                              "outputs", "threads"]) { key, node in

@@ -23,7 +23,7 @@ import Testing
         }, expectedStatus: 3, mentions: { _ in "notes.mp4" }),
         Case(description: "zero-byte file", arguments: { d in
             let p = d.appendingPathComponent("empty.mp4")
-            FileManager.default.createFile(atPath: p.path, contents: Data())
+            try Data().write(to: p)
             return [p.path]
         }, expectedStatus: 3, mentions: { _ in "empty.mp4" }),
         Case(description: "truncated mp4 without its index", arguments: { d in

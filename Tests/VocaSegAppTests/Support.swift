@@ -69,14 +69,17 @@ func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, enviro
     try p.run()
     if let stdin { input.fileHandleForWriting.write(stdin) }
     try? input.fileHandleForWriting.close()
-    var outData = Data(), errData = Data()
+    // Both pipes are drained at once (a child that fills one pipe's buffer would otherwise block); the group's
+    // wait orders the reader thread's write before the read below.
+    final class Drained: @unchecked Sendable { var data = Data() }
+    let stdoutBox = Drained()
     let group = DispatchGroup()
     group.enter()
-    DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    errData = err.fileHandleForReading.readDataToEndOfFile()
+    DispatchQueue.global().async { stdoutBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
     group.wait()
     p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdoutData: outData,
+    return ProcessResult(status: p.terminationStatus, stdoutData: stdoutBox.data,
                          stderr: String(decoding: errData, as: UTF8.self))
 }
 

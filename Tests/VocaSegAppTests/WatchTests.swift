@@ -115,7 +115,7 @@ import VocaSegCore
         try makeClip(source, frames: 20, seed: 2)
         let data = try Data(contentsOf: source)
         let target = f.inbox.appendingPathComponent("growing.mp4")
-        FileManager.default.createFile(atPath: target.path, contents: data.prefix(1000))
+        try data.prefix(1000).write(to: target)
         let p = try startHarness(f, ["--settle", "1.0"])
         defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
         // Append the rest slowly: a write every 0.3 s for ~2.4 s, never pausing as long as the settle time.

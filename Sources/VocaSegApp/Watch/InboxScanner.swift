@@ -71,7 +71,9 @@ public final class InboxScanner {
             for name in names where !InboxScanner.isIgnoredName(name) {
                 let relative = relativeDir.isEmpty ? name : (relativeDir as NSString).appendingPathComponent(name)
                 var isDir: ObjCBool = false
-                FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name), isDirectory: &isDir)
+                // Gone between the listing and now (renamed or deleted by its writer): not a candidate.
+                guard FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(name),
+                                                     isDirectory: &isDir) else { continue }
                 if isDir.boolValue {
                     if recursive && depth < 16 && !(depth == 0 && reservedFolders.contains(name)) {
                         walk(relative, depth: depth + 1)

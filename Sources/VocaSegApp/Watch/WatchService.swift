@@ -233,8 +233,12 @@ public final class WatchService: @unchecked Sendable {
                 return
             }
             // Commit point: from here on a crash rolls forward.
-            FileManager.default.createFile(atPath: (dir as NSString).appendingPathComponent(WatchService.completeMarker),
-                                           contents: Data())
+            let marker = (dir as NSString).appendingPathComponent(WatchService.completeMarker)
+            guard FileManager.default.createFile(atPath: marker, contents: Data()) else {
+                // Without the marker a restart would not roll this job forward; fail it (it is retried) instead.
+                throw VocaSegError(.internal, "cannot write the commit marker: \(String(cString: strerror(errno)))",
+                                   path: marker)
+            }
             try journal.setOutputs(id, finals)
             try publish(stagingDir: dir, outputs: finals)
             let seconds = Date().timeIntervalSince1970 - start

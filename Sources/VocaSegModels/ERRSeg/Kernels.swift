@@ -73,28 +73,8 @@ enum ChannelsLast {
 
     /// Source index pairs and weights along one axis, computed in float32 as ATen's bilinear upsampling does.
     static func bilinearAxis(input: Int, output: Int, alignCorners: Bool) -> [(Int, Int, Float, Float)] {
-        var result: [(Int, Int, Float, Float)] = []
-        result.reserveCapacity(output)
-        let scale: Float
-        if alignCorners {
-            scale = output > 1 ? Float(input - 1) / Float(output - 1) : 0
-        } else {
-            scale = Float(input) / Float(output)
-        }
-        for d in 0..<output {
-            var src: Float
-            if alignCorners {
-                src = scale * Float(d)
-            } else {
-                src = scale * (Float(d) + 0.5) - 0.5
-                if src < 0 { src = 0 }
-            }
-            let i0 = min(Int(src), input - 1)
-            let i1 = i0 + (i0 < input - 1 ? 1 : 0)
-            let l1 = src - Float(i0)
-            result.append((i0, i1, 1 - l1, l1))
-        }
-        return result
+        let axis = BilinearAxis(inSize: input, outSize: output, alignCorners: alignCorners)
+        return (0..<output).map { (axis.index0[$0], axis.index1[$0], axis.lambda0[$0], axis.lambda1[$0]) }
     }
 
     /// `F.interpolate(mode="bilinear")` on [B, H, W, C] → [B, outH, outW, C]. With `addInto`, the result is added

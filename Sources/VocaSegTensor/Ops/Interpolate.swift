@@ -30,14 +30,17 @@ extension Ops {
 }
 
 /// Source indices and weights along one axis, computed once per call in float32 exactly as ATen's
-/// `area_pixel_compute_scale` / `area_pixel_compute_source_index` / `guard_index_and_lambda` do.
-struct BilinearAxis {
-    var index0: [Int]
-    var index1: [Int]
-    var lambda0: [Float]
-    var lambda1: [Float]
+/// `area_pixel_compute_scale` / `area_pixel_compute_source_index` / `guard_index_and_lambda` do. Output position
+/// o reads source positions index0[o] and index1[o] with weights lambda0[o] and lambda1[o]. Shared by every
+/// bilinear resize in the project (NCHW here, channels-last and the sliding-window merge in VocaSegModels).
+public struct BilinearAxis: Sendable {
+    public private(set) var index0: [Int]
+    public private(set) var index1: [Int]
+    public private(set) var lambda0: [Float]
+    public private(set) var lambda1: [Float]
 
-    init(inSize: Int, outSize: Int, alignCorners: Bool, scaleFactor: Double?) {
+    /// `scaleFactor` is the `scale_factor=` argument when the size came from one (coordinates then use 1/s).
+    public init(inSize: Int, outSize: Int, alignCorners: Bool, scaleFactor: Double? = nil) {
         let scale: Float
         if alignCorners {
             scale = outSize > 1 ? Float(inSize - 1) / Float(outSize - 1) : 0
@@ -68,6 +71,60 @@ struct BilinearAxis {
     }
 }
 
+extension BilinearAxis {
+    /// The four arrays as raw buffers, for inner loops without bounds checks or reference counting.
+    public struct Pointers {
+        public let index0: UnsafeBufferPointer<Int>, index1: UnsafeBufferPointer<Int>
+        public let lambda0: UnsafeBufferPointer<Float>, lambda1: UnsafeBufferPointer<Float>
+    }
+
+    public func withPointers<R>(_ body: (Pointers) throws -> R) rethrows -> R {
+        try index0.withUnsafeBufferPointer { i0 in
+            try index1.withUnsafeBufferPointer { i1 in
+                try lambda0.withUnsafeBufferPointer { l0 in
+                    try lambda1.withUnsafeBufferPointer { l1 in
+                        try body(Pointers(index0: i0, index1: i1, lambda0: l0, lambda1: l1))
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The two horizontally resampled source rows a bilinear output row reads (w0·a + w1·b, ATen's order). Consecutive
+/// output rows of an upscale read the same source rows, so each is computed once and held while it is needed.
+/// One per thread; `deallocate()` when done.
+public struct BilinearRows {
+    private let buffers: UnsafeMutablePointer<Float>
+    private let width: Int
+    private var held = (-1, -1)  // source row in buffer 0 and in buffer 1
+
+    public init(outputWidth: Int) {
+        width = outputWidth
+        buffers = .allocate(capacity: 2 * max(outputWidth, 1))
+    }
+
+    public func deallocate() { buffers.deallocate() }
+
+    /// Forgets the held rows (the next rows come from another plane).
+    public mutating func forget() { held = (-1, -1) }
+
+    /// Source row `y` of `plane` (row stride `inWidth`) resampled along x, computed unless held; never evicts the
+    /// row `keep`.
+    @inline(__always)
+    public mutating func row(_ y: Int, keep: Int, plane: UnsafePointer<Float>, inWidth: Int,
+                             columns c: BilinearAxis.Pointers) -> UnsafePointer<Float> {
+        if held.0 == y { return UnsafePointer(buffers) }
+        if held.1 == y { return UnsafePointer(buffers + width) }
+        let slot = held.0 == keep ? 1 : 0
+        let dst = buffers + slot * width
+        let src = plane + y * inWidth
+        for x in 0..<width { dst[x] = c.lambda0[x] * src[c.index0[x]] + c.lambda1[x] * src[c.index1[x]] }
+        if slot == 0 { held.0 = y } else { held.1 = y }
+        return UnsafePointer(dst)
+    }
+}
+
 /// Applies precomputed row/column weights to every [H, W] plane, in parallel over planes (and row blocks when
 /// there are fewer planes than threads). Per output pixel: h0·(w0·a + w1·b) + h1·(w0·c + w1·d), ATen's order;
 /// the bracketed horizontal terms are computed once per source row and reused across output rows.
@@ -84,47 +141,29 @@ func resampleBilinear(_ x: Tensor, rows: BilinearAxis, cols: BilinearAxis) -> Te
     let rowBlocks = planes >= ParallelConfig.threads * 2 ? 1 : max(1, min(outH, ParallelConfig.threads * 4 / planes))
     let jobs = planes * rowBlocks
     let sp = src.data, op = out.data
-    rows.index0.withUnsafeBufferPointer { ri0 in rows.index1.withUnsafeBufferPointer { ri1 in
-    rows.lambda0.withUnsafeBufferPointer { rl0 in rows.lambda1.withUnsafeBufferPointer { rl1 in
-    cols.index0.withUnsafeBufferPointer { ci0 in cols.index1.withUnsafeBufferPointer { ci1 in
-    cols.lambda0.withUnsafeBufferPointer { cl0 in cols.lambda1.withUnsafeBufferPointer { cl1 in
+    rows.withPointers { r in cols.withPointers { c in
         let chunks = min(jobs, ParallelConfig.threads * 4)
         DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
-            // Two horizontally interpolated source rows, reused while consecutive output rows read the same
-            // source rows (every row of an upscale is read by several output rows).
-            let rowBuffers = UnsafeMutablePointer<Float>.allocate(capacity: 2 * max(outW, 1))
-            defer { rowBuffers.deallocate() }
-            var cached = (-1, -1)  // source row held by buffer 0 and buffer 1
+            var cache = BilinearRows(outputWidth: outW)
+            defer { cache.deallocate() }
             var cachedPlane = -1
             let jobStart = jobs * chunk / chunks, jobEnd = jobs * (chunk + 1) / chunks
             for job in jobStart..<jobEnd {
                 let plane = job / rowBlocks, block = job % rowBlocks
                 let y0 = outH * block / rowBlocks, y1 = outH * (block + 1) / rowBlocks
-                let inPlane = sp + plane * inH * inW
+                let inPlane = UnsafePointer(sp + plane * inH * inW)
                 let outPlane = op + plane * outH * outW
-                if plane != cachedPlane { cached = (-1, -1); cachedPlane = plane }
-                // Returns the buffer holding source row `y` interpolated along x, computing it if needed
-                // (w0·a + w1·b, ATen's order), and never evicting `keep`.
-                func horizontalRow(_ y: Int, keep: Int) -> UnsafeMutablePointer<Float> {
-                    if cached.0 == y { return rowBuffers }
-                    if cached.1 == y { return rowBuffers + outW }
-                    let slot = cached.0 == keep ? 1 : 0
-                    let dst = rowBuffers + slot * outW
-                    let row = inPlane + y * inW
-                    for ox in 0..<outW { dst[ox] = cl0[ox] * row[ci0[ox]] + cl1[ox] * row[ci1[ox]] }
-                    if slot == 0 { cached.0 = y } else { cached.1 = y }
-                    return dst
-                }
+                if plane != cachedPlane { cache.forget(); cachedPlane = plane }
                 for oy in y0..<y1 {
-                    let top = horizontalRow(ri0[oy], keep: ri1[oy])
-                    let bottom = horizontalRow(ri1[oy], keep: ri0[oy])
-                    let h0 = rl0[oy], h1 = rl1[oy]
+                    let top = cache.row(r.index0[oy], keep: r.index1[oy], plane: inPlane, inWidth: inW, columns: c)
+                    let bottom = cache.row(r.index1[oy], keep: r.index0[oy], plane: inPlane, inWidth: inW, columns: c)
+                    let h0 = r.lambda0[oy], h1 = r.lambda1[oy]
                     let o = outPlane + oy * outW
                     for ox in 0..<outW { o[ox] = h0 * top[ox] + h1 * bottom[ox] }
                 }
             }
         }
-    }}}}}}}}
+    }}
     withExtendedLifetime(src) {}
     return out
 }
