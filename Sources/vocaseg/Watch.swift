@@ -11,7 +11,7 @@ struct Watch: ParsableCommand {
             Files are taken once their size and mtime have been stable for --settle seconds; hidden, .part, .tmp \
             and ~ names are ignored. A SQLite journal beside the outputs (OUT/.vocaseg-journal.sqlite) remembers \
             every input by path, size and mtime, so an unchanged file is never processed twice and a replaced one \
-            is processed again. Outputs appear only when complete. Failed inputs are retried with backoff, then \
+            is processed again (--content-hash also recognises a touched file with the same bytes). Outputs appear only when complete. Failed inputs are retried with backoff, then \
             moved to INBOX/failed/ with an .error.txt. SIGTERM or Ctrl-C: the current job is abandoned and \
             requeued, exit 0. After a crash, the next start recovers.
             """
@@ -47,6 +47,9 @@ struct Watch: ParsableCommand {
     @Flag(help: "Replace existing output files that this watcher did not write.")
     var overwrite = false
 
+    @Flag(help: "Digest each new input version and skip it when its contents equal an earlier version of the same path (a touched or re-copied file). Costs one read of each new file.")
+    var contentHash = false
+
     @Option(help: "Threads for inference (default: all cores).")
     var threads: Int?
 
@@ -58,6 +61,7 @@ struct Watch: ParsableCommand {
         var o = WatchOptions(inbox: inbox, pipelineFile: pipeline, outputDirectory: out)
         o.jobs = jobs
         o.once = once
+        o.contentHash = contentHash
         o.settleSeconds = settle
         o.recursive = recursive
         o.maxAttempts = attempts

@@ -182,6 +182,46 @@ import VocaSegCore
         #expect(try videoFrameTimes(f.out.appendingPathComponent("a.vocaseg.mp4").path).count == 15)
     }
 
+    /// A file whose mtime changes but whose bytes do not: processed again by default (size and mtime identify a
+    /// version), recorded as unchanged with --content-hash; new contents are still processed.
+    @Test func contentHashSkipsATouchedFileButNotAChangedOne() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let clip = f.inbox.appendingPathComponent("a.mp4")
+        try makeClip(clip, frames: 10, seed: 6)
+        func touch(_ seconds: TimeInterval) throws {
+            try FileManager.default.setAttributes([.modificationDate: Date().addingTimeInterval(seconds)],
+                                                  ofItemAtPath: clip.path)
+        }
+        func runOnce(_ extra: [String]) throws {
+            let p = try startHarness(f, ["--once"] + extra)
+            p.waitUntilExit()
+            #expect(p.terminationStatus == 0)
+        }
+        try runOnce(["--content-hash"])
+        let overlay = f.out.appendingPathComponent("a.vocaseg.mp4").path
+        let firstWrite = try FileManager.default.attributesOfItem(atPath: overlay)[.modificationDate] as? Date
+        try touch(-100)
+        try runOnce(["--content-hash"])
+        var rows = try journal(f)
+        #expect(rows.count == 2 && rows.allSatisfy { $0.state == .done })
+        #expect(rows[1].frames == nil && rows[1].contentDigest == rows[0].contentDigest && rows[0].contentDigest != nil)
+        #expect(rows[1].outputList == rows[0].outputList && !rows[0].outputList.isEmpty)
+        let secondWrite = try FileManager.default.attributesOfItem(atPath: overlay)[.modificationDate] as? Date
+        #expect(firstWrite != nil && secondWrite == firstWrite, "the unchanged file was processed again")
+        // Without the flag the same touch means a new version, processed again.
+        try touch(-200)
+        try runOnce([])
+        rows = try journal(f)
+        #expect(rows.count == 3 && rows[2].state == .done && rows[2].frames == 10)
+        // New contents under --content-hash: processed.
+        try makeClip(clip, frames: 12, seed: 7)
+        try runOnce(["--content-hash"])
+        rows = try journal(f)
+        #expect(rows.count == 4 && rows[3].state == .done && rows[3].frames == 12)
+        #expect(try videoFrameTimes(overlay).count == 12)
+    }
+
     @Test func aPipelineTypoIsReportedWithItsField() throws {
         let f = try makeFolder(pipeline: "vocabulary: [a, b]\noutputs:\n  jsnol: true\n")
         defer { try? FileManager.default.removeItem(at: f.root) }

@@ -1,7 +1,7 @@
 // A test-only watcher: `vocaseg watch` with a deterministic stand-in model, so that the watch tests can run real
 // processes (and SIGKILL them) without model weights. Not a product; only the tests build and run it.
 //
-//   WatchHarness INBOX PIPELINE OUT [--once] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S]
+//   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S]
 import Foundation
 import Logging
 import VocaSegApp
@@ -35,7 +35,8 @@ func take(_ flag: String) -> String? {
     return v
 }
 let once = args.contains("--once")
-args.removeAll { $0 == "--once" }
+let contentHash = args.contains("--content-hash")
+args.removeAll { $0 == "--once" || $0 == "--content-hash" }
 let settle = Double(take("--settle") ?? "0.2") ?? 0.2
 let poll = Double(take("--poll") ?? "0.1") ?? 0.1
 let delay = Double(take("--frame-delay") ?? "0") ?? 0
@@ -52,6 +53,7 @@ LoggingSystem.bootstrap { label in
 }
 var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
 o.once = once
+o.contentHash = contentHash
 o.settleSeconds = settle
 o.pollSeconds = poll
 o.maxAttempts = attempts

@@ -35,6 +35,8 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
     public var outputs: String?
     public var frames: Int?
     public var seconds: Double?
+    /// `FileDigest.fnv1a` of the input, with `--content-hash`.
+    public var contentDigest: String?
 
     public mutating func didInsert(_ inserted: InsertionSuccess) { id = inserted.rowID }
 
@@ -47,7 +49,9 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
 /// The watch folder's durable memory: a SQLite database (through GRDB) beside the outputs.
 ///
 /// One row per input version, unique on (path, size, mtime): an unchanged file is never processed twice, and a
-/// replaced file (new size or mtime) gets a row of its own and is processed again. Every state change is one
+/// replaced file (new size or mtime) gets a row of its own and is processed again. With content digests, a new
+/// version whose contents equal an earlier one of the same path (touched, or copied in again) is recorded as done
+/// without processing. Every state change is one
 /// transaction, so a crash at any moment leaves a consistent journal that the next start recovers from.
 public final class JobJournal: @unchecked Sendable {
     public let path: String
@@ -78,23 +82,66 @@ public final class JobJournal: @unchecked Sendable {
                 t.uniqueKey(["path", "size", "mtimeNanoseconds"])
             }
         }
+        migrator.registerMigration("v2: content digest") { db in
+            try db.alter(table: "job") { t in t.add(column: "contentDigest", .text) }
+        }
         try migrator.migrate(db)
     }
 
-    /// Records a settled file; returns the new row, or nil when this exact version is already known.
-    @discardableResult
-    public func enqueueIfNew(_ file: InboxFile, now: Double) throws -> JobRecord? {
+    /// Whether this exact version (path, size, mtime) has a row.
+    public func knows(_ file: InboxFile) throws -> Bool {
+        try db.read { db in
+            try JobRecord
+                .filter(Column("path") == file.relativePath && Column("size") == file.size
+                    && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
+                .fetchCount(db) > 0
+        }
+    }
+
+    /// What `enqueue` did with a settled file.
+    public enum Enqueued: Equatable {
+        /// This version already has a row.
+        case known
+        /// A new row, queued for processing.
+        case queued(JobRecord)
+        /// A new row recorded as done at once: an earlier job of the same path had the same contents (and its
+        /// outputs stand for this version).
+        case unchanged(JobRecord, sameAs: Int64)
+    }
+
+    /// Records a settled file. With `digest`, a new version whose contents match an earlier row of the same path
+    /// that is done or still in progress is not processed again (a quarantined one does not count: dropping the
+    /// same file again is how a user retries it).
+    public func enqueue(_ file: InboxFile, digest: String?, now: Double) throws -> Enqueued {
         try db.write { db in
             let exists = try JobRecord
                 .filter(Column("path") == file.relativePath && Column("size") == file.size
                     && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
                 .fetchCount(db) > 0
-            if exists { return nil }
+            if exists { return .known }
             var job = JobRecord(id: nil, path: file.relativePath, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds,
-                                state: .queued, attempts: 0, createdAt: now, nextAttemptAt: now)
+                                state: .queued, attempts: 0, createdAt: now, nextAttemptAt: now, contentDigest: digest)
+            if let digest, let earlier = try JobRecord
+                .filter(Column("path") == file.relativePath && Column("contentDigest") == digest
+                    && Column("state") != JobRecord.State.quarantined.rawValue)
+                .order(Column("id").desc)
+                .fetchOne(db), let earlierID = earlier.id {
+                job.state = .done
+                job.finishedAt = now
+                job.outputs = earlier.outputs
+                try job.insert(db)
+                return .unchanged(job, sameAs: earlierID)
+            }
             try job.insert(db)
-            return job
+            return .queued(job)
         }
+    }
+
+    /// Records a settled file; returns the new row, or nil when this exact version is already known.
+    @discardableResult
+    public func enqueueIfNew(_ file: InboxFile, now: Double) throws -> JobRecord? {
+        if case .queued(let job) = try enqueue(file, digest: nil, now: now) { return job }
+        return nil
     }
 
     /// Takes the oldest job that is due, marking it running and counting the attempt, atomically.

@@ -23,6 +23,9 @@ public struct WatchOptions: Sendable {
     public var pollSeconds = 1.0
     /// Replace output files that the journal does not know as ours.
     public var overwrite = false
+    /// Digest each new input version (`FileDigest.fnv1a`, one read of the file) and skip it when its contents
+    /// equal an earlier version of the same path, e.g. a file touched or copied in again.
+    public var contentHash = false
 
     public init(inbox: String, pipelineFile: String, outputDirectory: String) {
         self.inbox = inbox
@@ -118,9 +121,14 @@ public final class WatchService: @unchecked Sendable {
         while !isStopping {
             let now = Date().timeIntervalSince1970
             let scan = scanner.scan(now: now)
-            for file in scan.ready {
-                if let job = try journal.enqueueIfNew(file, now: now) {
-                    log(job, state: .queued)
+            for file in scan.ready where try !journal.knows(file) {
+                let digest = options.contentHash
+                    ? FileDigest.fnv1a((options.inbox as NSString).appendingPathComponent(file.relativePath)) : nil
+                switch try journal.enqueue(file, digest: digest, now: now) {
+                case .known: break
+                case .queued(let job): log(job, state: .queued)
+                case .unchanged(let job, let earlier):
+                    log(job, state: .done, ["reason": "unchanged contents", "same_as_job": "\(earlier)"])
                 }
             }
             while !isStopping, activeCount < options.jobs, let job = try journal.claimNext(now: now) {

@@ -1,5 +1,6 @@
 import Foundation
 import VocaSegTensor
+import VocaSegCore
 
 /// Text embeddings on disk, so that the next run with the same checkpoint and vocabulary skips the text encoder
 /// (hundreds of prompts through a 12-16 layer transformer).
@@ -82,43 +83,10 @@ public final class TextEmbeddingCache: @unchecked Sendable {
         keyHash.add(URL(fileURLWithPath: path).standardizedFileURL.path + "|" + stamp)
         let memo = (cacheDirectory as NSString).appendingPathComponent(String(format: "digest-%016llx.txt", keyHash.value))
         if let text = try? String(contentsOfFile: memo, encoding: .utf8), text.hasPrefix("fnv:") { return text }
-        guard let digest = digestFile(path) else { return "path:\(path)|\(stamp)" }
+        guard let digest = FileDigest.fnv1a(path) else { return "path:\(path)|\(stamp)" }
         let identity = "fnv:" + digest
         try? FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
         try? identity.write(toFile: memo, atomically: true, encoding: .utf8)
         return identity
-    }
-
-    /// FNV-1a over the file's bytes, 8 bytes at a time through a memory map.
-    static func digestFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_size > 0 else { return nil }
-        let size = Int(st.st_size)
-        guard let map = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), map != MAP_FAILED else { return nil }
-        defer { munmap(map, size) }
-        var h = FNV1a64()
-        let words = size / 8
-        let p = map.bindMemory(to: UInt64.self, capacity: words)
-        for i in 0..<words { h.add(word: p[i]) }
-        let tail = map.advanced(by: words * 8).bindMemory(to: UInt8.self, capacity: size - words * 8)
-        for i in 0..<(size - words * 8) { h.add(word: UInt64(tail[i])) }
-        return String(format: "%016llx-%d", h.value, size)
-    }
-}
-
-/// 64-bit FNV-1a: a fast, stable, non-cryptographic hash (cache keys, not security).
-struct FNV1a64 {
-    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
-    mutating func add(_ s: String) { for b in s.utf8 { add(byte: b) } }
-    mutating func add(byte: UInt8) {
-        value ^= UInt64(byte)
-        value = value &* 0x100_0000_01b3
-    }
-    mutating func add(word: UInt64) {
-        value ^= word
-        value = value &* 0x100_0000_01b3
     }
 }
