@@ -183,5 +183,12 @@ save("linear_packed_k128_accumulate", x=x, w=w, b=bias, r=res, y=res + F.linear(
 x, w, bias = r(1, 5, 3, 11), r(5, 3, 2, 2, scale=0.3), r(3)
 save("convt_k2s2_w11", x=x, w=w, b=bias, y=F.conv_transpose2d(x, w, bias, stride=2))
 
+# k=2 s=2 rows wide enough for whole 24-position blocks plus a block across a row end and a short last block;
+# and k=3 s=3 (the generic column scatter).
+x, w, bias = r(1, 6, 3, 53), r(6, 5, 2, 2, scale=0.3), r(5)
+save("convt_k2s2_w53", x=x, w=w, b=bias, y=F.conv_transpose2d(x, w, bias, stride=2))
+x, w, bias = r(2, 4, 3, 5), r(4, 3, 3, 3, scale=0.3), r(3)
+save("convt_k3s3", x=x, w=w, b=bias, y=F.conv_transpose2d(x, w, bias, stride=3))
+
 total = sum(os.path.getsize(p) for p in written)
 print(f"wrote {len(written)} files, {total / 1024:.1f} KB, to {os.path.normpath(OUT)}")

@@ -106,6 +106,7 @@ import VocaSegTensor
     static let transposeCases: [(String, Int, Int, Int, Int, Int)] = [
         ("convt_k2s2", 2, 0, 0, 1, 1), ("convt_k3s2_p1_op1", 2, 1, 1, 1, 1), ("convt_k4s2_p1_g2", 2, 1, 0, 1, 2),
         ("convt_k3s1_d2", 1, 0, 0, 2, 1), ("convt_k2s2_w11", 2, 0, 0, 1, 1),
+        ("convt_k2s2_w53", 2, 0, 0, 1, 1), ("convt_k3s3", 3, 0, 0, 1, 1),
     ]
 
     @Test(arguments: transposeCases.map(\.0))

@@ -2,9 +2,10 @@ import Foundation
 
 /// `F.conv_transpose2d` on [N, Cin, H, W] with weight [Cin, Cout/groups, kh, kw] (PyTorch's layout) and bias.
 ///
-/// Both paths start with one GEMM per (sample, group): cols[Cout/g·kh·kw, H·W] = W_gᵀ · x_g. Then:
-/// - kernel == stride, no padding, no dilation (ERR-Seg's k=2 s=2 upsampling): every output pixel receives
-///   exactly one column entry, so the columns are scattered into place (no zeroing, no accumulation);
+/// k = s = 2 without padding in one group (ERR-Seg's upsampling) is a direct kernel (Upsample2x2.swift). The other
+/// paths start with one GEMM per (sample, group): cols[Cout/g·kh·kw, H·W] = W_gᵀ · x_g. Then:
+/// - kernel == stride, no padding, no dilation: every output pixel receives exactly one column entry, so the
+///   columns are scattered into place (no zeroing, no accumulation);
 /// - otherwise col2im: the output starts as zero and every column entry is added at its position.
 extension Ops {
     public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
@@ -30,6 +31,11 @@ extension Ops {
         let src = x.contiguous(), wc = weight.contiguous()
         let b = bias?.contiguous()
         let scatter = kh == stride && kw == stride && padding == 0 && dilation == 1 && outputPadding == 0
+        if scatter && stride == 2 && groups == 1 {
+            upsample2x2(src, weight: wc, bias: b, out: out, pool: pool)
+            withExtendedLifetime((src, wc, b)) {}
+            return out
+        }
         let cols = BufferPool.scratch(pool, "ops.convTranspose2d.cols", count: rowsPerGroup * hw)
         for img in 0..<n {
             let oImg = out.data + img * cout * ohw
@@ -43,20 +49,6 @@ extension Ops {
                 gemm(wg, transA: true, xg, transB: false, c: cols.pointer, ldc: hw)
                 let colsP = UnsafePointer(cols.pointer)
                 let oGroup = oImg + grp * coutG * ohw
-                if scatter && stride == 2 {
-                    // ERR-Seg's upsampling: each output row interleaves the kx = 0 and kx = 1 columns of one ky;
-                    // zip them eight at a time and add the bias on the way (no separate bias pass).
-                    let bp = b.map { UnsafePointer($0.data) + grp * coutG }
-                    Parallel.forRanges(coutG * 2 * h, grain: 16) { r in
-                        for item in r {
-                            let o = item / (2 * h), ky = (item / h) % 2, iy = item % h
-                            let even = colsP + ((o * 2 + ky) * 2) * hw + iy * w, odd = even + hw
-                            interleaveRow(even, odd, count: w, bias: bp?[o] ?? 0,
-                                          into: oGroup + o * ohw + (2 * iy + ky) * ow)
-                        }
-                    }
-                    continue
-                }
                 Parallel.forRanges(coutG) { r in
                     for o in r {
                         let plane = oGroup + o * ohw
@@ -78,31 +70,10 @@ extension Ops {
                     }
                 }
             }
-            if let b, !(scatter && stride == 2) {
-                channelEpilogue(oImg, channels: cout, plane: ohw, bias: b, activation: .identity)
-            }
+            if let b { channelEpilogue(oImg, channels: cout, plane: ohw, bias: b, activation: .identity) }
         }
         withExtendedLifetime((src, wc, b, cols)) {}
         return out
-    }
-
-    /// dst[2i] = even[i] + bias, dst[2i + 1] = odd[i] + bias for i < count.
-    @inline(__always)
-    static func interleaveRow(_ even: UnsafePointer<Float>, _ odd: UnsafePointer<Float>, count: Int, bias: Float,
-                              into dst: UnsafeMutablePointer<Float>) {
-        let bv = SIMD8<Float>(repeating: bias)
-        var i = 0
-        while i + 8 <= count {
-            let a = SIMDMath.load(even + i) + bv, c = SIMDMath.load(odd + i) + bv
-            SIMDMath.store(SIMD8(a[0], c[0], a[1], c[1], a[2], c[2], a[3], c[3]), dst + 2 * i)
-            SIMDMath.store(SIMD8(a[4], c[4], a[5], c[5], a[6], c[6], a[7], c[7]), dst + 2 * i + 8)
-            i += 8
-        }
-        while i < count {
-            dst[2 * i] = even[i] + bias
-            dst[2 * i + 1] = odd[i] + bias
-            i += 1
-        }
     }
 
     /// plane[iy·stride + oy0, ix·stride + ox0] += col[iy, ix] where that position lies inside the output.
