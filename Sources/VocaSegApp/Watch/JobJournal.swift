@@ -51,8 +51,8 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
 /// One row per input version, unique on (path, size, mtime): an unchanged file is never processed twice, and a
 /// replaced file (new size or mtime) gets a row of its own and is processed again. With content digests, a new
 /// version whose contents equal an earlier one of the same path (touched, or copied in again) is recorded as done
-/// without processing. Every state change is one
-/// transaction, so a crash at any moment leaves a consistent journal that the next start recovers from.
+/// without processing. Every state change is one transaction, so a crash at any moment leaves a consistent journal
+/// that the next start recovers from.
 public final class JobJournal: @unchecked Sendable {
     public let path: String
     let db: DatabaseQueue
@@ -90,12 +90,14 @@ public final class JobJournal: @unchecked Sendable {
 
     /// Whether this exact version (path, size, mtime) has a row.
     public func knows(_ file: InboxFile) throws -> Bool {
-        try db.read { db in
-            try JobRecord
-                .filter(Column("path") == file.relativePath && Column("size") == file.size
-                    && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
-                .fetchCount(db) > 0
-        }
+        try db.read { db in try Self.hasRow(for: file, db) }
+    }
+
+    private static func hasRow(for file: InboxFile, _ db: Database) throws -> Bool {
+        try JobRecord
+            .filter(Column("path") == file.relativePath && Column("size") == file.size
+                && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
+            .fetchCount(db) > 0
     }
 
     /// What `enqueue` did with a settled file.
@@ -114,11 +116,7 @@ public final class JobJournal: @unchecked Sendable {
     /// same file again is how a user retries it).
     public func enqueue(_ file: InboxFile, digest: String?, now: Double) throws -> Enqueued {
         try db.write { db in
-            let exists = try JobRecord
-                .filter(Column("path") == file.relativePath && Column("size") == file.size
-                    && Column("mtimeNanoseconds") == file.mtimeNanoseconds)
-                .fetchCount(db) > 0
-            if exists { return .known }
+            if try Self.hasRow(for: file, db) { return .known }
             var job = JobRecord(id: nil, path: file.relativePath, size: file.size, mtimeNanoseconds: file.mtimeNanoseconds,
                                 state: .queued, attempts: 0, createdAt: now, nextAttemptAt: now, contentDigest: digest)
             if let digest, let earlier = try JobRecord
@@ -135,13 +133,6 @@ public final class JobJournal: @unchecked Sendable {
             try job.insert(db)
             return .queued(job)
         }
-    }
-
-    /// Records a settled file; returns the new row, or nil when this exact version is already known.
-    @discardableResult
-    public func enqueueIfNew(_ file: InboxFile, now: Double) throws -> JobRecord? {
-        if case .queued(let job) = try enqueue(file, digest: nil, now: now) { return job }
-        return nil
     }
 
     /// Takes the oldest job that is due, marking it running and counting the attempt, atomically.
