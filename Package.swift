@@ -80,7 +80,7 @@ let package = Package(
             "VocaSegApp", "VocaSegCore", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/WatchHarness"),
         .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore",
-                                                           "WatchHarness"]),
+                                                           "VocaSegMedia", "VocaSegModels", "WatchHarness"]),
     ],
     // Swift 5 mode: the engine and the pixel loops share raw buffers across `concurrentPerform` chunks that write
     // disjoint ranges; Swift 6's Sendable checking cannot see that and would force wrappers into every kernel.

@@ -22,6 +22,8 @@ public final class FrameScaler: @unchecked Sendable {
 
     public let method: Method
     private var context: OpaquePointer?
+    private var source: SwscalePicture?
+    private var destination: SwscalePicture?
 
     public init(method: Method = .bilinear) { self.method = method }
     deinit { sws_freeContext(context) }
@@ -37,18 +39,20 @@ public final class FrameScaler: @unchecked Sendable {
                                        Int32(width), Int32(height), AV_PIX_FMT_RGB24,
                                        method.swsFlags | SWS_ACCURATE_RND, nil, nil, nil)
         guard let context else { throw VocaSegError(.internal, "FrameScaler: swscale refused the sizes") }
-        var rows: Int32 = 0
-        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { out, count in
-            count = width * height * 3
-            image.pixels.withUnsafeBufferPointer { src in
-                var srcData: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-                var srcStride: [Int32] = [Int32(image.width * 3), 0, 0, 0]
-                var dstData: [UnsafeMutablePointer<UInt8>?] = [out.baseAddress, nil, nil, nil]
-                var dstStride: [Int32] = [Int32(width * 3), 0, 0, 0]
-                rows = sws_scale(context, &srcData, &srcStride, 0, Int32(image.height), &dstData, &dstStride)
-            }
+        // Both sides go through FFmpeg-allocated pictures: swscale reads and writes past row ends (see
+        // `SwscalePicture`), which packed arrays cannot absorb.
+        let input = try SwscalePicture.reuse(source, width: image.width, height: image.height, format: AV_PIX_FMT_RGB24)
+        let output = try SwscalePicture.reuse(destination, width: width, height: height, format: AV_PIX_FMT_RGB24)
+        source = input
+        destination = output
+        image.pixels.withUnsafeBufferPointer { input.loadPackedRGB($0) }
+        guard Swscale.scale(context, from: input.avFrame, into: output.avFrame) else {
+            throw VocaSegError(.internal, "FrameScaler: swscale failed")
         }
-        guard rows == Int32(height) else { throw VocaSegError(.internal, "FrameScaler: swscale failed") }
+        let pixels = [UInt8](unsafeUninitializedCapacity: width * height * 3) { out, count in
+            output.storePackedRGB(into: UnsafeMutableBufferPointer(rebasing: out[0..<(width * height * 3)]))
+            count = width * height * 3
+        }
         return RGBImage(width: width, height: height, pixels: pixels)
     }
 }

@@ -86,7 +86,7 @@ public enum ImageFileWriter {
     }
 
     private static func encodePNG(width: Int, height: Int, format: AVPixelFormat, path: String,
-                                  fill: (UnsafeMutablePointer<AVFrame>) -> Void) throws -> Data {
+                                  fill: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws -> Data {
         try encode(codecID: AV_CODEC_ID_PNG, width: width, height: height, format: format, path: path,
                    configure: { _ in }, fill: fill)
     }
@@ -100,36 +100,30 @@ public enum ImageFileWriter {
                    }, fill: { frame in
                        frame.pointee.quality = 2 * Int32(FF_QP2LAMBDA)
                        frame.pointee.color_range = AVCOL_RANGE_JPEG
-                       rgbToFullRangeYUV(image, into: frame)
+                       guard rgbToFullRangeYUV(image, into: frame) else {
+                           throw VocaSegError(.internal, "RGB→YUV conversion for JPEG failed", path: path)
+                       }
                    })
     }
 
     /// JPEG's colour model: BT.601 matrix, full range.
-    private static func rgbToFullRangeYUV(_ image: RGBImage, into frame: UnsafeMutablePointer<AVFrame>) {
+    private static func rgbToFullRangeYUV(_ image: RGBImage, into frame: UnsafeMutablePointer<AVFrame>) -> Bool {
         guard let sws = sws_getContext(Int32(image.width), Int32(image.height), AV_PIX_FMT_RGB24,
                                        Int32(image.width), Int32(image.height), AV_PIX_FMT_YUV420P,
-                                       SWS_BILINEAR | SWS_ACCURATE_RND, nil, nil, nil) else { return }
+                                       SWS_BILINEAR | SWS_ACCURATE_RND, nil, nil, nil) else { return false }
         defer { sws_freeContext(sws) }
         let bt601 = sws_getCoefficients(SWS_CS_ITU601)
         sws_setColorspaceDetails(sws, bt601, 1, bt601, 1, 0, 1 << 16, 1 << 16)
-        image.pixels.withUnsafeBufferPointer { src in
-            var srcData: [UnsafePointer<UInt8>?] = [src.baseAddress, nil, nil, nil]
-            var srcStride: [Int32] = [Int32(image.width * 3), 0, 0, 0]
-            withUnsafeMutablePointer(to: &frame.pointee.data) { dataTuple in
-                dataTuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { dst in
-                    withUnsafePointer(to: frame.pointee.linesize) { lineTuple in
-                        lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { dstStride in
-                            _ = sws_scale(sws, &srcData, &srcStride, 0, Int32(image.height), dst, dstStride)
-                        }
-                    }
-                }
-            }
-        }
+        // The packed source goes through an FFmpeg-allocated picture: swscale reads past row ends.
+        guard let input = try? SwscalePicture(width: image.width, height: image.height, format: AV_PIX_FMT_RGB24)
+        else { return false }
+        image.pixels.withUnsafeBufferPointer { input.loadPackedRGB($0) }
+        return Swscale.scale(sws, from: input.avFrame, into: frame)
     }
 
     private static func encode(codecID: AVCodecID, width: Int, height: Int, format: AVPixelFormat, path: String,
                                configure: (UnsafeMutablePointer<AVCodecContext>) -> Void,
-                               fill: (UnsafeMutablePointer<AVFrame>) -> Void) throws -> Data {
+                               fill: (UnsafeMutablePointer<AVFrame>) throws -> Void) throws -> Data {
         _ = MediaLibrary.configureOnce
         guard width > 0, height > 0 else { throw VocaSegError(.internal, "cannot write an empty picture", path: path) }
         guard let encoder = avcodec_find_encoder(codecID) else {
@@ -158,7 +152,7 @@ public enum ImageFileWriter {
         frame.pointee.width = Int32(width)
         frame.pointee.height = Int32(height)
         guard av_frame_get_buffer(frame, 0) >= 0 else { throw VocaSegError(.internal, "out of memory", path: path) }
-        fill(frame)
+        try fill(frame)
         frame.pointee.pts = 0
         var result = Data()
         for input in [frame, nil] as [UnsafeMutablePointer<AVFrame>?] {

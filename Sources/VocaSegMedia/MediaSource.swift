@@ -91,11 +91,11 @@ public final class MediaSource: @unchecked Sendable {
             count = width * height * 3
             guard let out = buffer.baseAddress else { return }
             if orientation.isIdentity {
-                converted = converter.convert(frame, into: out, outWidth: width, outHeight: height)
+                converted = converter.convert(frame, into: buffer, outWidth: width, outHeight: height)
             } else {
                 if rotationScratch.count != width * height * 3 { rotationScratch = [UInt8](repeating: 0, count: width * height * 3) }
                 rotationScratch.withUnsafeMutableBufferPointer { scratch in
-                    converted = converter.convert(frame, into: scratch.baseAddress!, outWidth: width, outHeight: height)
+                    converted = converter.convert(frame, into: scratch, outWidth: width, outHeight: height)
                     orientation.apply(source: scratch.baseAddress!, width: width, height: height, destination: out)
                 }
             }

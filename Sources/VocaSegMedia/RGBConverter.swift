@@ -12,6 +12,7 @@ import CFFmpeg
 final class RGBConverter {
     private var context: OpaquePointer?
     private var key: Key?
+    private var output: SwscalePicture?
 
     private struct Key: Equatable {
         var width: Int32, height: Int32, format: Int32, fullRange: Bool, colorspace: Int32
@@ -20,10 +21,11 @@ final class RGBConverter {
 
     deinit { sws_freeContext(context) }
 
-    /// Writes `outWidth*outHeight*3` bytes to `destination`: the frame at its own size, or scaled (bicubic) when a
+    /// Fills `destination` (exactly `outWidth*outHeight*3` bytes, else false): the frame at its own size, or scaled (bicubic) when a
     /// stream changes resolution midway and the caller keeps the first size.
-    func convert(_ frame: UnsafePointer<AVFrame>, into destination: UnsafeMutablePointer<UInt8>,
+    func convert(_ frame: UnsafePointer<AVFrame>, into destination: UnsafeMutableBufferPointer<UInt8>,
                  outWidth: Int, outHeight: Int) -> Bool {
+        guard outWidth > 0, outHeight > 0, destination.count == outWidth * outHeight * 3 else { return false }
         var format = AVPixelFormat(rawValue: frame.pointee.format)
         var fullRange = frame.pointee.color_range == AVCOL_RANGE_JPEG
         if let plain = Self.nonDeprecatedFormat(format) {
@@ -47,18 +49,13 @@ final class RGBConverter {
                                      0, 1 << 16, 1 << 16)
         }
         guard let context else { return false }
-        var dstData: [UnsafeMutablePointer<UInt8>?] = [destination, nil, nil, nil]
-        var dstStride: [Int32] = [Int32(outWidth * 3), 0, 0, 0]
-        let rows = withUnsafePointer(to: frame.pointee.data) { dataTuple in
-            dataTuple.withMemoryRebound(to: UnsafePointer<UInt8>?.self, capacity: 8) { srcData in
-                withUnsafePointer(to: frame.pointee.linesize) { lineTuple in
-                    lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { srcStride in
-                        sws_scale(context, srcData, srcStride, 0, frame.pointee.height, &dstData, &dstStride)
-                    }
-                }
-            }
-        }
-        return rows == Int32(outHeight)
+        // swscale writes into an FFmpeg-allocated picture (aligned, padded rows), never into `destination` itself.
+        guard let picture = try? SwscalePicture.reuse(output, width: outWidth, height: outHeight,
+                                                      format: AV_PIX_FMT_RGB24) else { return false }
+        output = picture
+        guard Swscale.scale(context, from: frame, into: picture.avFrame) else { return false }
+        picture.storePackedRGB(into: destination)
+        return true
     }
 
     static func swsColorspace(_ space: AVColorSpace) -> Int32 {

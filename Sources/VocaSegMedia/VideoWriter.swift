@@ -34,7 +34,8 @@ public final class VideoWriter: @unchecked Sendable {
     private var encoderTimeBase: AVRational
     private var warnedAboutRounding = false
     /// RGB copy padded to even size, only used for odd input sizes.
-    private var paddedRGB: [UInt8] = []
+    /// The RGB side of the RGB→YUV conversion, at the encoded (even) size.
+    private var rgbInput: SwscalePicture?
     private var lastPTS: Int64?
     /// Durations by pts, because libx264 does not carry frame durations over to its packets.
     private var durations: [Int64: Int64] = [:]
@@ -228,43 +229,22 @@ public final class VideoWriter: @unchecked Sendable {
     }
 
     private func convert(_ image: RGBImage, into frame: UnsafeMutablePointer<AVFrame>, scaler: OpaquePointer) throws {
-        let rows: Int32
-        if encodedWidth == width, encodedHeight == height {
-            rows = image.pixels.withUnsafeBufferPointer { scale(scaler, $0.baseAddress!, frame) }
-        } else {
-            padToEven(image)
-            rows = paddedRGB.withUnsafeBufferPointer { scale(scaler, $0.baseAddress!, frame) }
-        }
-        guard rows == Int32(encodedHeight) else { throw VocaSegError(.internal, "RGB→YUV conversion failed", path: path) }
-    }
-
-    private func scale(_ scaler: OpaquePointer, _ rgb: UnsafePointer<UInt8>, _ frame: UnsafeMutablePointer<AVFrame>) -> Int32 {
-        var srcData: [UnsafePointer<UInt8>?] = [rgb, nil, nil, nil]
-        var srcStride: [Int32] = [Int32(encodedWidth * 3), 0, 0, 0]
-        return withUnsafeMutablePointer(to: &frame.pointee.data) { dataTuple in
-            dataTuple.withMemoryRebound(to: UnsafeMutablePointer<UInt8>?.self, capacity: 8) { dst in
-                withUnsafePointer(to: frame.pointee.linesize) { lineTuple in
-                    lineTuple.withMemoryRebound(to: Int32.self, capacity: 8) { dstStride in
-                        sws_scale(scaler, &srcData, &srcStride, 0, Int32(encodedHeight), dst, dstStride)
-                    }
-                }
-            }
-        }
-    }
-
-    /// Copies the picture into an even-sized buffer, repeating its last column and/or row.
-    private func padToEven(_ image: RGBImage) {
-        let outRow = encodedWidth * 3, inRow = width * 3
-        if paddedRGB.count != outRow * encodedHeight { paddedRGB = [UInt8](repeating: 0, count: outRow * encodedHeight) }
+        // swscale reads its source through an FFmpeg-allocated picture (see `SwscalePicture`); filling it also pads
+        // odd sizes to the even size 4:2:0 needs, repeating the last column and row.
+        let input = try SwscalePicture.reuse(rgbInput, width: encodedWidth, height: encodedHeight,
+                                             format: AV_PIX_FMT_RGB24)
+        rgbInput = input
+        let stride = Int(input.avFrame.pointee.linesize.0), plane = input.avFrame.pointee.data.0!
+        let inRow = width * 3
         image.pixels.withUnsafeBufferPointer { src in
-            paddedRGB.withUnsafeMutableBufferPointer { dst in
-                for y in 0..<encodedHeight {
-                    let from = src.baseAddress! + min(y, height - 1) * inRow
-                    let to = dst.baseAddress! + y * outRow
-                    to.update(from: from, count: inRow)
-                    if encodedWidth != width { (to + inRow).update(from: to + inRow - 3, count: 3) }
-                }
+            for y in 0..<encodedHeight {
+                let to = plane + y * stride
+                to.update(from: src.baseAddress! + min(y, height - 1) * inRow, count: inRow)
+                if encodedWidth != width { (to + inRow).update(from: to + inRow - 3, count: 3) }
             }
+        }
+        guard Swscale.scale(scaler, from: input.avFrame, into: frame) else {
+            throw VocaSegError(.internal, "RGB→YUV conversion failed", path: path)
         }
     }
 
@@ -343,5 +323,6 @@ public final class VideoWriter: @unchecked Sendable {
         av_packet_free(&packet)
         sws_freeContext(scaler)
         scaler = nil
+        rgbInput = nil
     }
 }

@@ -183,7 +183,14 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
 
     public func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame {
         guard frame.width > 0, frame.height > 0 else { throw VocaSegError(.input, "the frame is empty") }
-        return ERRSegPreprocessing.run(frame, config: config, official: options.resizeMode == .official)
+        return Self.preprocess(frame, config: config, resize: options.resizeMode)
+    }
+
+    /// The model's input preparation on its own (no weights needed): lets the media tests push every frame size
+    /// through the exact resize and normalisation the model uses.
+    public static func preprocess(_ frame: RGBImage, config: ERRSegConfig, resize: ERRSegOptions.ResizeMode)
+        -> PreprocessedFrame {
+        ERRSegPreprocessing.run(frame, config: config, official: resize == .official)
     }
 
     /// K for a vocabulary of `t` classes.
