@@ -39,6 +39,8 @@ let package = Package(
         .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Swift cannot import FFmpeg's function-like macros (AVERROR, AV_NOPTS_VALUE …): a small C shim.
         .target(name: "CFFmpegShim", dependencies: ["CFFmpeg"]),
+        // CPUID check run by the CLI before any AVX2 code, built for the baseline CPU.
+        .target(name: "CCPUFeatures"),
 
         // MARK: Libraries
         .target(name: "VocaSegCore"),
@@ -60,7 +62,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"), .product(name: "GRDB", package: "GRDB.swift"),
         ]),
         .executableTarget(name: "vocaseg", dependencies: [
-            "VocaSegApp", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "VocaSegApp", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
 

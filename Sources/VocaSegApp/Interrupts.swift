@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import VocaSegCore
 
 /// SIGINT/SIGTERM handling: the first signal asks the running job to stop after the frame in flight (outputs are
 /// finalised and valid); a second one exits at once with 130, leaving only temporary files that the next run's
@@ -43,13 +44,13 @@ public final class InterruptHandler: @unchecked Sendable {
         lock.lock()
         if signalled {
             lock.unlock()
-            FileHandle.standardError.write("vocaseg: interrupted again, exiting now\n".data(using: .utf8)!)
+            StandardError.write("vocaseg: interrupted again, exiting now\n")
             exit(130)
         }
         signalled = true
         let actions = stopActions
         lock.unlock()
-        FileHandle.standardError.write("\nvocaseg: stopping after the frame in flight (press Ctrl-C again to quit now)\n".data(using: .utf8)!)
+        StandardError.write("\nvocaseg: stopping after the frame in flight (press Ctrl-C again to quit now)\n")
         for a in actions { a() }
     }
 }

@@ -10,7 +10,8 @@ final class MediaFrameSource: FrameSource {
 
     func nextFrame() throws -> VideoFrame? {
         guard let f = try media.nextFrame() else { return nil }
-        return VideoFrame(image: f.image, index: f.index, pts: f.pts, duration: f.duration, ptsSeconds: f.ptsSeconds)
+        return VideoFrame(image: f.image, index: f.index, pts: f.pts, duration: f.duration, ptsSeconds: f.ptsSeconds,
+                          sourceName: f.sourceName)
     }
 }
 

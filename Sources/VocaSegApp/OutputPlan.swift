@@ -1,11 +1,22 @@
 import Foundation
 import VocaSegCore
+import VocaSegMedia
 
 /// Where one input's outputs go. Decided, and checked for writability, before any model is loaded.
 public struct OutputPlan: Sendable, Equatable {
+    /// What an input is, as far as its outputs are concerned.
+    public enum InputKind: Sendable, Equatable {
+        case video
+        case stillImage
+        /// A folder of pictures: by default a folder of overlay pictures, each at its own size.
+        case imageFolder
+    }
+
     public var input: String
-    /// Overlay video or image (an image input gives an image output).
+    /// Overlay video or image (an image input gives an image output), or a folder of overlay pictures when
+    /// `overlayIsFolder`.
     public var overlay: String
+    public var overlayIsFolder = false
     public var masksDirectory: String?
     public var jsonLines: String?
 
@@ -16,6 +27,17 @@ public struct OutputPlan: Sendable, Equatable {
     /// - `output` names a file for one input, a directory for several (created if missing).
     /// - Without `output`, results go to the current directory as `<input name>.vocaseg.<ext>`.
     static func make(inputs: [(path: String, isStillImage: Bool)], options: SegmentOptions) throws -> [OutputPlan] {
+        try make(kinds: inputs.map { ($0.path, $0.isStillImage ? .stillImage : .video) }, options: options)
+    }
+
+    /// The input's kind from its probe.
+    static func kind(of info: MediaInfo) -> InputKind {
+        info.isFolder ? .imageFolder : (info.isStillImage ? .stillImage : .video)
+    }
+
+    /// As `make(inputs:options:)`; a folder of pictures gives a folder of overlays (`DIR/<stem>.vocaseg/` by
+    /// default, or `-o DIR`), or one video when `-o` names a video file.
+    static func make(kinds inputs: [(path: String, kind: InputKind)], options: SegmentOptions) throws -> [OutputPlan] {
         let fm = FileManager.default
         let many = inputs.count > 1
         var outputDirectory: String?
@@ -34,20 +56,43 @@ public struct OutputPlan: Sendable, Equatable {
         var seen: Set<String> = []
         for input in inputs {
             let overlay: String
+            var overlayIsFolder = false
             if let outputDirectory {
-                let ext = input.isStillImage ? "png" : options.container
                 let base = options.naming.replacingOccurrences(of: "{stem}", with: stem(of: input.path))
-                overlay = (outputDirectory as NSString).appendingPathComponent("\(base).\(ext)")
+                switch input.kind {
+                case .stillImage:
+                    overlay = (outputDirectory as NSString).appendingPathComponent("\(base).png")
+                case .video:
+                    overlay = (outputDirectory as NSString).appendingPathComponent("\(base).\(options.container)")
+                case .imageFolder:
+                    // One input with `-o DIR/`: the folder itself receives the pictures.
+                    overlay = many || options.output == nil
+                        ? (outputDirectory as NSString).appendingPathComponent(base) : outputDirectory
+                    overlayIsFolder = true
+                }
             } else {
                 overlay = options.output!
                 let ext = (overlay as NSString).pathExtension.lowercased()
-                let allowed = input.isStillImage ? imageExtensions : videoExtensions
-                if !allowed.contains(ext) {
-                    let kinds = allowed.sorted().joined(separator: ", ")
-                    throw VocaSegError(.usage, "output must end in one of \(kinds) for this input", path: overlay)
+                switch input.kind {
+                case .imageFolder where !videoExtensions.contains(ext):
+                    if imageExtensions.contains(ext) {
+                        throw VocaSegError(.usage, "a folder of pictures gives a folder of overlays: name a folder "
+                                           + "(or a .mp4/.mov/.mkv video)", path: overlay)
+                    }
+                    overlayIsFolder = true
+                default:
+                    let allowed = input.kind == .stillImage ? imageExtensions : videoExtensions
+                    if !allowed.contains(ext) {
+                        let kinds = allowed.sorted().joined(separator: ", ")
+                        throw VocaSegError(.usage, "output must end in one of \(kinds) for this input", path: overlay)
+                    }
                 }
             }
-            try checkWritable(file: overlay)
+            if overlayIsFolder {
+                try ensureDirectory(overlay, what: "overlay folder")
+            } else {
+                try checkWritable(file: overlay)
+            }
             try checkNotSame(input.path, overlay)
             let overlayBase = (overlay as NSString).deletingPathExtension
             var masks: String?
@@ -78,7 +123,8 @@ public struct OutputPlan: Sendable, Equatable {
                 }
                 seen.insert(key)
             }
-            plans.append(OutputPlan(input: input.path, overlay: overlay, masksDirectory: masks, jsonLines: jsonl))
+            plans.append(OutputPlan(input: input.path, overlay: overlay, overlayIsFolder: overlayIsFolder,
+                                    masksDirectory: masks, jsonLines: jsonl))
         }
         return plans
     }

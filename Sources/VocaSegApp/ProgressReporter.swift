@@ -1,4 +1,5 @@
 import Foundation
+import VocaSegCore
 
 /// Progress on stderr: a live bar on a terminal, a plain line every few seconds otherwise (logs, CI, pipes).
 final class ProgressReporter: @unchecked Sendable {
@@ -59,7 +60,7 @@ final class ProgressReporter: @unchecked Sendable {
             line = "\(label): \(frames) frames, \(format(fps)) fps, \(clock(elapsed)) elapsed"
         }
         let text = live ? "\r\u{1B}[2K" + line + (final ? "\n" : "") : line + "\n"
-        FileHandle.standardError.write(text.data(using: .utf8)!)
+        StandardError.write(text)
     }
 
     private func format(_ x: Double) -> String { String(format: "%.1f", x) }

@@ -50,7 +50,7 @@ public final class SegmentJob {
             if input == "-" { keptSources[input] = source }
             probed.append((input, source.info))
         }
-        let plans = try OutputPlan.make(inputs: probed.map { ($0.path, $0.info.isStillImage) }, options: options)
+        let plans = try OutputPlan.make(kinds: probed.map { ($0.path, OutputPlan.kind(of: $0.info)) }, options: options)
 
         if let threads = options.threads { ParallelConfig.setThreads(threads) }
         let model = try modelProvider(options)
@@ -73,9 +73,12 @@ public final class SegmentJob {
             do {
                 try data.write(to: URL(fileURLWithPath: out.temporaryPath))
                 try out.commit()
+            } catch let error as VocaSegError {
+                out.abort()
+                throw error
             } catch {
                 out.abort()
-                throw VocaSegError(.usage, "cannot write the timings file", path: path)
+                throw VocaSegError(.io, "cannot write the timings file: \(AtomicOutputFile.describe(error))", path: path)
             }
         }
         return reports
@@ -106,6 +109,8 @@ public final class SegmentJob {
         do {
             if !options.writeOverlay {
                 // Label maps and JSON lines only.
+            } else if plan.overlayIsFolder {
+                sinks.append(try OverlayImageFolderSink(directory: plan.overlay))
             } else if info.isStillImage {
                 sinks.append(OverlayImageSink(path: plan.overlay))
             } else {

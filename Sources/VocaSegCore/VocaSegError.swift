@@ -13,6 +13,9 @@ public struct VocaSegError: Error, CustomStringConvertible, Sendable, Equatable 
         case input
         /// A model, checkpoint or weights problem (exit 4).
         case model
+        /// Writing an output failed while the job ran: disk full, I/O error, file-size limit (exit 5). The message
+        /// names the operating system's error.
+        case io
         /// The user interrupted the run (exit 130).
         case interrupted
     }
@@ -34,6 +37,7 @@ public struct VocaSegError: Error, CustomStringConvertible, Sendable, Equatable 
         case .usage: return 2
         case .input: return 3
         case .model: return 4
+        case .io: return 5
         case .interrupted: return 130
         }
     }

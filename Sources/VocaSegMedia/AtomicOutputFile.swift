@@ -36,6 +36,33 @@ public final class AtomicOutputFile: @unchecked Sendable {
         if FileManager.default.fileExists(atPath: finalPath, isDirectory: &isDirectory), isDirectory.boolValue {
             throw VocaSegError(.usage, "the output path is an existing directory", path: finalPath)
         }
+        Self.removeAbandonedTemporaries(directory: dirPath, prefix: ".\(stem).partial-",
+                                        suffix: ext.isEmpty ? "" : ".\(ext)")
+    }
+
+    /// Deletes `.name.partial-PID.ext` files for this output left by runs that were killed (SIGKILL, power loss)
+    /// before they could clean up. Only files whose PID no longer runs: a live PID may be another vocaseg writing
+    /// the same output right now. (A reused PID keeps its file until that process is gone too; harmless.)
+    static func removeAbandonedTemporaries(directory: String, prefix: String, suffix: String) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
+            let middle = name.dropFirst(prefix.count).dropLast(suffix.count)
+            guard let pid = pid_t(middle), pid > 0, pid != getpid() else { continue }
+            if kill(pid, 0) == -1 && errno == ESRCH {
+                unlink((directory as NSString).appendingPathComponent(name))
+            }
+        }
+    }
+
+    /// The operating system's words for a Foundation write error ("No space left on device"), not Cocoa's
+    /// "The operation could not be completed".
+    public static func describe(_ error: Error) -> String {
+        let ns = error as NSError
+        if let posix = ns.userInfo[NSUnderlyingErrorKey] as? NSError, posix.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(posix.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
     }
 
     deinit { if !isCommitted { abort() } }
@@ -46,19 +73,19 @@ public final class AtomicOutputFile: @unchecked Sendable {
         guard !isAborted else { throw VocaSegError(.internal, "commit after abort", path: finalPath) }
         let fd = open(temporaryPath, O_RDONLY)
         guard fd >= 0 else {
-            throw VocaSegError(.usage, "the temporary output file vanished before it was complete", path: finalPath)
+            throw VocaSegError(.io, "the temporary output file vanished before it was complete", path: finalPath)
         }
         let synced = fsync(fd)
         close(fd)
         if synced != 0 {
             let reason = String(cString: strerror(errno))
             abort()
-            throw VocaSegError(.usage, "cannot write the output: \(reason)", path: finalPath)
+            throw VocaSegError(.io, "cannot write the output: \(reason)", path: finalPath)
         }
         guard rename(temporaryPath, finalPath) == 0 else {
             let reason = String(cString: strerror(errno))
             abort()
-            throw VocaSegError(.usage, "cannot move the finished output into place: \(reason)", path: finalPath)
+            throw VocaSegError(.io, "cannot move the finished output into place: \(reason)", path: finalPath)
         }
         isCommitted = true
     }
@@ -74,7 +101,7 @@ public final class AtomicOutputFile: @unchecked Sendable {
     public func write(_ data: Data) throws {
         do { try data.write(to: URL(fileURLWithPath: temporaryPath)) } catch {
             abort()
-            throw VocaSegError(.usage, "cannot write the output: \(error.localizedDescription)", path: finalPath)
+            throw VocaSegError(.io, "cannot write the output: \(Self.describe(error))", path: finalPath)
         }
         try commit()
     }

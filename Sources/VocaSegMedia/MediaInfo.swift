@@ -45,6 +45,8 @@ public struct MediaInfo: Sendable {
     public var colorSpace: String
     public var isStillImage: Bool
     public var isImageSequence: Bool
+    /// A folder of pictures: each keeps its own size, and frames carry their file names (`DecodedFrame.sourceName`).
+    public var isFolder = false
     public var audioStreamCount: Int
     public var subtitleStreamCount: Int
     /// Demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "image2".
@@ -62,6 +64,8 @@ public struct DecodedFrame: Sendable {
     /// Duration in `timeBase` units (0 when unknown).
     public var duration: Int64
     public var timeBase: (num: Int32, den: Int32)
+    /// The picture's file name (no directory) when the input is a folder of pictures; nil otherwise.
+    public var sourceName: String?
     public var ptsSeconds: Double { timeBase.den == 0 ? 0 : Double(pts) * Double(timeBase.num) / Double(timeBase.den) }
 
     public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, timeBase: (num: Int32, den: Int32)) {

@@ -48,7 +48,9 @@ public final class MediaSource: @unchecked Sendable {
             decoder = first
             pendingFolderFiles = Array(files.dropFirst())
             isFolder = true
-            info = Self.describe(first, options: options, isSequence: true, folderCount: files.count)
+            var described = Self.describe(first, options: options, isSequence: true, folderCount: files.count)
+            described.isFolder = true
+            info = described
         }
     }
 
@@ -106,8 +108,10 @@ public final class MediaSource: @unchecked Sendable {
         }
         let timing = timestamps(of: frame, decoder: decoder)
         defer { nextIndex += 1 }
-        return DecodedFrame(image: RGBImage(width: outWidth, height: outHeight, pixels: pixels), index: nextIndex,
-                            pts: timing.pts, duration: timing.duration, timeBase: timing.timeBase)
+        var decoded = DecodedFrame(image: RGBImage(width: outWidth, height: outHeight, pixels: pixels), index: nextIndex,
+                                   pts: timing.pts, duration: timing.duration, timeBase: timing.timeBase)
+        if isFolder { decoded.sourceName = decoder.path.split(separator: "/").last.map(String.init) }
+        return decoded
     }
 
     /// Best-effort timestamp in the stream time base; synthesised as previous pts + previous duration when absent.

@@ -99,7 +99,7 @@ final class StreamCopier {
             let written = av_interleaved_write_frame(output, packet)
             hasPending = false
             if written < 0 {
-                throw VocaSegError(.usage, "cannot write a copied packet: \(FF.describe(written))", path: outputPath)
+                throw VocaSegError(.io, "cannot write a copied packet: \(FF.describe(written))", path: outputPath)
             }
             copiedPackets += 1
         }

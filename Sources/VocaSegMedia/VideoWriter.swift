@@ -177,7 +177,7 @@ public final class VideoWriter: @unchecked Sendable {
         if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
             let opened = avio_open(&oc.pointee.pb, file.temporaryPath, AVIO_FLAG_WRITE)
             guard opened >= 0 else {
-                throw VocaSegError(.usage, "cannot create the output file: \(FF.describe(opened))", path: path)
+                throw VocaSegError(.io, "cannot create the output file: \(FF.describe(opened))", path: path)
             }
         }
         var options: OpaquePointer? = nil
@@ -188,7 +188,7 @@ public final class VideoWriter: @unchecked Sendable {
         }
         let header = avformat_write_header(oc, &options)
         guard header >= 0 else {
-            throw VocaSegError(.usage, "cannot write the container header: \(FF.describe(header))", path: path)
+            throw VocaSegError(.io, "cannot write the container header: \(FF.describe(header))", path: path)
         }
     }
 
@@ -268,7 +268,7 @@ public final class VideoWriter: @unchecked Sendable {
             av_packet_rescale_ts(packet, encoderTimeBase, stream.pointee.time_base)
             let written = av_interleaved_write_frame(output, packet)
             guard written >= 0 else {
-                throw VocaSegError(.usage, "cannot write the video: \(FF.describe(written))", path: path)
+                throw VocaSegError(.io, "cannot write the video: \(FF.describe(written))", path: path)
             }
         }
     }
@@ -286,11 +286,11 @@ public final class VideoWriter: @unchecked Sendable {
             try copier?.copy(upTo: nil, timeBase: timeBase, into: output, outputPath: path)
             let trailer = av_write_trailer(output)
             guard trailer >= 0 else {
-                throw VocaSegError(.usage, "cannot finish the file: \(FF.describe(trailer))", path: path)
+                throw VocaSegError(.io, "cannot finish the file: \(FF.describe(trailer))", path: path)
             }
             let closed = avio_closep(&output.pointee.pb)
             guard closed >= 0 else {
-                throw VocaSegError(.usage, "cannot close the file: \(FF.describe(closed))", path: path)
+                throw VocaSegError(.io, "cannot close the file: \(FF.describe(closed))", path: path)
             }
             try file.commit()
             state = .finished

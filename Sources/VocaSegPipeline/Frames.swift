@@ -10,13 +10,17 @@ public struct VideoFrame: Sendable {
     public var pts: Int64
     public var duration: Int64
     public var ptsSeconds: Double
+    /// The picture's file name when the input is a folder of pictures (outputs are named after it).
+    public var sourceName: String?
 
-    public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, ptsSeconds: Double) {
+    public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, ptsSeconds: Double,
+                sourceName: String? = nil) {
         self.image = image
         self.index = index
         self.pts = pts
         self.duration = duration
         self.ptsSeconds = ptsSeconds
+        self.sourceName = sourceName
     }
 }
 

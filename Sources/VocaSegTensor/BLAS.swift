@@ -23,6 +23,10 @@ public enum BLAS {
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int,
                              alpha: Float = 1, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        // The pointers carry no sizes; the leading dimensions at least must be consistent with the shapes.
+        opCheck(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m \(m) n \(n) k \(k)")
+        opCheck(lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
+                "sgemm: leading dimensions lda \(lda) ldb \(ldb) ldc \(ldc) too small for m \(m) n \(n) k \(k)")
         let workers = ParallelConfig.threads
         guard workers > 1, m * n * k >= parallelThreshold, max(m, n) >= 2 * workers else {
             call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

@@ -10,7 +10,7 @@ public final class TensorStorage: @unchecked Sendable {
     public let count: Int
 
     public init(count: Int) {
-        precondition(count >= 0, "TensorStorage: negative size")
+        opCheck(count >= 0, "TensorStorage: negative size")
         var raw: UnsafeMutableRawPointer?
         let bytes = max(count, 1) * MemoryLayout<Float>.stride
         guard posix_memalign(&raw, 64, bytes) == 0, let raw else {
@@ -26,7 +26,7 @@ public final class TensorStorage: @unchecked Sendable {
 /// An n-dimensional float32 array: a storage plus shape, strides (in elements) and offset.
 ///
 /// Views (`reshaped`, `permuted`, `narrowed`, `transposed`) share storage; `contiguous()` copies only when needed.
-/// Most kernels require contiguous row-major inputs and say so with a precondition; call `contiguous()` first.
+/// Most kernels require contiguous row-major inputs and say so with an `opCheck` at entry; call `contiguous()` first.
 public struct Tensor: @unchecked Sendable {
     public let storage: TensorStorage
     public private(set) var shape: [Int]
@@ -55,7 +55,7 @@ public struct Tensor: @unchecked Sendable {
     }
 
     public init(shape: [Int], data: [Float]) {
-        precondition(shape.reduce(1, *) == data.count, "Tensor: \(data.count) values for shape \(shape)")
+        opCheck(shape.reduce(1, *) == data.count, "Tensor: \(data.count) values for shape \(shape)")
         self.init(uninitializedShape: shape)
         data.withUnsafeBufferPointer { storage.pointer.update(from: $0.baseAddress!, count: data.count) }
     }
@@ -98,7 +98,7 @@ public struct Tensor: @unchecked Sendable {
             let known = newShape.enumerated().filter { $0.offset != i }.map(\.element).reduce(1, *)
             newShape[i] = known == 0 ? 0 : count / known
         }
-        precondition(newShape.reduce(1, *) == count, "reshape: \(shape) → \(newShape)")
+        opCheck(newShape.reduce(1, *) == count, "reshape: \(shape) → \(newShape)")
         let base = isContiguous ? self : contiguous()
         return Tensor(storage: base.storage, shape: newShape, strides: Tensor.rowMajorStrides(newShape),
                       offset: base.offset)
@@ -106,7 +106,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Reorders dimensions (a view): `permuted([0, 2, 3, 1])` turns NCHW into NHWC.
     public func permuted(_ order: [Int]) -> Tensor {
-        precondition(order.sorted() == Array(0..<rank), "permute: bad order \(order) for rank \(rank)")
+        opCheck(order.sorted() == Array(0..<rank), "permute: bad order \(order) for rank \(rank)")
         return Tensor(storage: storage, shape: order.map { shape[$0] }, strides: order.map { strides[$0] },
                       offset: offset)
     }
@@ -120,7 +120,7 @@ public struct Tensor: @unchecked Sendable {
     /// Elements `start..<end` along `dim` (a view).
     public func narrowed(dim: Int, start: Int, length: Int) -> Tensor {
         let d = dim < 0 ? dim + rank : dim
-        precondition(start >= 0 && length >= 0 && start + length <= shape[d], "narrow: out of range")
+        opCheck(start >= 0 && length >= 0 && start + length <= shape[d], "narrow: out of range")
         var newShape = shape
         newShape[d] = length
         return Tensor(storage: storage, shape: newShape, strides: strides, offset: offset + start * strides[d])
@@ -128,7 +128,7 @@ public struct Tensor: @unchecked Sendable {
 
     /// Index `i` of dimension 0, dropping that dimension (a view).
     public subscript(index i: Int) -> Tensor {
-        precondition(i >= 0 && i < shape[0], "index out of range")
+        opCheck(i >= 0 && i < shape[0], "index out of range")
         return Tensor(storage: storage, shape: Array(shape.dropFirst()), strides: Array(strides.dropFirst()),
                       offset: offset + i * strides[0])
     }
@@ -239,16 +239,20 @@ public enum ParallelConfig {
         }
         let lock = NSLock()
         var next = 0
+        // The items run on the caller's behalf, so under the caller's kernel settings.
+        let settings = KernelSettings.current
         DispatchQueue.concurrentPerform(iterations: workers) { worker in
             pthread_setspecific(insideItemKey, UnsafeRawPointer(bitPattern: 1))
             defer { pthread_setspecific(insideItemKey, nil) }
-            while true {
-                lock.lock()
-                let item = next
-                next += 1
-                lock.unlock()
-                if item >= count { break }
-                body(worker, item)
+            KernelSettings.with(settings) {
+                while true {
+                    lock.lock()
+                    let item = next
+                    next += 1
+                    lock.unlock()
+                    if item >= count { break }
+                    body(worker, item)
+                }
             }
         }
     }

@@ -69,7 +69,7 @@ struct Bench: ParsableCommand {
         o.warmup = warmup
         o.threads = threads
         #if DEBUG
-        FileHandle.standardError.write("vocaseg bench: this is a DEBUG build; figures are meaningless. Use swift build -c release.\n".data(using: .utf8)!)
+        StandardError.write("vocaseg bench: this is a DEBUG build; figures are meaningless. Use swift build -c release.\n")
         #endif
         let report = try BenchJob.run(o)
         print(BenchJob.table(report))

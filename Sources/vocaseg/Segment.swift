@@ -208,6 +208,6 @@ struct Segment: ParsableCommand {
                 + String(format: " %6d %9.2f %9.2f %9.2f %9.2f", t.frames, t.totalSeconds, t.p50Milliseconds,
                          t.p95Milliseconds, t.maxMilliseconds))
         }
-        FileHandle.standardError.write((lines.joined(separator: "\n") + "\n").data(using: .utf8)!)
+        StandardError.write(lines.joined(separator: "\n") + "\n")
     }
 }

@@ -1,11 +1,12 @@
 import ArgumentParser
+import CCPUFeatures
 import Foundation
 import Logging
 import VocaSegApp
 import VocaSegCore
 
-/// Exit codes: 0 ok, 1 internal error, 2 usage, 3 unreadable or corrupt input, 4 model or weights problem,
-/// 130 interrupted.
+/// Exit codes: 0 ok, 1 internal error (or a CPU without AVX2/FMA), 2 usage, 3 unreadable or corrupt input,
+/// 4 model or weights problem, 5 write error (disk full, I/O error), 130 interrupted.
 @main
 struct Vocaseg: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,7 +14,7 @@ struct Vocaseg: ParsableCommand {
         abstract: "Open-vocabulary segmentation of videos and images on the CPU.",
         discussion: """
             Exit codes: 0 ok, 1 internal error, 2 usage, 3 unreadable or corrupt input, \
-            4 model or weights problem, 130 interrupted.
+            4 model or weights problem, 5 write error (disk full, I/O error), 130 interrupted.
             """,
         version: VocaSegVersion.string,
         subcommands: [Segment.self, Watch.self, Jobs.self, Bench.self, Inspect.self],
@@ -21,11 +22,17 @@ struct Vocaseg: ParsableCommand {
     )
 
     static func main() {
+        // The tensor kernels are compiled for x86-64-v3; on an older CPU they would die of SIGILL mid-run.
+        guard vs_cpu_supports_avx2_fma() != 0 else {
+            StandardError.write("vocaseg: this CPU lacks AVX2 and FMA, which vocaseg's kernels need "
+                                + "(x86-64-v3: Intel Haswell, AMD Excavator/Zen or newer)\n")
+            Foundation.exit(1)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
         } catch let error as VocaSegError {
-            FileHandle.standardError.write("vocaseg: \(error.description)\n".data(using: .utf8)!)
+            StandardError.write("vocaseg: \(error.description)\n")
             Foundation.exit(error.exitCode)
         } catch {
             let code = exitCode(for: error)
@@ -35,10 +42,10 @@ struct Vocaseg: ParsableCommand {
             let message = fullMessage(for: error)
             if code == .validationFailure {
                 // ArgumentParser's own usage errors (EX_USAGE 64) become our usage code 2.
-                FileHandle.standardError.write("\(message)\n".data(using: .utf8)!)
+                StandardError.write("\(message)\n")
                 Foundation.exit(2)
             }
-            FileHandle.standardError.write("vocaseg: \(message)\n".data(using: .utf8)!)
+            StandardError.write("vocaseg: \(message)\n")
             Foundation.exit(code == .failure ? 1 : code.rawValue)
         }
     }

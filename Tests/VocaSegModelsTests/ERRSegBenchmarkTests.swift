@@ -22,8 +22,13 @@ import VocaSegTensor
         let t = Int(env["VOCASEG_BENCH_T"] ?? "") ?? 150
         let k = Int(env["VOCASEG_BENCH_K"] ?? "") ?? 32
         ParallelConfig.setThreads(threads)
-        if let rows = Int(env["VOCASEG_BENCH_EPILOGUE_ROWS"] ?? "") { Ops.linearEpilogueTileRows = rows }
-        if let n = Int(env["VOCASEG_BENCH_DIRECT_MAX"] ?? "") { Ops.directConvMaxOutputChannels = n }
+        var kernels = KernelSettings()
+        if let rows = Int(env["VOCASEG_BENCH_EPILOGUE_ROWS"] ?? "") { kernels.linearEpilogueTileRows = rows }
+        if let n = Int(env["VOCASEG_BENCH_DIRECT_MAX"] ?? "") { kernels.directConvMaxOutputChannels = n }
+        try KernelSettings.with(kernels) { try run(frames: frames, t: t, k: k, threads: threads) }
+    }
+
+    private func run(frames: Int, t: Int, k: Int, threads: Int) throws {
         let loadStart = Date()
         let model = try ERRSegModel.random(config: .base, seed: 1, tokenizer: nil,
                                            options: ERRSegOptions(classesKept: k, resizeMode: .official))

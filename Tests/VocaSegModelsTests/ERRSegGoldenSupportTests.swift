@@ -77,16 +77,25 @@ enum ERRSegGoldens {
         return try Vocabulary(classes: names.map { Vocabulary.Class(synonyms: $0.components(separatedBy: ", ")) })
     }
 
-    /// Max |a − b| and max |b| over two tensors of equal size (shapes may differ in layout-free ways).
+    /// Max |a − b| and max |b| over two tensors of equal size (shapes may differ in layout-free ways). A NaN or
+    /// infinity where the golden has none (or the other way round) makes the difference infinite: `max` would skip
+    /// a NaN and let a broken kernel pass.
     static func difference(_ a: Tensor, _ b: Tensor) -> (maxAbs: Float, scale: Float) {
         let x = a.toArray(), y = b.toArray()
         var d: Float = 0, s: Float = 0
         for i in 0..<min(x.count, y.count) {
-            d = max(d, abs(x[i] - y[i]))
-            s = max(s, abs(y[i]))
+            d = max(d, elementDifference(x[i], y[i]))
+            if y[i].isFinite { s = max(s, abs(y[i])) }
         }
         if x.count != y.count { d = .infinity }
         return (d, s)
+    }
+
+    /// |x − y|, 0 when both are the same non-finite value (NaN and NaN, +∞ and +∞), ∞ when only one is non-finite.
+    static func elementDifference(_ x: Float, _ y: Float) -> Float {
+        if x.isNaN || y.isNaN { return x.isNaN && y.isNaN ? 0 : .infinity }
+        if x.isInfinite || y.isInfinite { return x == y ? 0 : .infinity }
+        return abs(x - y)
     }
 
     /// Checks `actual` against golden `name` with |Δ| ≤ tolerance · max(1, max|golden|).

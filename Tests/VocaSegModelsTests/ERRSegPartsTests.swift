@@ -29,7 +29,7 @@ import VocaSegTestSupport
 
     static func maxDiff(_ a: [Float], _ b: [Float]) -> Float {
         guard a.count == b.count else { return .infinity }
-        return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        return zip(a, b).reduce(0) { max($0, ERRSegGoldens.elementDifference($1.0, $1.1)) }
     }
 
     @Test func preprocessingOfALargeFrameMatchesPillowAndTorch() throws {
@@ -166,5 +166,22 @@ import VocaSegTestSupport
         let probs = Ops.interpolateBilinear(Ops.sigmoid(logits).reshaped([1, k, h, w]), size: (oh, ow), alignCorners: false)
         let arg = Ops.argmax(probs.reshaped([k, oh, ow]), dim: 0)
         #expect(map.labels == arg.map { UInt16(selected[$0]) })
+    }
+}
+
+/// The golden helpers must not let a NaN through (`max(d, NaN)` returns d, which hid broken kernels before).
+@Suite struct GoldenComparisonTests {
+    @Test func aNaNOrInfinityOnOneSideFails() {
+        let golden = Tensor(shape: [3], data: [1, 2, 3])
+        #expect(ERRSegGoldens.difference(Tensor(shape: [3], data: [1, .nan, 3]), golden).maxAbs == .infinity)
+        #expect(ERRSegGoldens.difference(Tensor(shape: [3], data: [1, 2, .infinity]), golden).maxAbs == .infinity)
+        #expect(ERRSegGoldens.difference(golden, Tensor(shape: [3], data: [.nan, 2, 3])).maxAbs == .infinity)
+        #expect(ERRSegPartsTests.maxDiff([0, .nan], [0, 1]) == .infinity)
+    }
+
+    @Test func nanWhereTheReferenceHasNaNPasses() {
+        let golden = Tensor(shape: [2], data: [.nan, 2])
+        let d = ERRSegGoldens.difference(Tensor(shape: [2], data: [.nan, 2.5]), golden)
+        #expect(d.maxAbs == 0.5 && d.scale == 2)
     }
 }

@@ -37,9 +37,9 @@ import VocaSegTestSupport
         let q = try StructuralGoldens.tensor(name + "_q")
         let k = try StructuralGoldens.tensor(name + "_k")
         let v = try StructuralGoldens.tensor(name + "_v")
-        Ops._setAttentionSchedule(schedule)
-        defer { Ops._setAttentionSchedule(nil) }
-        let out = Ops.attention(query: q, key: k, value: v, heads: heads, causal: causal)
+        var forced = KernelSettings()
+        forced.attentionSchedule = schedule
+        let out = KernelSettings.with(forced) { Ops.attention(query: q, key: k, value: v, heads: heads, causal: causal) }
         let c = closeness(out.toArray(), try StructuralGoldens.array(name + "_out").floats, atol: 2e-5, rtol: 1e-4,
                           label: "\(name) \(schedule)")
         #expect(c.passed, "\(c)")

@@ -32,19 +32,21 @@ import VocaSegTensor
 
     /// Forces the im2col + GEMM paths (no direct kernel): one output row per tile, then several images per GEMM.
     @Test func conv2dGemmPathsWithPool() throws {
-        let savedBudget = Ops.im2colBudget, savedDirect = Ops.directConvMaxOutputChannels
-        defer { Ops.im2colBudget = savedBudget; Ops.directConvMaxOutputChannels = savedDirect }
-        Ops.directConvMaxOutputChannels = 0
         let pool = BufferPool()
         for budget in [40, 1 << 21] {
-            Ops.im2colBudget = budget
+            var forced = KernelSettings()
+            forced.directConvMaxOutputChannels = 0
+            forced.im2colBudget = budget
             for name in ["conv_3x3_p1", "conv_3x3_s2_p1", "conv_3x3_g2_p1", "conv_3x3_d2_p2", "conv_7x7_cin1_p3",
                          "conv_3x3_p1_relu6", "conv_3x3_p1_w41"] {
                 let (_, s, p, d, g, act) = try #require(Self.convCases.first { $0.0 == name })
                 let x = try G.tensor(name, "x"), w = try G.tensor(name, "w"), b = try G.tensor(name, "b")
                 for _ in 0..<2 {  // the second run reuses the pool's column buffer
-                    try G.check(Ops.conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d, groups: g,
-                                           activation: act, pool: pool), name)
+                    let y = KernelSettings.with(forced) {
+                        Ops.conv2d(x, weight: w, bias: b, stride: s, padding: p, dilation: d, groups: g,
+                                   activation: act, pool: pool)
+                    }
+                    try G.check(y, name)
                 }
             }
         }

@@ -37,11 +37,11 @@ import VocaSegTensor
     @Test func linearEpilogueTiles() throws {
         let x = try G.tensor("linear_tiled_gelu", "x"), w = try G.tensor("linear_tiled_gelu", "w")
         let b = try G.tensor("linear_tiled_gelu", "b")
-        let saved = Ops.linearEpilogueTileRows
-        defer { Ops.linearEpilogueTileRows = saved }
         for tile in [7, 64, 1000] {
-            Ops.linearEpilogueTileRows = tile
-            try G.check(Ops.linear(x, weight: w, bias: b, activation: .gelu), "linear_tiled_gelu", atol: 2e-6)
+            var forced = KernelSettings()
+            forced.linearEpilogueTileRows = tile
+            let y = KernelSettings.with(forced) { Ops.linear(x, weight: w, bias: b, activation: .gelu) }
+            try G.check(y, "linear_tiled_gelu", atol: 2e-6)
         }
     }
 

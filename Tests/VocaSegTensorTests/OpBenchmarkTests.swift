@@ -13,15 +13,16 @@ import VocaSegTensor
     func printTable() throws {
         let env = ProcessInfo.processInfo.environment
         if let t = env["VOCASEG_BENCH_THREADS"].flatMap(Int.init) { ParallelConfig.setThreads(t) }
-        if let t = env["VOCASEG_BENCH_LINEAR_TILE"].flatMap(Int.init) { Ops.linearEpilogueTileRows = t }
-        if let t = env["VOCASEG_BENCH_IM2COL"].flatMap(Int.init) { Ops.im2colBudget = t }
-        if let t = env["VOCASEG_BENCH_DIRECT_MAX"].flatMap(Int.init) { Ops.directConvMaxOutputChannels = t }
+        var kernels = KernelSettings()
+        if let t = env["VOCASEG_BENCH_LINEAR_TILE"].flatMap(Int.init) { kernels.linearEpilogueTileRows = t }
+        if let t = env["VOCASEG_BENCH_IM2COL"].flatMap(Int.init) { kernels.im2colBudget = t }
+        if let t = env["VOCASEG_BENCH_DIRECT_MAX"].flatMap(Int.init) { kernels.directConvMaxOutputChannels = t }
         var reference: [String: Double] = [:]
         if let path = env["VOCASEG_BENCH_TORCH"] {
             let data = try Data(contentsOf: URL(fileURLWithPath: path))
             reference = try JSONDecoder().decode([String: Double].self, from: data)
         }
-        let results = VocaSegTensor.OpBenchmarks.run(filter: env["VOCASEG_BENCH_FILTER"])
+        let results = KernelSettings.with(kernels) { VocaSegTensor.OpBenchmarks.run(filter: env["VOCASEG_BENCH_FILTER"]) }
         print("threads \(ParallelConfig.threads), OpenBLAS \(BLAS.configuration)")
         let cpu = env["VOCASEG_BENCH_CPU"] == "1"
         print("times: \(cpu ? "process CPU time per repetition" : "wall time"), minimum over repetitions")

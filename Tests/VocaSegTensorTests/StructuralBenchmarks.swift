@@ -70,12 +70,15 @@ import VocaSegTensor
                 schedule != .itemParallel || rowsList.isEmpty ? [(schedule, nil)] : rowsList.map { (schedule, Optional($0)) }
             }
             for (schedule, rows) in configs {
-                Ops._setAttentionSchedule(schedule, tileRows: rows)
+                var forced = KernelSettings()
+                forced.attentionSchedule = schedule
+                forced.attentionTileRows = rows
                 let tag = schedule.rawValue + (rows.map { " rows=\($0)" } ?? "")
-                _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
-                _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
+                KernelSettings.with(forced) {
+                    _ = time("SFM K=\(k) \(tag)") { _ = Ops.attention(query: q, key: kk, value: v, heads: 4) }
+                    _ = time("CFM K=\(k) \(tag)") { _ = Ops.attention(query: cq, key: ck, value: cv, heads: 4) }
+                }
             }
-            Ops._setAttentionSchedule(nil)
         }
         #expect(ParallelConfig.threads == threads)
     }

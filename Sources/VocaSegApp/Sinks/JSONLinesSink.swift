@@ -14,7 +14,7 @@ final class JSONLinesSink: FrameSink {
         file = try AtomicOutputFile(finalPath: path)
         guard FileManager.default.createFile(atPath: file.temporaryPath, contents: nil),
               let handle = FileHandle(forWritingAtPath: file.temporaryPath)
-        else { throw VocaSegError(.usage, "cannot create the JSON-lines file", path: path) }
+        else { throw VocaSegError(.io, "cannot create the JSON-lines file: \(String(cString: strerror(errno)))", path: path) }
         self.handle = handle
         names = vocabulary.names
         var head = header
@@ -26,7 +26,10 @@ final class JSONLinesSink: FrameSink {
     private func writeLine(_ object: [String: Any]) throws {
         var data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
         data.append(0x0A)
-        handle.write(data)
+        // The throwing write: the old `write(_:)` traps on ENOSPC instead of reporting it.
+        do { try handle.write(contentsOf: data) } catch {
+            throw VocaSegError(.io, "cannot write: \(AtomicOutputFile.describe(error))", path: file.finalPath)
+        }
     }
 
     func consume(_ frame: ProcessedFrame) throws {
@@ -38,6 +41,7 @@ final class JSONLinesSink: FrameSink {
             "type": "frame", "frame": frame.frame.index, "pts": frame.frame.ptsSeconds, "inferred": frame.inferred,
             "classes": present,
         ]
+        if let name = frame.frame.sourceName { line["image"] = name }
         if let selected = frame.result.selectedClasses {
             line["selected"] = selected.map { names[$0] }
         }
@@ -45,8 +49,12 @@ final class JSONLinesSink: FrameSink {
     }
 
     func finish() throws {
-        try handle.synchronize()
-        try handle.close()
+        do {
+            try handle.synchronize()
+            try handle.close()
+        } catch {
+            throw VocaSegError(.io, "cannot write: \(AtomicOutputFile.describe(error))", path: file.finalPath)
+        }
         try file.commit()
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import VocaSegCore
 import VocaSegMedia
 import VocaSegPipeline
@@ -5,12 +6,16 @@ import VocaSegPipeline
 /// Encodes the overlay frames into an H.264 video with the input's timestamps, copying its audio and subtitles.
 final class OverlayVideoSink: FrameSink {
     private let writer: VideoWriter
+    private let input: String
+    private let size: (width: Int, height: Int)
 
     init(path: String, input: String, info: MediaInfo, crf: Int, preset: String) throws {
         var settings = EncoderSettings()
         settings.crf = crf
         settings.preset = preset
         settings.sampleAspectRatio = info.sampleAspectRatio  // anamorphic input stays anamorphic
+        self.input = input
+        size = (info.width, info.height)
         writer = try VideoWriter(path: path, settings: settings, width: info.width, height: info.height,
                                  timeBase: info.timeBase, frameRate: info.averageFrameRate,
                                  copyStreamsFrom: info.isStillImage || info.isImageSequence || input == "-" ? nil : input)
@@ -19,7 +24,15 @@ final class OverlayVideoSink: FrameSink {
     var warnings: [String] { writer.warnings }
 
     func consume(_ frame: ProcessedFrame) throws {
-        try writer.write(frame.overlay ?? frame.frame.image, pts: frame.frame.pts, duration: frame.frame.duration)
+        let image = frame.overlay ?? frame.frame.image
+        // Only a folder of pictures changes size midway (a video stream is scaled back to its first size).
+        if image.width != size.width || image.height != size.height {
+            let name = frame.frame.sourceName ?? "frame \(frame.frame.index)"
+            throw VocaSegError(.usage, "\(name) is \(image.width)x\(image.height) but the video is "
+                               + "\(size.width)x\(size.height): pictures of different sizes go to a folder of "
+                               + "overlays (-o DIR/)", path: input)
+        }
+        try writer.write(image, pts: frame.frame.pts, duration: frame.frame.duration)
     }
 
     func finish() throws { try writer.finish() }
@@ -44,4 +57,32 @@ final class OverlayImageSink: FrameSink {
     }
 
     func abort() { image = nil }
+}
+
+/// A folder of pictures in gives a folder of overlay pictures out: same base names, each picture at its own size,
+/// JPEG for JPEG inputs and PNG otherwise; all moved into place together when the run ends.
+final class OverlayImageFolderSink: FrameSink {
+    private let folder: StagedFolder
+
+    init(directory: String) throws { folder = try StagedFolder(directory: directory) }
+
+    func consume(_ frame: ProcessedFrame) throws {
+        guard let source = frame.frame.sourceName else {
+            throw VocaSegError(.internal, "a frame without its picture name reached the folder writer",
+                               path: folder.directory)
+        }
+        let ext = (source as NSString).pathExtension.lowercased()
+        let name = Self.outputName(for: source, extension: ext == "jpg" || ext == "jpeg" ? ext : "png", in: folder)
+        try ImageFileWriter.write(frame.overlay ?? frame.frame.image, to: folder.path(for: name))
+    }
+
+    /// `photo.bmp` → `photo.png`; when two pictures would share a name (`a.png` and `a.bmp`), the later one keeps
+    /// its whole name (`a.bmp.png`).
+    static func outputName(for source: String, extension ext: String, in folder: StagedFolder) -> String {
+        let plain = (source as NSString).deletingPathExtension + "." + ext
+        return folder.contains(plain) ? source + "." + ext : plain
+    }
+
+    func finish() throws { try folder.commit() }
+    func abort() { folder.abort() }
 }

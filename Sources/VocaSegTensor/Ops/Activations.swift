@@ -88,7 +88,7 @@ extension Ops {
 
     /// Applies `activation` in place. `x` must be contiguous (its storage is overwritten).
     public static func activateInPlace(_ x: Tensor, _ activation: Activation) {
-        precondition(x.isContiguous, "activateInPlace: tensor must be contiguous")
+        opCheck(x.isContiguous, "activateInPlace: tensor must be contiguous")
         pointwise(x.data, x.data, count: x.count, activation)
     }
 
@@ -120,7 +120,7 @@ extension Ops {
 
     /// Softmax over the last dimension, in place on a contiguous tensor.
     public static func softmaxInPlace(_ x: Tensor) {
-        precondition(x.isContiguous, "softmaxInPlace: tensor must be contiguous")
+        opCheck(x.isContiguous, "softmaxInPlace: tensor must be contiguous")
         guard x.rank > 0, x.count > 0 else { return }
         let n = x.shape[x.rank - 1]
         let rows = x.count / n

@@ -16,11 +16,11 @@ extension Ops {
     /// as in PyTorch.
     public static func attention(query: Tensor, key: Tensor, value: Tensor, heads: Int, mask: Tensor? = nil,
                           causal: Bool = false, scale: Float? = nil, out: Tensor? = nil) -> Tensor {
-        precondition(query.rank == 3 && key.rank == 3 && value.rank == 3, "attention: q, k, v must be [B, L, C]")
+        opCheck(query.rank == 3 && key.rank == 3 && value.rank == 3, "attention: q, k, v must be [B, L, C]")
         let b = query.shape[0], lq = query.shape[1], lk = key.shape[1]
-        precondition(key.shape[0] == b && value.shape[0] == b && value.shape[1] == lk, "attention: batch/length mismatch")
-        precondition(heads > 0 && query.shape[2] % heads == 0 && value.shape[2] % heads == 0, "attention: channels % heads")
-        precondition(key.shape[2] == query.shape[2], "attention: q and k channels differ")
+        opCheck(key.shape[0] == b && value.shape[0] == b && value.shape[1] == lk, "attention: batch/length mismatch")
+        opCheck(heads > 0 && query.shape[2] % heads == 0 && value.shape[2] % heads == 0, "attention: channels % heads")
+        opCheck(key.shape[2] == query.shape[2], "attention: q and k channels differ")
         let d = query.shape[2] / heads, dv = value.shape[2] / heads
         var maskKind = AttentionMaskKind.none
         if let mask {
@@ -31,12 +31,12 @@ extension Ops {
             } else if mask.shape == [b * heads, lq, lk] {
                 maskKind = .perBatchHead
             } else {
-                preconditionFailure("attention: mask shape \(mask.shape) is not [Lq, Lk], [B, Lq, Lk] or [B·H, Lq, Lk]")
+                fatalError("attention: mask shape \(mask.shape) is not [Lq, Lk], [B, Lq, Lk] or [B·H, Lq, Lk]")
             }
         }
         let q = query.contiguous(), k = key.contiguous(), v = value.contiguous()
         let m = mask?.contiguous()
-        precondition(out.map { $0.isContiguous && $0.shape == [b, lq, heads * dv] } ?? true,
+        opCheck(out.map { $0.isContiguous && $0.shape == [b, lq, heads * dv] } ?? true,
                      "attention: out must be a contiguous [B, Lq, H·dv] tensor")
         let out = out ?? Tensor(uninitializedShape: [b, lq, heads * dv])
         if b * lq * lk == 0 || dv == 0 {
@@ -63,14 +63,6 @@ public enum AttentionSchedule: String, Sendable, CaseIterable {
     case itemParallel
 }
 
-extension Ops {
-    /// Benchmark/test hook: forces a schedule (`nil` restores `.automatic`). Not for production code.
-    public static func _setAttentionSchedule(_ schedule: AttentionSchedule?, tileRows: Int? = nil) {
-        AttentionProblem.schedule = schedule ?? .automatic
-        AttentionProblem.tileRowsOverride = tileRows
-    }
-}
-
 enum AttentionMaskKind { case none, shared, perBatch, perBatchHead }
 
 /// Raw pointers and sizes of one attention call; `run` schedules the (batch, head, query-tile) work items.
@@ -93,7 +85,7 @@ struct AttentionProblem {
     /// (measured with OpenBLAS's own pool: that nesting made ERR-Seg's SFM ~30× slower). 0 when even one row is
     /// too big.
     var tileRows: Int {
-        if let rows = AttentionProblem.tileRowsOverride { return min(lq, max(1, rows)) }
+        if let rows = tileRowsOverride { return min(lq, max(1, rows)) }
         let perRow = lk * max(d, dv)
         return min(lq, AttentionProblem.blasSingleThreadMNK / max(perRow, 1))
     }
@@ -106,12 +98,13 @@ struct AttentionProblem {
     ///   rows are split with `concurrentPerform` between the GEMMs. The BLAS fallback for long sequences.
     /// Measured at ERR-Seg's SFM shapes (K = 32, 2 threads): fused 90 ms, 20-row item tiles ~140 ms, 1600-row
     /// BLAS tiles 158 ms per call (`StructuralBenchmarks.attentionAtERRSegShapes`).
-    nonisolated(unsafe) static var schedule = AttentionSchedule.automatic
-    nonisolated(unsafe) static var tileRowsOverride: Int? = nil
+    /// From `KernelSettings` (`.automatic` and nil unless a test or benchmark forces them).
+    var schedule = KernelSettings.current.attentionSchedule
+    var tileRowsOverride = KernelSettings.current.attentionTileRows
 
     func run() {
         let rows = tileRows
-        switch AttentionProblem.schedule {
+        switch schedule {
         case .automatic where fusedKernelApplies: runFused(); return
         case .blasParallel: runBLASParallel(); return
         case .itemParallel where rows > 0: break

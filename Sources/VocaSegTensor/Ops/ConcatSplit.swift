@@ -4,13 +4,13 @@ extension Ops {
     /// `torch.cat(tensors, dim)`: a new contiguous tensor. All shapes must agree except along `dim`; inputs may be
     /// strided views.
     public static func concat(_ tensors: [Tensor], dim: Int) -> Tensor {
-        precondition(!tensors.isEmpty, "concat: no tensors")
+        opCheck(!tensors.isEmpty, "concat: no tensors")
         let rank = tensors[0].rank
         let d = normalizedDim(dim, rank: rank)
         for t in tensors {
-            precondition(t.rank == rank, "concat: ranks differ")
+            opCheck(t.rank == rank, "concat: ranks differ")
             for a in 0..<rank where a != d {
-                precondition(t.shape[a] == tensors[0].shape[a], "concat: shapes \(t.shape) and \(tensors[0].shape)")
+                opCheck(t.shape[a] == tensors[0].shape[a], "concat: shapes \(t.shape) and \(tensors[0].shape)")
             }
         }
         var shape = tensors[0].shape
@@ -37,7 +37,7 @@ extension Ops {
     /// dimension).
     public static func split(_ x: Tensor, sizes: [Int], dim: Int) -> [Tensor] {
         let d = normalizedDim(dim, rank: x.rank)
-        precondition(sizes.reduce(0, +) == x.shape[d] && sizes.allSatisfy { $0 >= 0 },
+        opCheck(sizes.reduce(0, +) == x.shape[d] && sizes.allSatisfy { $0 >= 0 },
                      "split: sizes \(sizes) do not cover \(x.shape[d])")
         var start = 0
         return sizes.map { len in
@@ -48,7 +48,7 @@ extension Ops {
 
     /// `torch.split(x, splitSize, dim)`: views of `splitSize` each, the last one shorter if needed.
     public static func split(_ x: Tensor, splitSize: Int, dim: Int) -> [Tensor] {
-        precondition(splitSize > 0, "split: size must be positive")
+        opCheck(splitSize > 0, "split: size must be positive")
         let d = normalizedDim(dim, rank: x.rank)
         let n = x.shape[d]
         var sizes = [Int]()
@@ -60,7 +60,7 @@ extension Ops {
 
     /// `torch.chunk(x, chunks, dim)`: slices of ⌈n/chunks⌉ (the last shorter); may return fewer than `chunks`.
     public static func chunk(_ x: Tensor, chunks: Int, dim: Int) -> [Tensor] {
-        precondition(chunks > 0, "chunk: chunks must be positive")
+        opCheck(chunks > 0, "chunk: chunks must be positive")
         let d = normalizedDim(dim, rank: x.rank)
         let n = x.shape[d]
         return split(x, splitSize: max(1, (n + chunks - 1) / chunks), dim: d)

@@ -14,7 +14,7 @@ public struct Conv2dGeometry: Sendable, Equatable {
         strideH = stride.0; strideW = stride.1
         padH = padding.0; padW = padding.1
         dilationH = dilation.0; dilationW = dilation.1
-        precondition(strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 && padH >= 0 && padW >= 0,
+        opCheck(strideH > 0 && strideW > 0 && dilationH > 0 && dilationW > 0 && padH >= 0 && padW >= 0,
                      "Conv2dGeometry: stride/dilation must be positive and padding non-negative")
     }
 
@@ -35,9 +35,9 @@ extension Ops {
     /// followed by an optional fused activation (e.g. ReLU/ReLU6 after a folded BatchNorm).
     ///
     /// Paths: depthwise (groups == Cin == Cout) → direct SIMD kernel; 1×1 stride 1 no padding → one GEMM per
-    /// (sample, group) straight on NCHW; stride 1 with few output channels (≤ `directConvMaxOutputChannels`) →
+    /// (sample, group) straight on NCHW; stride 1 with few output channels (≤ `KernelSettings.directConvMaxOutputChannels`) →
     /// direct kernel (DirectConv2d.swift); otherwise im2col (tiled over output rows so the column buffer stays
-    /// near `im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer; `out`, if given,
+    /// near `KernelSettings.im2colBudget` floats) + GEMM. `pool` supplies reusable scratch for the column buffer; `out`, if given,
     /// is a contiguous tensor of the output's shape that receives the result (e.g. a pooled buffer).
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1, padding: Int = 0,
                               dilation: Int = 1, groups: Int = 1, activation: Activation = .identity,
@@ -49,24 +49,23 @@ extension Ops {
     /// Floats of im2col columns per GEMM call (16 MB). Every extra tile makes OpenBLAS pack the weights again:
     /// ERR-Seg's 3×3 guidance conv on the 1024-channel os32 map (3.7 M column floats at 640) ran at 68–74 % of sgemm
     /// in two tiles and at 81 % in one (op bench `conv3x3_agg_guid_*`, `VOCASEG_BENCH_IM2COL`).
-    nonisolated(unsafe) public static var im2colBudget = 1 << 22
 
     public static func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
                               groups: Int = 1, activation: Activation = .identity, pool: BufferPool? = nil,
                               out given: Tensor? = nil) -> Tensor {
-        precondition(x.rank == 3 || x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
-        precondition(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kh, kw], got \(weight.shape)")
+        opCheck(x.rank == 3 || x.rank == 4, "conv2d: input must be [N, C, H, W], got \(x.shape)")
+        opCheck(weight.rank == 4, "conv2d: weight must be [Cout, Cin/groups, kh, kw], got \(weight.shape)")
         let batched = x.rank == 4
         let n = batched ? x.shape[0] : 1
         let cin = x.shape[x.rank - 3], h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
         let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-        precondition(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
+        opCheck(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
                      "conv2d: input \(x.shape), weight \(weight.shape), groups \(groups) do not fit")
-        precondition(bias == nil || bias!.count == cout, "conv2d: bias has \(bias!.count) values for \(cout) outputs")
+        opCheck(bias == nil || bias!.count == cout, "conv2d: bias has \(bias!.count) values for \(cout) outputs")
         let (oh, ow) = g.outputHW(h: h, w: w, kh: kh, kw: kw)
         let outShape = batched ? [n, cout, oh, ow] : [cout, oh, ow]
 
-        precondition(given == nil || (given!.shape == outShape && given!.isContiguous),
+        opCheck(given == nil || (given!.shape == outShape && given!.isContiguous),
                      "conv2d: out must be contiguous \(outShape), got \(given!.shape)")
         if groups == cin && cout == cin && groups > 1 {
             return depthwiseConv2d(x, weight: weight, bias: bias, geometry: g, activation: activation, out: given)
@@ -83,7 +82,9 @@ extension Ops {
         let pointwise = kh == 1 && kw == 1 && g.strideH == 1 && g.strideW == 1 && g.padH == 0 && g.padW == 0
         let bc = bias?.contiguous()
         let perImage = kdim * ohw
-        if !pointwise && groups == 1 && g.strideH == 1 && g.strideW == 1 && cout <= directConvMaxOutputChannels {
+        let settings = KernelSettings.current
+        let im2colBudget = settings.im2colBudget
+        if !pointwise && groups == 1 && g.strideH == 1 && g.strideW == 1 && cout <= settings.directConvMaxOutputChannels {
             directConv2d(src, weight: wc, bias: bc, geometry: g, activation: activation, out: out, pool: pool)
             withExtendedLifetime((src, wc, bc)) {}
             return out

@@ -22,13 +22,13 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
                                 fc1Weight: Tensor, fc1Bias: Tensor, fc2Weight: Tensor, fc2Bias: Tensor, gamma: Tensor?,
                                 eps: Float = 1e-6) -> ConvNeXtBlockWeights {
         let c = dwBias.count
-        precondition(dwWeight.shape == [c, 1, 7, 7] || (dwWeight.rank == 4 && dwWeight.shape[0] == c),
+        opCheck(dwWeight.shape == [c, 1, 7, 7] || (dwWeight.rank == 4 && dwWeight.shape[0] == c),
                      "ConvNeXt block: depthwise weight \(dwWeight.shape)")
-        precondition(fc1Weight.rank == 2 && fc1Weight.shape[1] == c && fc2Weight.shape == [c, fc1Weight.shape[0]],
+        opCheck(fc1Weight.rank == 2 && fc1Weight.shape[1] == c && fc2Weight.shape == [c, fc1Weight.shape[0]],
                      "ConvNeXt block: fc1 \(fc1Weight.shape), fc2 \(fc2Weight.shape) for \(c) channels")
         var w2 = fc2Weight.copy(), b2 = fc2Bias.copy()
         if let gamma {
-            precondition(gamma.count == c, "ConvNeXt block: γ has \(gamma.count) values")
+            opCheck(gamma.count == c, "ConvNeXt block: γ has \(gamma.count) values")
             let g = gamma.toArray()
             let hidden = fc2Weight.shape[1]
             for o in 0..<c {
@@ -48,7 +48,7 @@ extension Ops {
     /// Runs one ConvNeXt block on [1, C, H, W] (or [C, H, W]); returns a new tensor of the same shape.
     public static func convNeXtBlock(_ x: Tensor, _ w: ConvNeXtBlockWeights, pool: BufferPool? = nil) -> Tensor {
         let c = w.channels
-        precondition((x.rank == 4 && x.shape[0] == 1 || x.rank == 3) && x.shape[x.rank - 3] == c,
+        opCheck((x.rank == 4 && x.shape[0] == 1 || x.rank == 3) && x.shape[x.rank - 3] == c,
                      "convNeXtBlock: input \(x.shape) for \(c) channels (batch 1)")
         let h = x.shape[x.rank - 2], wd = x.shape[x.rank - 1], hw = h * wd
         let hidden = w.fc1Weight.shape[0]

@@ -11,20 +11,20 @@ extension Ops {
     public static func convTranspose2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, stride: Int = 1,
                                        padding: Int = 0, outputPadding: Int = 0, dilation: Int = 1, groups: Int = 1,
                                        pool: BufferPool? = nil) -> Tensor {
-        precondition(x.rank == 3 || x.rank == 4, "convTranspose2d: input must be [N, C, H, W], got \(x.shape)")
-        precondition(weight.rank == 4, "convTranspose2d: weight must be [Cin, Cout/groups, kh, kw]")
+        opCheck(x.rank == 3 || x.rank == 4, "convTranspose2d: input must be [N, C, H, W], got \(x.shape)")
+        opCheck(weight.rank == 4, "convTranspose2d: weight must be [Cin, Cout/groups, kh, kw]")
         let batched = x.rank == 4
         let n = batched ? x.shape[0] : 1
         let cin = x.shape[x.rank - 3], h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
-        precondition(groups > 0 && cin % groups == 0 && weight.shape[0] == cin,
+        opCheck(groups > 0 && cin % groups == 0 && weight.shape[0] == cin,
                      "convTranspose2d: input \(x.shape) vs weight \(weight.shape), groups \(groups)")
-        precondition(stride > 0 && dilation > 0 && padding >= 0 && outputPadding >= 0
+        opCheck(stride > 0 && dilation > 0 && padding >= 0 && outputPadding >= 0
                      && outputPadding < max(stride, dilation), "convTranspose2d: bad stride/padding/dilation")
         let coutG = weight.shape[1], cout = coutG * groups, kh = weight.shape[2], kw = weight.shape[3]
-        precondition(bias == nil || bias!.count == cout, "convTranspose2d: bias size")
+        opCheck(bias == nil || bias!.count == cout, "convTranspose2d: bias size")
         let oh = (h - 1) * stride - 2 * padding + dilation * (kh - 1) + outputPadding + 1
         let ow = (w - 1) * stride - 2 * padding + dilation * (kw - 1) + outputPadding + 1
-        precondition(oh > 0 && ow > 0, "convTranspose2d: empty output")
+        opCheck(oh > 0 && ow > 0, "convTranspose2d: empty output")
         let out = Tensor(uninitializedShape: batched ? [n, cout, oh, ow] : [cout, oh, ow])
         let cinG = cin / groups, hw = h * w, ohw = oh * ow
         let rowsPerGroup = coutG * kh * kw

@@ -16,22 +16,22 @@ extension Ops {
     public static func deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor? = nil, mask: Tensor? = nil,
                              stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                              groups: Int = 1, offsetGroups: Int = 1) -> Tensor {
-        precondition(input.rank == 4 && weight.rank == 4 && offset.rank == 4, "deformConv2d: 4-d input/weight/offset")
+        opCheck(input.rank == 4 && weight.rank == 4 && offset.rank == 4, "deformConv2d: 4-d input/weight/offset")
         let b = input.shape[0], cin = input.shape[1], h = input.shape[2], w = input.shape[3]
         let cout = weight.shape[0], kh = weight.shape[2], kw = weight.shape[3]
-        precondition(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
+        opCheck(groups > 0 && cin % groups == 0 && cout % groups == 0 && weight.shape[1] == cin / groups,
                      "deformConv2d: weight \(weight.shape) does not fit \(cin) input channels in \(groups) groups")
-        precondition(offsetGroups > 0 && cin % offsetGroups == 0, "deformConv2d: offset groups must divide Cin")
+        opCheck(offsetGroups > 0 && cin % offsetGroups == 0, "deformConv2d: offset groups must divide Cin")
         let ho = (h + 2 * padding.0 - (dilation.0 * (kh - 1) + 1)) / stride.0 + 1
         let wo = (w + 2 * padding.1 - (dilation.1 * (kw - 1) + 1)) / stride.1 + 1
         let taps = kh * kw
-        precondition(offset.shape == [b, 2 * offsetGroups * taps, ho, wo],
+        opCheck(offset.shape == [b, 2 * offsetGroups * taps, ho, wo],
                      "deformConv2d: offset \(offset.shape), expected \([b, 2 * offsetGroups * taps, ho, wo])")
         if let mask {
-            precondition(mask.shape == [b, offsetGroups * taps, ho, wo],
+            opCheck(mask.shape == [b, offsetGroups * taps, ho, wo],
                          "deformConv2d: mask \(mask.shape), expected \([b, offsetGroups * taps, ho, wo])")
         }
-        if let bias { precondition(bias.shape == [cout], "deformConv2d: bias shape") }
+        if let bias { opCheck(bias.shape == [cout], "deformConv2d: bias shape") }
 
         let x = input.contiguous(), off = offset.contiguous(), wt = weight.contiguous()
         let mk = mask?.contiguous(), bs = bias?.contiguous()

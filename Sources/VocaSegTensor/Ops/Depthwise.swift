@@ -15,18 +15,18 @@ extension Ops {
     /// Weight [C, 1, kh, kw]; input [N, C, H, W] or [C, H, W].
     public static func depthwiseConv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, geometry g: Conv2dGeometry,
                                        activation: Activation = .identity, out: Tensor? = nil) -> Tensor {
-        precondition(x.rank == 3 || x.rank == 4, "depthwiseConv2d: input must be [N, C, H, W], got \(x.shape)")
+        opCheck(x.rank == 3 || x.rank == 4, "depthwiseConv2d: input must be [N, C, H, W], got \(x.shape)")
         let n = x.rank == 4 ? x.shape[0] : 1
         let c = x.shape[x.rank - 3], h = x.shape[x.rank - 2], w = x.shape[x.rank - 1]
-        precondition(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1,
+        opCheck(weight.rank == 4 && weight.shape[0] == c && weight.shape[1] == 1,
                      "depthwiseConv2d: weight \(weight.shape) for \(c) channels (expected [C, 1, kh, kw])")
-        precondition(bias == nil || bias!.count == c, "depthwiseConv2d: bias size")
+        opCheck(bias == nil || bias!.count == c, "depthwiseConv2d: bias size")
         let kh = weight.shape[2], kw = weight.shape[3]
         let (oh, ow) = g.outputHW(h: h, w: w, kh: kh, kw: kw)
         let outShape = x.rank == 4 ? [n, c, oh, ow] : [c, oh, ow]
         let y: Tensor
         if let out {
-            precondition(out.isContiguous && out.shape == outShape, "depthwiseConv2d: out \(out.shape) vs \(outShape)")
+            opCheck(out.isContiguous && out.shape == outShape, "depthwiseConv2d: out \(out.shape) vs \(outShape)")
             y = out
         } else {
             y = Tensor(uninitializedShape: outShape)

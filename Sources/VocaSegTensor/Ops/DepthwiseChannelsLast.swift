@@ -7,7 +7,7 @@ import Foundation
 extension Ops {
     /// PyTorch depthwise weight [C, 1, kh, kw] → [kh·kw, C] (one channel vector per tap), done once at load time.
     public static func packDepthwiseChannelsLast(_ weight: Tensor) -> Tensor {
-        precondition(weight.rank == 4 && weight.shape[1] == 1, "packDepthwiseChannelsLast: weight \(weight.shape)")
+        opCheck(weight.rank == 4 && weight.shape[1] == 1, "packDepthwiseChannelsLast: weight \(weight.shape)")
         let c = weight.shape[0], taps = weight.shape[2] * weight.shape[3]
         return weight.reshaped([c, taps]).transposed(0, 1).contiguous()
     }
@@ -18,15 +18,15 @@ extension Ops {
     public static func depthwiseConv2dChannelsLast(_ x: Tensor, packedWeight: Tensor, bias: Tensor?, kernelH kh: Int,
                                                    kernelW kw: Int, padH: Int? = nil, padW: Int? = nil, out: Tensor,
                                                    accumulate: Bool = false) {
-        precondition(x.rank == 4 && x.isContiguous, "depthwiseConv2dChannelsLast: x must be contiguous [B, H, W, C]")
+        opCheck(x.rank == 4 && x.isContiguous, "depthwiseConv2dChannelsLast: x must be contiguous [B, H, W, C]")
         let b = x.shape[0], h = x.shape[1], w = x.shape[2], c = x.shape[3]
         let ph = padH ?? kh / 2, pw = padW ?? kw / 2
         let oh = h + 2 * ph - kh + 1, ow = w + 2 * pw - kw + 1
-        precondition(oh > 0 && ow > 0 && out.isContiguous && out.shape == [b, oh, ow, c],
+        opCheck(oh > 0 && ow > 0 && out.isContiguous && out.shape == [b, oh, ow, c],
                      "depthwiseConv2dChannelsLast: out \(out.shape), expected \([b, oh, ow, c])")
-        precondition(packedWeight.shape == [kh * kw, c], "depthwiseConv2dChannelsLast: weight \(packedWeight.shape)")
-        precondition(bias == nil || bias!.count == c, "depthwiseConv2dChannelsLast: bias size")
-        precondition(out.storage !== x.storage, "depthwiseConv2dChannelsLast: out must not alias x")
+        opCheck(packedWeight.shape == [kh * kw, c], "depthwiseConv2dChannelsLast: weight \(packedWeight.shape)")
+        opCheck(bias == nil || bias!.count == c, "depthwiseConv2dChannelsLast: bias size")
+        opCheck(out.storage !== x.storage, "depthwiseConv2dChannelsLast: out must not alias x")
         let wt = packedWeight.contiguous(), bc = bias?.contiguous()
         let src = UnsafePointer(x.data), dst = out.data, wp = UnsafePointer(wt.data), bp = bc.map { UnsafePointer($0.data) }
         // Output columns whose taps all lie inside the image.

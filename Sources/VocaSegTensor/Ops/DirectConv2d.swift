@@ -12,9 +12,6 @@ import Foundation
 /// computed and not stored (2 of 162 at width 160, 2 of 42 at width 40). Rows of 40 or 80 would otherwise leave
 /// 16- or 8-wide tails that starve the FMA units.
 extension Ops {
-    /// Output-channel limit up to which `conv2d` uses this kernel for stride-1, groups-1, non-1×1 convolutions.
-    nonisolated(unsafe) public static var directConvMaxOutputChannels = 64
-
     /// Positions per block (three 8-lane vectors) and output channels per block.
     static let directBlockPositions = 24, directBlockChannels = 4
 

@@ -20,7 +20,7 @@ extension Ops {
     }
 
     public static func scaleInPlace(_ x: Tensor, _ s: Float) {
-        precondition(x.isContiguous, "scaleInPlace: tensor must be contiguous")
+        opCheck(x.isContiguous, "scaleInPlace: tensor must be contiguous")
         let sv = SIMD8<Float>(repeating: s)
         chunked(x.count) { start, n in SIMDMath.map(x.data + start, x.data + start, count: n) { $0 * sv } }
     }
@@ -29,7 +29,7 @@ extension Ops {
     /// becomes ReLU6(u) ⊙ v in place (one pass over data still in cache, instead of an activation pass and a
     /// multiply pass over two separate outputs).
     public static func relu6GateInPlace(_ h: Tensor) {
-        precondition(h.rank == 2 && h.isContiguous && h.shape[1] % 2 == 0, "relu6GateInPlace: expected contiguous [rows, 2H]")
+        opCheck(h.rank == 2 && h.isContiguous && h.shape[1] % 2 == 0, "relu6GateInPlace: expected contiguous [rows, 2H]")
         let rows = h.shape[0], half = h.shape[1] / 2
         let zero = SIMD8<Float>(repeating: 0), six = SIMD8<Float>(repeating: 6)
         Parallel.forRanges(rows, grain: max(1, 8192 / max(half, 1))) { range in
@@ -47,7 +47,7 @@ extension Ops {
 
     /// Clamps in place to [lo, hi] (ERR-Seg clamps its guidance maps to ±16).
     public static func clampInPlace(_ x: Tensor, min lo: Float, max hi: Float) {
-        precondition(x.isContiguous, "clampInPlace: tensor must be contiguous")
+        opCheck(x.isContiguous, "clampInPlace: tensor must be contiguous")
         let l = SIMD8<Float>(repeating: lo), h = SIMD8<Float>(repeating: hi)
         chunked(x.count) { start, n in
             SIMDMath.map(x.data + start, x.data + start, count: n) { SIMDMath.clamp($0, l, h) }
@@ -64,9 +64,9 @@ extension Ops {
     /// with `channelDim` saying where C is), optionally followed by an activation in the same pass.
     public static func addChannelBiasInPlace(_ x: Tensor, bias: Tensor, channelDim: Int = 1,
                                              activation: Activation = .identity) {
-        precondition(x.isContiguous, "addChannelBiasInPlace: tensor must be contiguous")
+        opCheck(x.isContiguous, "addChannelBiasInPlace: tensor must be contiguous")
         let c = x.shape[channelDim]
-        precondition(bias.count == c, "addChannelBiasInPlace: bias has \(bias.count) values for \(c) channels")
+        opCheck(bias.count == c, "addChannelBiasInPlace: bias has \(bias.count) values for \(c) channels")
         let inner = x.shape[(channelDim + 1)...].reduce(1, *)
         let planes = x.count / max(inner, 1)
         let b = bias.contiguous()
@@ -84,9 +84,9 @@ extension Ops {
     /// Layer scale + residual for channels-last data: x += γ ⊙ f, with γ over the last dimension (ConvNeXt).
     /// `x` is updated in place; `f` has x's shape.
     public static func addScaledResidualInPlace(_ x: Tensor, _ f: Tensor, gamma: Tensor) {
-        precondition(x.isContiguous && x.shape == f.shape, "addScaledResidualInPlace: shapes \(x.shape) vs \(f.shape)")
+        opCheck(x.isContiguous && x.shape == f.shape, "addScaledResidualInPlace: shapes \(x.shape) vs \(f.shape)")
         let c = x.shape.last ?? 1
-        precondition(gamma.count == c, "addScaledResidualInPlace: γ has \(gamma.count) values for \(c) channels")
+        opCheck(gamma.count == c, "addScaledResidualInPlace: γ has \(gamma.count) values for \(c) channels")
         let fc = f.contiguous(), g = gamma.contiguous()
         let rows = x.count / max(c, 1)
         Parallel.forRanges(rows, grain: max(1, 16384 / max(c, 1))) { r in
@@ -121,7 +121,7 @@ extension Ops {
         if a.shape == b.shape { return a.count }
         let suffix = Array(a.shape.suffix(b.rank))
         let bShape = b.shape.drop { $0 == 1 }  // leading 1s in b broadcast trivially
-        precondition(Array(a.shape.suffix(bShape.count)) == Array(bShape) || suffix == b.shape,
+        opCheck(Array(a.shape.suffix(bShape.count)) == Array(bShape) || suffix == b.shape,
                      "\(name): cannot broadcast \(b.shape) against \(a.shape)")
         return b.count
     }
@@ -135,7 +135,7 @@ extension Ops {
 
     @inline(__always)
     static func binaryInPlace(_ a: Tensor, _ b: Tensor, _ op: (SIMD8<Float>, SIMD8<Float>) -> SIMD8<Float>) {
-        precondition(a.isContiguous, "in-place elementwise op: left operand must be contiguous")
+        opCheck(a.isContiguous, "in-place elementwise op: left operand must be contiguous")
         let period = broadcastPeriod(a, b, "elementwise")
         let bc = b.contiguous()
         let ap = a.data, bp = bc.data

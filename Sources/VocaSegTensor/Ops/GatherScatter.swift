@@ -5,7 +5,7 @@ extension Ops {
     public static func indexSelect(_ x: Tensor, dim: Int, indices: [Int]) -> Tensor {
         let d = normalizedDim(dim, rank: x.rank)
         let (outer, n, inner) = splitAround(x.shape, dim: d)
-        precondition(indices.allSatisfy { $0 >= 0 && $0 < n }, "indexSelect: index out of range 0..<\(n)")
+        opCheck(indices.allSatisfy { $0 >= 0 && $0 < n }, "indexSelect: index out of range 0..<\(n)")
         let src = x.contiguous()
         var shape = x.shape
         shape[d] = indices.count
@@ -27,12 +27,12 @@ extension Ops {
     /// output's shape (`indexShape`, same rank as `x`, every other dim ≤ x's) and is given row-major.
     public static func gather(_ x: Tensor, dim: Int, index: [Int], indexShape: [Int]) -> Tensor {
         let d = normalizedDim(dim, rank: x.rank)
-        precondition(indexShape.count == x.rank && index.count == indexShape.reduce(1, *), "gather: index shape")
+        opCheck(indexShape.count == x.rank && index.count == indexShape.reduce(1, *), "gather: index shape")
         for a in 0..<x.rank where a != d {
-            precondition(indexShape[a] <= x.shape[a], "gather: index dim \(a) larger than input")
+            opCheck(indexShape[a] <= x.shape[a], "gather: index dim \(a) larger than input")
         }
         let n = x.shape[d]
-        precondition(index.allSatisfy { $0 >= 0 && $0 < n }, "gather: index out of range 0..<\(n)")
+        opCheck(index.allSatisfy { $0 >= 0 && $0 < n }, "gather: index out of range 0..<\(n)")
         let out = Tensor(uninitializedShape: indexShape)
         let rank = x.rank
         let xs = x.strides, xp = x.data, op = out.data
@@ -68,7 +68,7 @@ extension Ops {
     /// indices the last write wins.
     public static func scatterSlices(_ source: Tensor, dim: Int, indices: [Int], size: Int, fill: Float) -> Tensor {
         let d = normalizedDim(dim, rank: source.rank)
-        precondition(source.shape[d] == indices.count, "scatterSlices: \(indices.count) indices for \(source.shape[d]) slices")
+        opCheck(source.shape[d] == indices.count, "scatterSlices: \(indices.count) indices for \(source.shape[d]) slices")
         var shape = source.shape
         shape[d] = size
         let out = Tensor(shape: shape, repeating: fill)
@@ -79,12 +79,12 @@ extension Ops {
     /// In-place `destination.index_copy_(dim, indices, source)` for a contiguous destination.
     public static func indexCopy(into destination: Tensor, dim: Int, indices: [Int], source: Tensor) {
         let d = normalizedDim(dim, rank: destination.rank)
-        precondition(destination.isContiguous, "indexCopy: destination must be contiguous")
+        opCheck(destination.isContiguous, "indexCopy: destination must be contiguous")
         let (outer, n, inner) = splitAround(destination.shape, dim: d)
         var expected = destination.shape
         expected[d] = indices.count
-        precondition(source.shape == expected, "indexCopy: source \(source.shape), expected \(expected)")
-        precondition(indices.allSatisfy { $0 >= 0 && $0 < n }, "indexCopy: index out of range 0..<\(n)")
+        opCheck(source.shape == expected, "indexCopy: source \(source.shape), expected \(expected)")
+        opCheck(indices.allSatisfy { $0 >= 0 && $0 < n }, "indexCopy: index out of range 0..<\(n)")
         let src = source.contiguous()
         let m = indices.count
         let sp = src.data, dp = destination.data

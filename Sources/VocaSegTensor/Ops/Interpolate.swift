@@ -4,7 +4,7 @@ extension Ops {
     /// Bilinear resize of the last two dimensions of a [..., H, W] tensor (usually NCHW), matching PyTorch
     /// `F.interpolate(x, size=(outH, outW), mode="bilinear", align_corners=...)` without antialias, in float32.
     public static func interpolateBilinear(_ x: Tensor, size: (height: Int, width: Int), alignCorners: Bool = false) -> Tensor {
-        precondition(x.rank >= 2, "interpolateBilinear: need [..., H, W]")
+        opCheck(x.rank >= 2, "interpolateBilinear: need [..., H, W]")
         let inH = x.size(-2), inW = x.size(-1)
         let rows = BilinearAxis(inSize: inH, outSize: size.height, alignCorners: alignCorners, scaleFactor: nil)
         let cols = BilinearAxis(inSize: inW, outSize: size.width, alignCorners: alignCorners, scaleFactor: nil)
@@ -17,8 +17,8 @@ extension Ops {
     /// as in PyTorch.
     public static func interpolateBilinear(_ x: Tensor, scaleFactor: (height: Double, width: Double),
                                     alignCorners: Bool = false) -> Tensor {
-        precondition(x.rank >= 2, "interpolateBilinear: need [..., H, W]")
-        precondition(scaleFactor.height > 0 && scaleFactor.width > 0, "interpolateBilinear: scale must be positive")
+        opCheck(x.rank >= 2, "interpolateBilinear: need [..., H, W]")
+        opCheck(scaleFactor.height > 0 && scaleFactor.width > 0, "interpolateBilinear: scale must be positive")
         let inH = x.size(-2), inW = x.size(-1)
         // Python: math.floor(float(in * s)), evaluated in double.
         let outH = Int((Double(inH) * scaleFactor.height).rounded(.down))

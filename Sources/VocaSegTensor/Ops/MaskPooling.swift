@@ -9,7 +9,7 @@ extension Ops {
     /// An empty mask gives a zero row.
     public static func maskPool(features: Tensor, masks: Tensor, binarize: Bool = true, normalize: Bool = true,
                          eps: Float = 1e-8) -> Tensor {
-        precondition(features.rank == 3 && masks.rank == 3, "maskPool: features [C, H, W], masks [N, H, W]")
+        opCheck(features.rank == 3 && masks.rank == 3, "maskPool: features [C, H, W], masks [N, H, W]")
         let c = features.shape[0], h = features.shape[1], w = features.shape[2]
         var m = masks
         if masks.shape[1] != h || masks.shape[2] != w {

@@ -11,7 +11,7 @@ extension Ops {
         let owner: Tensor  // keeps the storage alive (and holds a copy when the view was not BLAS-compatible)
 
         init(_ t: Tensor) {
-            precondition(t.rank == 2, "MatrixOperand: rank \(t.rank)")
+            opCheck(t.rank == 2, "MatrixOperand: rank \(t.rank)")
             let rows = t.shape[0], cols = t.shape[1]
             if (t.strides[1] == 1 || cols <= 1) && (rows <= 1 || t.strides[0] >= max(cols, 1)) {
                 owner = t; pointer = UnsafePointer(t.data); transposed = false
@@ -46,19 +46,19 @@ extension Ops {
     /// operand is shared by every batch. `transA`/`transB` transpose the last two dimensions; transposed views
     /// (e.g. `k.transposed(1, 2)`) are passed to BLAS as transposes without copying.
     public static func matmul(_ a: Tensor, _ b: Tensor, transA: Bool = false, transB: Bool = false) -> Tensor {
-        precondition((a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3) && b.rank <= a.rank,
-                     "matmul: ranks \(a.rank), \(b.rank)")
+        opCheck((a.rank == 2 || a.rank == 3) && (b.rank == 2 || b.rank == 3) && b.rank <= a.rank,
+                "matmul: ranks \(a.rank), \(b.rank)")
         let ar = a.rank, br = b.rank
         let m = transA ? a.shape[ar - 1] : a.shape[ar - 2], k = transA ? a.shape[ar - 2] : a.shape[ar - 1]
         let kb = transB ? b.shape[br - 1] : b.shape[br - 2], n = transB ? b.shape[br - 2] : b.shape[br - 1]
-        precondition(k == kb, "matmul: inner dimensions \(a.shape) × \(b.shape) (transA \(transA), transB \(transB))")
+        opCheck(k == kb, "matmul: inner dimensions \(a.shape) × \(b.shape) (transA \(transA), transB \(transB))")
         if ar == 2 {
             let out = Tensor(uninitializedShape: [m, n])
             gemm(a, transA: transA, b, transB: transB, c: out.data, ldc: max(n, 1))
             return out
         }
         let batch = a.shape[0]
-        precondition(br == 2 || b.shape[0] == batch, "matmul: batch \(a.shape[0]) vs \(b.shape[0])")
+        opCheck(br == 2 || b.shape[0] == batch, "matmul: batch \(a.shape[0]) vs \(b.shape[0])")
         let out = Tensor(uninitializedShape: [batch, m, n])
         for i in 0..<batch {
             gemm(a[index: i], transA: transA, br == 2 ? b : b[index: i], transB: transB,
@@ -71,7 +71,6 @@ extension Ops {
     /// it is still in cache. Each call re-packs the weight in OpenBLAS, so small tiles lose more than the warm cache
     /// gains: on the ConvNeXt fc1 (1600×512 · 512×2048, one thread) 64 rows cost +25 %, 256 rows +8 %, 512 rows
     /// and one untiled call about the same. Rows are split evenly into ⌈rows / this⌉ tiles.
-    nonisolated(unsafe) public static var linearEpilogueTileRows = 512
 
     /// PyTorch `F.linear` on the last dimension of any-rank input, weight stored [out, in] as PyTorch does:
     /// y = activation(x·Wᵀ + bias). With `accumulate`, y is added to `out` instead of overwriting it
@@ -80,9 +79,9 @@ extension Ops {
     @discardableResult
     public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil, activation: Activation = .identity,
                               out: Tensor? = nil, accumulate: Bool = false) -> Tensor {
-        precondition(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
+        opCheck(weight.rank == 2, "linear: weight must be [out, in], got \(weight.shape)")
         let inF = weight.shape[1], outF = weight.shape[0]
-        precondition(bias == nil || bias!.count == outF, "linear: bias has \(bias!.count) values for \(outF) outputs")
+        opCheck(bias == nil || bias!.count == outF, "linear: bias has \(bias!.count) values for \(outF) outputs")
         let y = linearOutput(x, inFeatures: inF, outFeatures: outF, activation: activation, out: out,
                              accumulate: accumulate)
         let rows = x.count / max(inF, 1)
@@ -93,7 +92,8 @@ extension Ops {
         // bias costs nothing extra when C is pre-filled with it and the GEMM runs with beta = 1.
         let beta: Float = accumulate || b != nil ? 1 : 0
         // With an activation the GEMM runs in row tiles so the activation reads each tile while it is in cache.
-        let tileCount = activation == .identity ? 1 : (rows + max(1, linearEpilogueTileRows) - 1) / max(1, linearEpilogueTileRows)
+        let tileRows = max(1, KernelSettings.current.linearEpilogueTileRows)
+        let tileCount = activation == .identity ? 1 : (rows + tileRows - 1) / tileRows
         let tile = (rows + tileCount - 1) / tileCount
         var r0 = 0
         while r0 < rows {
@@ -113,14 +113,14 @@ extension Ops {
     /// a new one. Accumulating needs `out` and an identity activation.
     static func linearOutput(_ x: Tensor, inFeatures inF: Int, outFeatures outF: Int, activation: Activation,
                              out: Tensor?, accumulate: Bool) -> Tensor {
-        precondition(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) vs weight [\(outF), \(inF)]")
-        precondition(!accumulate || activation == .identity, "linear: accumulate needs an identity activation")
+        opCheck(x.rank >= 1 && x.shape[x.rank - 1] == inF, "linear: input \(x.shape) vs weight [\(outF), \(inF)]")
+        opCheck(!accumulate || activation == .identity, "linear: accumulate needs an identity activation")
         let outShape = Array(x.shape.dropLast()) + [outF]
         if let out {
-            precondition(out.isContiguous && out.shape == outShape, "linear: out \(out.shape) should be \(outShape)")
+            opCheck(out.isContiguous && out.shape == outShape, "linear: out \(out.shape) should be \(outShape)")
             return out
         }
-        precondition(!accumulate, "linear: accumulate needs an out tensor")
+        opCheck(!accumulate, "linear: accumulate needs an out tensor")
         return Tensor(uninitializedShape: outShape)
     }
 

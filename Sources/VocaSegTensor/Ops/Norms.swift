@@ -9,12 +9,12 @@ extension Ops {
     @discardableResult
     public static func layerNorm(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float, out: Tensor? = nil) -> Tensor {
         let c = x.shape.last ?? 1
-        precondition(weight == nil || weight!.count == c, "layerNorm: weight has \(weight!.count) values for \(c)")
-        precondition(bias == nil || bias!.count == c, "layerNorm: bias has \(bias!.count) values for \(c)")
+        opCheck(weight == nil || weight!.count == c, "layerNorm: weight has \(weight!.count) values for \(c)")
+        opCheck(bias == nil || bias!.count == c, "layerNorm: bias has \(bias!.count) values for \(c)")
         let src = x.contiguous()
         let y: Tensor
         if let out {
-            precondition(out.isContiguous && out.shape == x.shape, "layerNorm: out \(out.shape) vs \(x.shape)")
+            opCheck(out.isContiguous && out.shape == x.shape, "layerNorm: out \(out.shape) vs \(x.shape)")
             y = out
         } else {
             y = Tensor(uninitializedShape: x.shape)
@@ -83,15 +83,15 @@ extension Ops {
     /// timm's `LayerNorm2d`: on [N, C, H, W] (or [C, H, W]) normalise each pixel over C, without permuting.
     /// Pixels are processed in tiles along the contiguous H·W axis, so every inner loop is unit-stride.
     public static func layerNorm2d(_ x: Tensor, weight: Tensor?, bias: Tensor?, eps: Float, out: Tensor? = nil) -> Tensor {
-        precondition(x.rank == 3 || x.rank == 4, "layerNorm2d: expected [N, C, H, W], got \(x.shape)")
+        opCheck(x.rank == 3 || x.rank == 4, "layerNorm2d: expected [N, C, H, W], got \(x.shape)")
         let n = x.rank == 4 ? x.shape[0] : 1
         let c = x.shape[x.rank - 3], hw = x.shape[x.rank - 2] * x.shape[x.rank - 1]
-        precondition(weight == nil || weight!.count == c, "layerNorm2d: weight size")
-        precondition(bias == nil || bias!.count == c, "layerNorm2d: bias size")
+        opCheck(weight == nil || weight!.count == c, "layerNorm2d: weight size")
+        opCheck(bias == nil || bias!.count == c, "layerNorm2d: bias size")
         let src = x.contiguous()
         let y: Tensor
         if let out {
-            precondition(out.isContiguous && out.shape == x.shape, "layerNorm2d: out \(out.shape) vs \(x.shape)")
+            opCheck(out.isContiguous && out.shape == x.shape, "layerNorm2d: out \(out.shape) vs \(x.shape)")
             y = out
         } else {
             y = Tensor(uninitializedShape: x.shape)
@@ -158,13 +158,13 @@ extension Ops {
     @discardableResult
     public static func groupNorm(_ x: Tensor, groups: Int, weight: Tensor?, bias: Tensor?, eps: Float,
                                  activation: Activation = .identity, out: Tensor? = nil) -> Tensor {
-        precondition(x.rank >= 2, "groupNorm: expected [N, C, …], got \(x.shape)")
+        opCheck(x.rank >= 2, "groupNorm: expected [N, C, …], got \(x.shape)")
         let n = x.shape[0], c = x.shape[1]
-        precondition(groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
+        opCheck(groups > 0 && c % groups == 0, "groupNorm: \(c) channels not divisible into \(groups) groups")
         let inner = x.shape[2...].reduce(1, *)
         let cg = c / groups
         let src = x.contiguous()
-        precondition(out == nil || (out!.shape == x.shape && out!.isContiguous),
+        opCheck(out == nil || (out!.shape == x.shape && out!.isContiguous),
                      "groupNorm: out must be contiguous \(x.shape), got \(out!.shape)")
         let y = out ?? Tensor(uninitializedShape: x.shape)
         let w = weight?.contiguous(), b = bias?.contiguous()
@@ -236,7 +236,7 @@ extension Ops {
     public static func foldBatchNorm(convWeight: Tensor, convBias: Tensor?, gamma: Tensor, beta: Tensor, mean: Tensor,
                                      variance: Tensor, eps: Float) -> (weight: Tensor, bias: Tensor) {
         let cout = convWeight.shape[0]
-        precondition(gamma.count == cout && beta.count == cout && mean.count == cout && variance.count == cout,
+        opCheck(gamma.count == cout && beta.count == cout && mean.count == cout && variance.count == cout,
                      "foldBatchNorm: BatchNorm has \(gamma.count) channels, conv has \(cout)")
         let w = convWeight.copy()
         let per = w.count / max(cout, 1)

@@ -9,8 +9,8 @@ extension Ops {
     /// This is the first step of ERR-Seg's and detectron2's test-time preprocessing (`ResizeShortestEdge`).
     public static func pilResizeBilinear(_ pixels: UnsafeBufferPointer<UInt8>, width: Int, height: Int, channels: Int,
                                   outWidth: Int, outHeight: Int) -> [UInt8] {
-        precondition(pixels.count == width * height * channels, "pilResizeBilinear: buffer size mismatch")
-        precondition(width > 0 && height > 0 && outWidth > 0 && outHeight > 0 && channels > 0, "pilResizeBilinear: empty")
+        opCheck(pixels.count == width * height * channels, "pilResizeBilinear: buffer size mismatch")
+        opCheck(width > 0 && height > 0 && outWidth > 0 && outHeight > 0 && channels > 0, "pilResizeBilinear: empty")
         if outWidth == width && outHeight == height { return Array(pixels) }
         let horizontal = PILFilterCoefficients(inSize: width, outSize: outWidth)
         let vertical = PILFilterCoefficients(inSize: height, outSize: outHeight)

@@ -18,11 +18,11 @@ public struct PackedLinearWeight: @unchecked Sendable {
     public static let panelWidth = 16
 
     public init(weight: Tensor, bias: Tensor?) {
-        precondition(weight.rank == 2, "PackedLinearWeight: weight must be [out, in], got \(weight.shape)")
+        opCheck(weight.rank == 2, "PackedLinearWeight: weight must be [out, in], got \(weight.shape)")
         let w = weight.contiguous()
         outFeatures = w.shape[0]
         inFeatures = w.shape[1]
-        precondition(bias == nil || bias!.count == outFeatures, "PackedLinearWeight: bias size \(bias!.count)")
+        opCheck(bias == nil || bias!.count == outFeatures, "PackedLinearWeight: bias size \(bias!.count)")
         let pw = Self.panelWidth
         panels = (outFeatures + pw - 1) / pw
         storage = TensorStorage(count: max(1, panels * inFeatures * pw))

@@ -45,7 +45,7 @@ extension Ops {
 
     /// `F.adaptive_avg_pool2d(x, (outH, outW))`: window i spans ⌊i·in/out⌋ ..< ⌈(i+1)·in/out⌉.
     public static func adaptiveAvgPool2d(_ x: Tensor, outputSize: (height: Int, width: Int)) -> Tensor {
-        precondition(x.rank >= 2, "adaptiveAvgPool2d: need [..., H, W]")
+        opCheck(x.rank >= 2, "adaptiveAvgPool2d: need [..., H, W]")
         let src = x.contiguous()
         let inH = x.size(-2), inW = x.size(-1)
         let outH = outputSize.height, outW = outputSize.width
@@ -87,14 +87,14 @@ func parallelPlanes(_ planes: Int, _ body: (Int) -> Void) {
 private func pool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int),
                     reduce: (UnsafeMutablePointer<Float>, Int, Int, Int, Int, Int, Int, Int, Int, Int) -> Float)
     -> Tensor {
-    precondition(x.rank >= 2, "pool2d: need [..., H, W]")
-    precondition(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0, "pool2d: bad kernel/stride")
-    precondition(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "pool2d: padding exceeds half the kernel")
+    opCheck(x.rank >= 2, "pool2d: need [..., H, W]")
+    opCheck(kernel.0 > 0 && kernel.1 > 0 && stride.0 > 0 && stride.1 > 0, "pool2d: bad kernel/stride")
+    opCheck(padding.0 * 2 <= kernel.0 && padding.1 * 2 <= kernel.1, "pool2d: padding exceeds half the kernel")
     let src = x.contiguous()
     let inH = x.size(-2), inW = x.size(-1)
     let outH = pooledLength(inH, kernel: kernel.0, stride: stride.0, padding: padding.0)
     let outW = pooledLength(inW, kernel: kernel.1, stride: stride.1, padding: padding.1)
-    precondition(outH > 0 && outW > 0, "pool2d: input \(inH)x\(inW) smaller than the kernel")
+    opCheck(outH > 0 && outW > 0, "pool2d: input \(inH)x\(inW) smaller than the kernel")
     var shape = x.shape
     shape[shape.count - 2] = outH
     shape[shape.count - 1] = outW

@@ -9,7 +9,7 @@ func splitAround(_ shape: [Int], dim: Int) -> (outer: Int, n: Int, inner: Int) {
 @inline(__always)
 func normalizedDim(_ dim: Int, rank: Int) -> Int {
     let d = dim < 0 ? dim + rank : dim
-    precondition(d >= 0 && d < rank, "dim \(dim) out of range for rank \(rank)")
+    opCheck(d >= 0 && d < rank, "dim \(dim) out of range for rank \(rank)")
     return d
 }
 
@@ -20,9 +20,9 @@ extension Ops {
     /// index first, so the result is deterministic (PyTorch leaves tie order unspecified). NaN counts as larger than
     /// every number, as in PyTorch. Returns values of shape [..., k] and the matching indices, row-major, same shape.
     public static func topK(_ x: Tensor, k: Int, largest: Bool = true) -> (values: Tensor, indices: [Int]) {
-        precondition(x.rank >= 1, "topK: scalar input")
+        opCheck(x.rank >= 1, "topK: scalar input")
         let n = x.size(-1)
-        precondition(k >= 0 && k <= n, "topK: k = \(k) but the last dimension has \(n)")
+        opCheck(k >= 0 && k <= n, "topK: k = \(k) but the last dimension has \(n)")
         let src = x.contiguous()
         let rows = x.count / max(n, 1)
         var shape = x.shape
@@ -79,7 +79,7 @@ extension Ops {
         let d = normalizedDim(dim, rank: x.rank)
         let src = x.contiguous()
         let (outer, n, inner) = splitAround(x.shape, dim: d)
-        precondition(n > 0, "argmax: empty dimension")
+        opCheck(n > 0, "argmax: empty dimension")
         var result = [Int](repeating: 0, count: outer * inner)
         let sp = src.data
         result.withUnsafeMutableBufferPointer { rp in
