@@ -189,16 +189,6 @@ public final class JobJournal: @unchecked Sendable {
         }
     }
 
-    /// A job whose process died mid-way goes back to the queue; the attempt counts, so an input that crashes the
-    /// watcher every time still ends in `failed/`.
-    public func requeueAfterCrash(_ id: Int64, now: Double) throws {
-        try db.write { db in
-            try db.execute(sql: "UPDATE job SET state = ?, error = ?, nextAttemptAt = ? WHERE id = ?",
-                           arguments: [JobRecord.State.queued.rawValue,
-                                       "interrupted: the watcher stopped or crashed during this job", now, id])
-        }
-    }
-
     /// Jobs left `running` by a process that died (SIGKILL, power loss).
     public func runningJobs() throws -> [JobRecord] {
         try db.read { db in try JobRecord.filter(Column("state") == JobRecord.State.running.rawValue).fetchAll(db) }
