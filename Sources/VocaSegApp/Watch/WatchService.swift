@@ -247,7 +247,9 @@ public final class WatchService: @unchecked Sendable {
             case .exited(0):
                 let result = try readResult(dir)
                 if result.interrupted {
-                    guard stopping else { throw VocaSegError(.internal, "the worker stopped before the end") }
+                    guard stopping else {
+                        throw VocaSegError(.internal, "the worker stopped before the end", path: spec.input)
+                    }
                     abandon(job, dir: dir, journal: journal)
                     return
                 }

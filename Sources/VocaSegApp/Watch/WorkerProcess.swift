@@ -46,9 +46,9 @@ final class WorkerProcess: @unchecked Sendable {
     static func spawn(executable: String, arguments: [String]) throws -> WorkerProcess {
         spawnLock.lock()
         defer { spawnLock.unlock() }
-        let errPipe = try cloexecPipe()
+        let errPipe = try cloexecPipe(for: executable)
         let lifeline: (read: Int32, write: Int32)
-        do { lifeline = try cloexecPipe() } catch { close(errPipe.read); close(errPipe.write); throw error }
+        do { lifeline = try cloexecPipe(for: executable) } catch { close(errPipe.read); close(errPipe.write); throw error }
         defer {
             // The worker has its own copies (or never started); the watcher keeps only its ends.
             close(errPipe.write)
@@ -94,12 +94,13 @@ final class WorkerProcess: @unchecked Sendable {
         return WorkerProcess(pid: pid, stderrFD: errPipe.read, lifelineFD: lifeline.write)
     }
 
-    private static func cloexecPipe() throws -> (read: Int32, write: Int32) {
+    private static func cloexecPipe(for executable: String) throws -> (read: Int32, write: Int32) {
         var fds: [Int32] = [-1, -1]
         let rc = pipe(&fds)
         if rc == 0 { for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) } }
         guard rc == 0 else {
-            throw VocaSegError(.internal, "cannot create a pipe for a watch worker: \(String(cString: strerror(errno)))")
+            throw VocaSegError(.internal, "cannot create a pipe for a watch worker: \(String(cString: strerror(errno)))",
+                               path: executable)
         }
         return (fds[0], fds[1])
     }
