@@ -135,7 +135,8 @@ public final class JobJournal: @unchecked Sendable {
         }
     }
 
-    /// Takes the oldest job that is due, marking it running and counting the attempt, atomically.
+    /// Takes the oldest job that is due, marking it running and counting the attempt, atomically: the attempt is
+    /// on record before any work starts, whatever ends it.
     public func claimNext(now: Double) throws -> JobRecord? {
         try db.write { db in
             guard var job = try JobRecord
