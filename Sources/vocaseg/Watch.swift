@@ -11,9 +11,10 @@ struct Watch: ParsableCommand {
             Files are taken once their size and mtime have been stable for --settle seconds; hidden, .part, .tmp \
             and ~ names are ignored. A SQLite journal beside the outputs (OUT/.vocaseg-journal.sqlite) remembers \
             every input by path, size and mtime, so an unchanged file is never processed twice and a replaced one \
-            is processed again (--content-hash also recognises a touched file with the same bytes). Outputs appear only when complete. Failed inputs are retried with backoff, then \
-            moved to INBOX/failed/ with an .error.txt. SIGTERM or Ctrl-C: the current job is abandoned and \
-            requeued, exit 0. After a crash, the next start recovers.
+            is processed again (--content-hash also recognises a touched file with the same bytes). Outputs appear only when complete. Each job runs in a worker process of its own: \
+            an input that crashes it (abort, SIGSEGV, the OOM killer) is a failed attempt and the watcher goes \
+            on. Failed inputs are retried with backoff, then moved to INBOX/failed/ with an .error.txt. SIGTERM \
+            or Ctrl-C: the current job is abandoned and requeued, exit 0. After a crash, the next start recovers.
             """
     )
 
@@ -26,7 +27,7 @@ struct Watch: ParsableCommand {
     @Option(help: "Output folder (the journal lives here too).")
     var out: String
 
-    @Option(help: "Jobs at once (default 1: inference uses every core).")
+    @Option(help: "Jobs at once, each in a worker process (default 1: inference uses every core; several share the cores out).")
     var jobs: Int = 1
 
     @Flag(help: "Process what is in the inbox, then exit.")
@@ -50,7 +51,7 @@ struct Watch: ParsableCommand {
     @Flag(help: "Digest each new input version and skip it when its contents equal an earlier version of the same path (a touched or re-copied file). Costs one read of each new file.")
     var contentHash = false
 
-    @Option(help: "Threads for inference (default: all cores).")
+    @Option(help: "Threads for inference in each job (default: all cores, divided by --jobs).")
     var threads: Int?
 
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.")
@@ -67,11 +68,28 @@ struct Watch: ParsableCommand {
         o.maxAttempts = attempts
         o.backoffSeconds = backoff
         o.overwrite = overwrite
-        if let threads { Diagnostics.setThreads(threads) }
+        o.threads = threads
         let service = WatchService(options: o, logger: Logger(label: "vocaseg.watch"))
         InterruptHandler.shared.install()
         InterruptHandler.shared.onStop { service.requestStop() }
         try service.run()
+    }
+}
+
+/// The worker `vocaseg watch` starts for each job (not for direct use): runs the one job described by the job file
+/// into its staging folder and exits with the usual codes; a crash takes down only this process.
+struct WatchJob: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "watch-job", abstract: "Internal: one job of vocaseg watch, in its own process.",
+        shouldDisplay: false)
+
+    @Argument(help: "The job file the watcher wrote into the job's staging folder.")
+    var jobFile: String
+
+    func run() throws {
+        // Warnings only: the watcher relays these lines and logs the job's own progress itself.
+        bootstrapLogging(quiet: false, verbose: false)
+        WatchWorker.main(jobFile: jobFile)
     }
 }
 

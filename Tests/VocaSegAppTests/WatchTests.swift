@@ -75,13 +75,14 @@ import VocaSegCore
             inputs["clip\(i).mp4"] = 30
         }
         // 40 ms per frame: a clip takes ~1.2 s, so the kills land mid-job, between jobs and during start-up.
+        // Each kill mid-job is a counted attempt; enough are allowed that no clip runs out of them here.
         for wait in [0.4, 1.0, 1.9, 0.7, 2.6] {
-            let p = try startHarness(f, ["--frame-delay", "0.04"])
+            let p = try startHarness(f, ["--frame-delay", "0.04", "--attempts", "9", "--backoff", "0.05"])
             Thread.sleep(forTimeInterval: wait)
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
-        let last = try startHarness(f, ["--once"])
+        let last = try startHarness(f, ["--once", "--attempts", "9", "--backoff", "0.05"])
         last.waitUntilExit()
         #expect(last.terminationStatus == 0)
         try expectExactlyOnce(f, inputs: inputs)
@@ -220,6 +221,119 @@ import VocaSegCore
         rows = try journal(f)
         #expect(rows.count == 4 && rows[3].state == .done && rows[3].frames == 12)
         #expect(try videoFrameTimes(overlay).count == 12)
+    }
+
+    /// Bytes that are no media file: the same pseudo-random ones every run (a 64-bit LCG, top bits).
+    func writeNoise(_ url: URL, count: Int) throws {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        var bytes = [UInt8](repeating: 0, count: count)
+        for i in 0..<count {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            bytes[i] = UInt8(truncatingIfNeeded: state >> 56)
+        }
+        try Data(bytes).write(to: url)
+    }
+
+    /// Worker processes of this test's watcher still alive (Linux: read from /proc; elsewhere not checked).
+    func liveWorkers(_ f: Folder) -> [String] {
+        #if os(Linux)
+        let pids = (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.filter { Int($0) != nil } ?? []
+        return pids.compactMap { pid -> String? in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let line = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }.joined(separator: " ")
+            return line.contains("--worker") && line.contains(f.root.path) ? line : nil
+        }
+        #else
+        return []
+        #endif
+    }
+
+    /// Jobs run in worker processes: an input that kills its worker (the harness's `crash-me` hook calls abort(),
+    /// as a decoder with a corrupted heap would) is retried, then quarantined with the signal named, while a
+    /// corrupt input fails at once and the good ones are done, two workers at a time.
+    @Test func anInputThatKillsItsWorkerIsQuarantinedAfterItsAttemptsAndTheRestIsDone() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("a.mp4"), frames: 10, seed: 1)
+        try makeClip(f.inbox.appendingPathComponent("b.mp4"), frames: 12, seed: 2)
+        try makeClip(f.inbox.appendingPathComponent("crash-me.mp4"), frames: 10, seed: 3)
+        try writeNoise(f.inbox.appendingPathComponent("x.mp4"), count: 20_000)
+        let p = try startHarness(f, ["--once", "--attempts", "2", "--backoff", "0.1", "--jobs", "2"])
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        try expectExactlyOnce(f, inputs: ["a.mp4": 10, "b.mp4": 12])
+
+        let rows = try journal(f)
+        #expect(rows.count == 4)
+        let crash = try #require(rows.first { $0.path == "crash-me.mp4" })
+        #expect(crash.state == .quarantined && crash.attempts == 2, "\(crash)")
+        #expect(crash.error?.hasPrefix("worker killed by signal 6 (SIGABRT)") == true, "\(crash.error ?? "")")
+        let corrupt = try #require(rows.first { $0.path == "x.mp4" })
+        #expect(corrupt.state == .quarantined && corrupt.attempts == 1, "\(corrupt)")
+        #expect(corrupt.error?.contains("x.mp4") == true && corrupt.error?.contains("signal") == false,
+                "\(corrupt.error ?? "")")
+
+        let failed = f.inbox.appendingPathComponent("failed")
+        for name in ["crash-me.mp4", "x.mp4"] {
+            #expect(FileManager.default.fileExists(atPath: failed.appendingPathComponent(name).path), "\(name)")
+            #expect(!FileManager.default.fileExists(atPath: f.inbox.appendingPathComponent(name).path), "\(name)")
+        }
+        let text = try String(contentsOf: failed.appendingPathComponent("crash-me.mp4.error.txt"), encoding: .utf8)
+        #expect(text.contains("attempts: 2") && text.contains("error: worker killed by signal 6 (SIGABRT)"), "\(text)")
+        let report = try JobsReport.load(outputDirectory: f.out.path)
+        #expect(report.counts["done"] == 2 && report.counts["quarantined"] == 2 && report.counts["running"] == 0)
+        #expect(report.text.contains("crash-me.mp4 [quarantined, 2 attempt(s)]: worker killed by signal 6 (SIGABRT)"),
+                "\(report.text)")
+        #expect(liveWorkers(f).isEmpty)
+    }
+
+    /// The watcher itself SIGKILLed mid-job: its worker dies with it (nothing keeps writing into staging), and on
+    /// restart the interrupted attempt counts. With --attempts 2, two kills mid-job quarantine the input without a
+    /// third run, instead of a crash loop that shows `running 1` forever.
+    @Test func aWatcherKilledMidJobCountsTheAttemptOnRestart() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("long.mp4"), frames: 50, seed: 8)
+        let journalPath = WatchService.journalPath(outputDirectory: f.out.path)
+        func killMidJob(attempt: Int) throws {
+            let p = try startHarness(f, ["--frame-delay", "0.05", "--attempts", "2", "--backoff", "0.1"])
+            defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
+            // Until the job runs its `attempt`-th attempt, then into its frames (50 ms each, 2.5 s in all).
+            let deadline = Date().addingTimeInterval(30)
+            func running() -> Bool {
+                guard FileManager.default.fileExists(atPath: journalPath),
+                      let row = (try? journal(f))?.first else { return false }
+                return row.state == .running && row.attempts == attempt
+            }
+            while Date() < deadline && !running() { Thread.sleep(forTimeInterval: 0.05) }
+            try #require(running(), "attempt \(attempt) never started: \((try? journal(f)) ?? [])")
+            Thread.sleep(forTimeInterval: 0.6)
+            #if os(Linux)
+            // The orphan check below sees workers at all.
+            #expect(liveWorkers(f).count == 1, "workers before the kill: \(liveWorkers(f))")
+            #endif
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let orphansGone = Date().addingTimeInterval(5)
+            while Date() < orphansGone && !liveWorkers(f).isEmpty { Thread.sleep(forTimeInterval: 0.05) }
+            #expect(liveWorkers(f).isEmpty, "a worker outlived its watcher")
+            let row = try #require(try journal(f).first)
+            #expect(row.state == .running && row.attempts == attempt, "\(row)")
+        }
+        try killMidJob(attempt: 1)
+        // The restart counts the first attempt as failed and makes the second.
+        try killMidJob(attempt: 2)
+        let last = try startHarness(f, ["--once", "--attempts", "2", "--backoff", "0.1"])
+        last.waitUntilExit()
+        #expect(last.terminationStatus == 0)
+        let rows = try journal(f)
+        #expect(rows.count == 1 && rows[0].state == .quarantined && rows[0].attempts == 2, "\(rows)")
+        #expect(rows[0].error == "the watcher stopped or crashed during attempt 2", "\(rows[0].error ?? "")")
+        let failed = f.inbox.appendingPathComponent("failed")
+        #expect(FileManager.default.fileExists(atPath: failed.appendingPathComponent("long.mp4").path))
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }.isEmpty)
+        let staging = f.out.appendingPathComponent(".vocaseg-staging").path
+        #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty)
     }
 
     @Test func aPipelineTypoIsReportedWithItsField() throws {

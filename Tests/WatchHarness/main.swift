@@ -1,7 +1,12 @@
 // A test-only watcher: `vocaseg watch` with a deterministic stand-in model, so that the watch tests can run real
 // processes (and SIGKILL them) without model weights. Not a product; only the tests build and run it.
+// Like `vocaseg watch` it runs each job in a worker process: itself, with `--worker JOB.json`.
 //
-//   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S]
+//   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S] [--jobs N]
+//   WatchHarness --worker JOB.json [--frame-delay S]
+//
+// Test hook (here only, never in the product): an input whose name contains `crash-me` makes the stand-in model
+// call abort() on its first frame, as a decoder with a corrupted heap would.
 import Foundation
 import Logging
 import VocaSegApp
@@ -11,14 +16,19 @@ final class StripesModel: SegmentationModel, @unchecked Sendable {
     let name = "test-stripes"
     let usesRandomWeights = false
     let frameDelay: Double
+    let crashes: Bool
     private var classes = 1
-    init(frameDelay: Double) { self.frameDelay = frameDelay }
+    init(frameDelay: Double, crashes: Bool) {
+        self.frameDelay = frameDelay
+        self.crashes = crashes
+    }
     func prepare(vocabulary: Vocabulary) throws { classes = vocabulary.count }
     func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame {
         PreprocessedFrame(channels: 1, width: 1, height: 1, data: [0], originalWidth: frame.width,
                           originalHeight: frame.height)
     }
     func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult {
+        if crashes { abort() }
         if frameDelay > 0 { Thread.sleep(forTimeInterval: frameDelay) }
         let w = input.originalWidth, h = input.originalHeight
         var labels = [UInt16](repeating: 0, count: w * h)
@@ -42,6 +52,16 @@ let poll = Double(take("--poll") ?? "0.1") ?? 0.1
 let delay = Double(take("--frame-delay") ?? "0") ?? 0
 let attempts = Int(take("--attempts") ?? "3") ?? 3
 let backoff = Double(take("--backoff") ?? "0.2") ?? 0.2
+let jobs = Int(take("--jobs") ?? "1") ?? 1
+if let jobFile = take("--worker") {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = .warning
+        return h
+    }
+    let crashes = ((try? WatchWorker.readSpec(jobFile))?.relativePath ?? "").contains("crash-me")
+    WatchWorker.main(jobFile: jobFile, modelProvider: { _ in StripesModel(frameDelay: delay, crashes: crashes) })
+}
 guard args.count == 3 else {
     FileHandle.standardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n".data(using: .utf8)!)
     exit(2)
@@ -58,7 +78,10 @@ o.settleSeconds = settle
 o.pollSeconds = poll
 o.maxAttempts = attempts
 o.backoffSeconds = backoff
-let service = WatchService(options: o, modelProvider: { _ in StripesModel(frameDelay: delay) })
+o.jobs = jobs
+// Workers are this harness again, with the same stand-in model (and its frame delay).
+o.workerArguments = ["--frame-delay", "\(delay)", "--worker"]
+let service = WatchService(options: o)
 InterruptHandler.shared.install()
 InterruptHandler.shared.onStop { service.requestStop() }
 do {

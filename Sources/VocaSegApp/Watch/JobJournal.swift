@@ -135,7 +135,8 @@ public final class JobJournal: @unchecked Sendable {
         }
     }
 
-    /// Takes the oldest job that is due, marking it running and counting the attempt, atomically.
+    /// Takes the oldest job that is due, marking it running and counting the attempt, atomically: the attempt is
+    /// on record before any work starts, whatever ends it.
     public func claimNext(now: Double) throws -> JobRecord? {
         try db.write { db in
             guard var job = try JobRecord
@@ -186,16 +187,6 @@ public final class JobJournal: @unchecked Sendable {
         try db.write { db in
             try db.execute(sql: "UPDATE job SET state = ?, attempts = MAX(attempts - 1, 0), nextAttemptAt = ?, startedAt = NULL WHERE id = ?",
                            arguments: [JobRecord.State.queued.rawValue, now, id])
-        }
-    }
-
-    /// A job whose process died mid-way goes back to the queue; the attempt counts, so an input that crashes the
-    /// watcher every time still ends in `failed/`.
-    public func requeueAfterCrash(_ id: Int64, now: Double) throws {
-        try db.write { db in
-            try db.execute(sql: "UPDATE job SET state = ?, error = ?, nextAttemptAt = ? WHERE id = ?",
-                           arguments: [JobRecord.State.queued.rawValue,
-                                       "interrupted: the watcher stopped or crashed during this job", now, id])
         }
     }
 

@@ -2,16 +2,13 @@ import Dispatch
 import Foundation
 import Logging
 import VocaSegCore
-import VocaSegMedia
-import VocaSegPipeline
-import VocaSegRender
 
 public struct WatchOptions: Sendable {
     public var inbox: String
     public var pipelineFile: String
     public var outputDirectory: String
-    /// Jobs processed at once. Inference uses every core, so more than one only overlaps decode/encode of one job
-    /// with inference of another; the model itself runs one frame at a time.
+    /// Jobs processed at once, each in a worker process of its own. Unless `threads` is given, the cores are shared
+    /// out between them (inference in one job already uses every core).
     public var jobs = 1
     /// Process what is in the inbox (waiting for files to settle and retries to fall due), then exit.
     public var once = false
@@ -26,6 +23,12 @@ public struct WatchOptions: Sendable {
     /// Digest each new input version (`FileDigest.fnv1a`, one read of the file) and skip it when its contents
     /// equal an earlier version of the same path, e.g. a file touched or copied in again.
     public var contentHash = false
+    /// Inference threads per worker (nil: all cores for one job, an equal share of them for several).
+    public var threads: Int?
+    /// The worker command: this executable (nil) or another, with these arguments before the job file's path.
+    /// The watch tests' harness points it at itself with its stand-in model.
+    public var workerExecutable: String?
+    public var workerArguments = ["watch-job"]
 
     public init(inbox: String, pipelineFile: String, outputDirectory: String) {
         self.inbox = inbox
@@ -41,37 +44,44 @@ public struct WatchOptions: Sendable {
 ///   written, the final paths are recorded in the journal, and the outputs are renamed into place; only then is
 ///   the job marked done. A crash before the marker: the staging folder is deleted and the job requeued. A crash
 ///   after it: the renames are rolled forward. Either way no output is lost, duplicated or half-written.
+/// - Each job runs in a worker process (`WatchWorker`) that writes the staged outputs; this process keeps the
+///   journal, the commit and the attempt count. A worker that crashes or is killed (abort, SIGSEGV, the OOM
+///   killer) is a failed attempt whose error names the signal, and the watcher goes on.
+/// - An attempt is counted when the job is claimed, before any work: a job found `running` at start-up (the
+///   watcher itself died) is a failed attempt too, so an input that kills the watcher every time still ends in
+///   `failed/` instead of a crash loop.
 /// - Unreadable or corrupt inputs fail for good at once; other failures are retried with exponential backoff, and
 ///   after `maxAttempts` the input is moved to `INBOX/failed/` with an `.error.txt` beside it.
-/// - `requestStop()` (SIGTERM/SIGINT): no new job starts; running jobs are abandoned cleanly (staging deleted,
-///   requeued without counting the attempt) and `run()` returns.
+/// - A model problem (worker exit 4) is the same for every input: the job is requeued without counting and the
+///   watcher stops with that error, as it did when it loaded the model itself.
+/// - `requestStop()` (SIGTERM/SIGINT): no new job starts; workers get SIGTERM, running jobs are abandoned cleanly
+///   (staging deleted, requeued without counting the attempt) and `run()` returns.
 public final class WatchService: @unchecked Sendable {
     public let options: WatchOptions
     private let logger: Logger
-    private let modelProvider: (SegmentOptions) throws -> SegmentationModel
     private let lock = NSLock()
     private var stopRequested = false
-    private var activePipelines: [Int64: FramePipeline] = [:]
+    private var activeWorkers: [Int64: WorkerProcess] = [:]
     private var active = 0
     private var completed = 0
+    /// A worker's model error: ends `run()` with it.
+    private var modelError: VocaSegError?
 
     static let journalName = ".vocaseg-journal.sqlite"
     static let stagingName = ".vocaseg-staging"
     static let completeMarker = "COMPLETE"
 
-    public init(options: WatchOptions, logger: Logger = Logger(label: "vocaseg.watch"),
-                modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) {
+    public init(options: WatchOptions, logger: Logger = Logger(label: "vocaseg.watch")) {
         self.options = options
         self.logger = logger
-        self.modelProvider = modelProvider ?? { o in try ModelLoader.load(options: o) }
     }
 
     public func requestStop() {
         lock.lock()
         stopRequested = true
-        let pipelines = Array(activePipelines.values)
+        let workers = Array(activeWorkers.values)
         lock.unlock()
-        for p in pipelines { p.requestStop() }
+        for w in workers { w.signal(SIGTERM) }
     }
 
     private var isStopping: Bool { lock.lock(); defer { lock.unlock() }; return stopRequested }
@@ -83,10 +93,17 @@ public final class WatchService: @unchecked Sendable {
     /// Runs until stopped (or, with `once`, until the inbox is drained). Returns the number of jobs finished.
     @discardableResult
     public func run() throws -> Int {
+        // The text is read once and handed to every worker: all jobs run with the configuration checked here.
+        guard let data = FileManager.default.contents(atPath: options.pipelineFile),
+              let pipelineText = String(data: data, encoding: .utf8) else {
+            _ = try PipelineFile.load(path: options.pipelineFile)  // its error says why
+            throw VocaSegError(.usage, "pipeline file cannot be read", path: options.pipelineFile)
+        }
         var segment = SegmentOptions()
-        try PipelineFile.load(path: options.pipelineFile).apply(to: &segment, explicitlySet: [])
+        try PipelineFile.parse(pipelineText, path: options.pipelineFile).apply(to: &segment, explicitlySet: [])
         segment.inputs = ["(watch)"]
         segment.progress = .never
+        if let threads = options.threads { segment.threads = threads }
         try segment.validateFlags()
         guard options.jobs >= 1, options.maxAttempts >= 1, options.settleSeconds >= 0 else {
             throw VocaSegError(.usage, "--jobs and attempts must be at least 1, --settle not negative")
@@ -96,21 +113,18 @@ public final class WatchService: @unchecked Sendable {
             throw VocaSegError(.input, "inbox is not a directory", path: options.inbox)
         }
         try OutputPlan.ensureDirectory(options.outputDirectory, what: "output directory")
-        let vocabulary = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        // Checked here so that a bad vocabulary or model name stops the watcher instead of failing every job.
+        _ = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        try ModelLoader.validateName(segment.model)
         let journal = try JobJournal(path: WatchService.journalPath(outputDirectory: options.outputDirectory))
         let staging = (options.outputDirectory as NSString).appendingPathComponent(WatchService.stagingName)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
         try recover(journal: journal, staging: staging)
 
-        // One model and one set of text embeddings for every job.
-        let loaded = try modelProvider(segment)
-        if loaded.usesRandomWeights {
-            logger.warning("RANDOM WEIGHTS: \(loaded.name) runs with seeded random weights; outputs are meaningless")
-        }
-        try loaded.prepare(vocabulary: vocabulary)
-        let model: SegmentationModel = options.jobs > 1 ? SerializedModel(loaded) : loaded
-        let runner = SegmentJob(options: segment, logger: logger, modelProvider: { _ in model })
-        let renderer = try runner.makeRenderer(vocabulary: vocabulary)
+        let threads = segment.threads
+            ?? (options.jobs > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount / options.jobs) : nil)
+        let worker = WorkerLaunch(executable: options.workerExecutable ?? WorkerProcess.currentExecutable,
+                                  arguments: options.workerArguments, pipelineText: pipelineText, threads: threads)
         let scanner = InboxScanner(inbox: options.inbox, settleSeconds: options.settleSeconds,
                                    recursive: options.recursive)
         let workers = DispatchGroup()
@@ -137,8 +151,7 @@ public final class WatchService: @unchecked Sendable {
                 workers.enter()
                 workQueue.async {
                     defer { self.adjustActive(-1); workers.leave() }
-                    self.process(job, journal: journal, staging: staging, runner: runner, model: model,
-                                 vocabulary: vocabulary, renderer: renderer)
+                    self.process(job, journal: journal, staging: staging, worker: worker)
                 }
             }
             if options.once && activeCount == 0 && scan.settling == 0 {
@@ -154,6 +167,10 @@ public final class WatchService: @unchecked Sendable {
         }
         workers.wait()
         logger.info("stopped", metadata: ["completed": "\(completedCount)"])
+        lock.lock()
+        let modelError = self.modelError
+        lock.unlock()
+        if let modelError { throw modelError }
         return completedCount
     }
 
@@ -174,8 +191,9 @@ public final class WatchService: @unchecked Sendable {
 
     // MARK: - Recovery after a crash
 
-    /// Jobs a dead process left running: roll forward those whose outputs were complete, requeue the rest, and
-    /// delete every staging folder that no longer belongs to a job.
+    /// Jobs a dead watcher left running: roll forward those whose outputs were complete; the others were a failed
+    /// attempt (counted when they were claimed), retried after the backoff or, at the limit, quarantined. Then
+    /// every staging folder that no longer belongs to a job is deleted.
     func recover(journal: JobJournal, staging: String) throws {
         let now = Date().timeIntervalSince1970
         for job in try journal.runningJobs() {
@@ -187,9 +205,9 @@ public final class WatchService: @unchecked Sendable {
                 try journal.markDone(id, frames: job.frames ?? 0, seconds: job.seconds ?? 0, now: now)
                 log(job, state: .done, ["recovered": "rolled forward"])
             } else {
-                try journal.requeueAfterCrash(id, now: now)
                 try? FileManager.default.removeItem(atPath: dir)
-                log(job, state: .queued, ["recovered": "requeued"])
+                fail(job, message: "the watcher stopped or crashed during attempt \(job.attempts)", permanent: false,
+                     journal: journal)
             }
         }
         // Whatever else is in staging belongs to no running job.
@@ -200,75 +218,155 @@ public final class WatchService: @unchecked Sendable {
 
     // MARK: - One job
 
-    private func process(_ job: JobRecord, journal: JobJournal, staging: String, runner: SegmentJob,
-                         model: SegmentationModel, vocabulary: Vocabulary, renderer: OverlayRenderer) {
+    /// How to start a worker, fixed for the watcher's run.
+    struct WorkerLaunch {
+        var executable: String
+        var arguments: [String]
+        var pipelineText: String
+        var threads: Int?
+    }
+
+    /// Runs one job in a worker process, then commits its outputs or records the failed attempt.
+    private func process(_ job: JobRecord, journal: JobJournal, staging: String, worker launch: WorkerLaunch) {
         guard let id = job.id else { return }
         let start = Date().timeIntervalSince1970
-        let input = (options.inbox as NSString).appendingPathComponent(job.path)
         let dir = (staging as NSString).appendingPathComponent("job-\(id)")
         do {
             try? FileManager.default.removeItem(atPath: dir)
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            let info = try MediaSource(path: input).info
-            // Outputs mirror the input's place in the inbox; names come from the pipeline file's `naming`.
-            let subdir = (job.path as NSString).deletingLastPathComponent
-            var planOptions = runner.options
-            planOptions.inputs = [input]
-            planOptions.output = subdir.isEmpty ? dir : (dir as NSString).appendingPathComponent(subdir)
-            try FileManager.default.createDirectory(atPath: planOptions.output!, withIntermediateDirectories: true)
-            guard let plan = try OutputPlan.make(inputs: [(input, info.isStillImage)], options: planOptions).first else {
-                throw VocaSegError(.internal, "no output plan")
-            }
-            let staged = [plan.overlay, plan.masksDirectory, plan.jsonLines].compactMap { $0 }
-            let finals = staged.map { finalPath(forStaged: $0, stagingDir: dir) }
-            try checkNoForeignOutputs(finals, journal: journal)
+            let spec = WatchWorker.Spec(input: (options.inbox as NSString).appendingPathComponent(job.path),
+                                        relativePath: job.path, stagingDirectory: dir,
+                                        pipelineFile: options.pipelineFile, pipelineText: launch.pipelineText,
+                                        threads: launch.threads)
+            let specPath = (dir as NSString).appendingPathComponent(WatchWorker.specName)
+            try JSONEncoder().encode(spec).write(to: URL(fileURLWithPath: specPath))
 
-            let report = try runner.runOne(plan: plan, info: info, model: model, vocabulary: vocabulary,
-                                           renderer: renderer) { pipeline in
-                self.lock.lock()
-                self.activePipelines[id] = pipeline
-                let stopping = self.stopRequested
-                self.lock.unlock()
-                if stopping { pipeline.requestStop() }
-            }
-            lock.lock()
-            activePipelines[id] = nil
-            lock.unlock()
-            if report.interrupted {
+            let (termination, errorLine) = try runWorker(id, launch: launch, specPath: specPath)
+            let stopping = isStopping
+            switch termination {
+            case .exited(0):
+                let result = try readResult(dir)
+                if result.interrupted {
+                    guard stopping else {
+                        throw VocaSegError(.internal, "the worker stopped before the end", path: spec.input)
+                    }
+                    abandon(job, dir: dir, journal: journal)
+                    return
+                }
+                try commit(job, result: result, dir: dir, journal: journal, start: start)
+            case _ where stopping:
+                // Ended by the SIGTERM that requestStop forwarded: abandoned, not a failed attempt.
+                abandon(job, dir: dir, journal: journal)
+            case .exited(4):
+                // The model cannot be loaded: every job would fail the same way. Not this input's fault.
                 try? FileManager.default.removeItem(atPath: dir)
                 try journal.requeue(id, now: Date().timeIntervalSince1970)
-                log(job, state: .queued, ["reason": "stopped"])
-                return
+                let message = errorLine ?? "the worker could not load the model"
+                log(job, state: .queued, ["reason": "model problem", "error": "\(message)"])
+                lock.lock()
+                if modelError == nil { modelError = VocaSegError(.model, message) }
+                lock.unlock()
+                requestStop()
+            case .exited(let code):
+                try? FileManager.default.removeItem(atPath: dir)
+                fail(job, message: errorLine ?? "the worker exited with status \(code)", permanent: code == 3,
+                     journal: journal)
+            case .signalled(let sig):
+                try? FileManager.default.removeItem(atPath: dir)
+                var message = "worker killed by signal \(sig) (\(WorkerProcess.signalName(sig)))"
+                // A runtime trap or an allocator abort says why on stderr just before the signal.
+                if let errorLine { message += "; its last words: \(errorLine)" }
+                fail(job, message: message, permanent: false, journal: journal)
             }
-            // Commit point: from here on a crash rolls forward.
-            let marker = (dir as NSString).appendingPathComponent(WatchService.completeMarker)
-            guard FileManager.default.createFile(atPath: marker, contents: Data()) else {
-                // Without the marker a restart would not roll this job forward; fail it (it is retried) instead.
-                throw VocaSegError(.internal, "cannot write the commit marker: \(String(cString: strerror(errno)))",
-                                   path: marker)
-            }
-            try journal.setOutputs(id, finals)
-            try publish(stagingDir: dir, outputs: finals)
-            let seconds = Date().timeIntervalSince1970 - start
-            try journal.markDone(id, frames: report.frames, seconds: seconds, now: Date().timeIntervalSince1970)
-            lock.lock()
-            completed += 1
-            lock.unlock()
-            log(job, state: .done, ["frames": "\(report.frames)", "seconds": "\(String(format: "%.2f", seconds))"])
         } catch {
-            lock.lock()
-            activePipelines[id] = nil
-            lock.unlock()
             try? FileManager.default.removeItem(atPath: dir)
-            fail(job, error: error, journal: journal)
+            let message = (error as? VocaSegError)?.description ?? String(describing: error)
+            fail(job, message: message, permanent: (error as? VocaSegError)?.kind == .input, journal: journal)
         }
     }
 
-    private func fail(_ job: JobRecord, error: Error, journal: JobJournal) {
+    /// Starts the worker, relays its stderr (each line tagged with the job) and waits for it. Returns how it ended
+    /// and its error line: the line it wrote with `WatchWorker.errorPrefix`, else its last line.
+    private func runWorker(_ id: Int64, launch: WorkerLaunch, specPath: String)
+        throws -> (WorkerProcess.Termination, String?)
+    {
+        let worker = try WorkerProcess.spawn(executable: launch.executable, arguments: launch.arguments + [specPath])
+        lock.lock()
+        activeWorkers[id] = worker
+        let stopping = stopRequested
+        lock.unlock()
+        // A stop that came between the claim and the spawn did not reach this worker.
+        if stopping { worker.signal(SIGTERM) }
+        var errorLine: String?, lastLine: String?, crashReport = false
+        worker.readStderr { line in
+            if line.hasPrefix(WatchWorker.errorPrefix) {
+                // Logged by `fail` with the job's state; not relayed twice.
+                errorLine = String(line.dropFirst(WatchWorker.errorPrefix.count))
+                return
+            }
+            // The Swift runtime's crash report ("*** Signal 6: Backtracing …", threads, registers) is relayed for
+            // the log, but the line that explains a crash ("Fatal error: …", "free(): invalid pointer") comes
+            // before it.
+            if line.hasPrefix("*** ") { crashReport = true }
+            if !crashReport && !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine = line }
+            FileHandle.standardError.write("job \(id): \(line)\n".data(using: .utf8)!)
+        }
+        // Unregistered before it is reaped, so that a stop never signals a reused process id.
+        lock.lock()
+        activeWorkers[id] = nil
+        lock.unlock()
+        return (worker.wait(), errorLine ?? lastLine)
+    }
+
+    private func readResult(_ dir: String) throws -> WatchWorker.Result {
+        let path = (dir as NSString).appendingPathComponent(WatchWorker.resultName)
+        guard let data = FileManager.default.contents(atPath: path),
+              let result = try? JSONDecoder().decode(WatchWorker.Result.self, from: data) else {
+            throw VocaSegError(.internal, "the worker exited 0 without a readable result", path: path)
+        }
+        return result
+    }
+
+    /// A stop abandoned the job: staging deleted, requeued, the attempt not counted.
+    private func abandon(_ job: JobRecord, dir: String, journal: JobJournal) {
+        guard let id = job.id else { return }
+        try? FileManager.default.removeItem(atPath: dir)
+        do {
+            try journal.requeue(id, now: Date().timeIntervalSince1970)
+            log(job, state: .queued, ["reason": "stopped"])
+        } catch {
+            logger.error("journal update failed", metadata: ["job": "\(id)", "error": "\(error)"])
+        }
+    }
+
+    /// The worker's staged outputs go into place: marker, journal, renames, done.
+    private func commit(_ job: JobRecord, result: WatchWorker.Result, dir: String, journal: JobJournal,
+                        start: Double) throws {
+        guard let id = job.id else { return }
+        let finals = result.outputs.map { (options.outputDirectory as NSString).appendingPathComponent($0) }
+        try checkNoForeignOutputs(finals, journal: journal)
+        // Commit point: from here on a crash rolls forward.
+        let marker = (dir as NSString).appendingPathComponent(WatchService.completeMarker)
+        guard FileManager.default.createFile(atPath: marker, contents: Data()) else {
+            // Without the marker a restart would not roll this job forward; fail it (it is retried) instead.
+            throw VocaSegError(.internal, "cannot write the commit marker: \(String(cString: strerror(errno)))",
+                               path: marker)
+        }
+        try journal.setOutputs(id, finals)
+        try publish(stagingDir: dir, outputs: finals)
+        let seconds = Date().timeIntervalSince1970 - start
+        try journal.markDone(id, frames: result.frames, seconds: seconds, now: Date().timeIntervalSince1970)
+        lock.lock()
+        completed += 1
+        lock.unlock()
+        log(job, state: .done, ["frames": "\(result.frames)", "seconds": "\(String(format: "%.2f", seconds))"])
+    }
+
+    /// A failed attempt: quarantined when it cannot succeed (`permanent`) or was the last one allowed, otherwise
+    /// retried after the backoff.
+    private func fail(_ job: JobRecord, message: String, permanent: Bool, journal: JobJournal) {
         guard let id = job.id else { return }
         let now = Date().timeIntervalSince1970
-        let message = (error as? VocaSegError)?.description ?? String(describing: error)
-        let permanent = (error as? VocaSegError)?.kind == .input
         do {
             if permanent || job.attempts >= options.maxAttempts {
                 try quarantine(job, message: message)
@@ -300,11 +398,6 @@ public final class WatchService: @unchecked Sendable {
         try text.write(toFile: target + ".error.txt", atomically: true, encoding: .utf8)
     }
 
-    private func finalPath(forStaged staged: String, stagingDir: String) -> String {
-        let relative = String(staged.dropFirst(stagingDir.count).drop { $0 == "/" })
-        return (options.outputDirectory as NSString).appendingPathComponent(relative)
-    }
-
     /// Never replaces a file the journal does not know as one of ours, unless `--overwrite`.
     private func checkNoForeignOutputs(_ finals: [String], journal: JobJournal) throws {
         guard !options.overwrite else { return }
@@ -333,21 +426,5 @@ public final class WatchService: @unchecked Sendable {
             }
         }
         try? FileManager.default.removeItem(atPath: stagingDir)
-    }
-}
-
-/// Lets several jobs share one model: frames go through it one at a time (it uses every core already).
-final class SerializedModel: SegmentationModel, @unchecked Sendable {
-    private let inner: SegmentationModel
-    private let lock = NSLock()
-    init(_ inner: SegmentationModel) { self.inner = inner }
-    var name: String { inner.name }
-    var usesRandomWeights: Bool { inner.usesRandomWeights }
-    func prepare(vocabulary: Vocabulary) throws { lock.lock(); defer { lock.unlock() }; try inner.prepare(vocabulary: vocabulary) }
-    func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame { try inner.preprocess(frame) }
-    func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult {
-        lock.lock()
-        defer { lock.unlock() }
-        return try inner.segment(input, state: &state)
     }
 }

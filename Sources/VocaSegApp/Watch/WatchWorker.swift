@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import VocaSegCore
+import VocaSegMedia
+
+/// The child side of `vocaseg watch`: one job in a process of its own (`vocaseg watch-job JOB.json`).
+///
+/// The watcher runs every job in a worker so that an input that crashes the process (a heap-corruption abort in
+/// a decoder, a SIGSEGV, the OOM killer) takes down only that worker: the watcher sees the signal, counts the
+/// attempt and carries on. The worker only decodes, runs the model and writes the outputs into its staging
+/// folder; the journal, the commit and the attempt accounting stay with the watcher.
+public enum WatchWorker {
+    /// What the watcher hands a worker, as `job.json` in the job's staging folder.
+    public struct Spec: Codable, Sendable {
+        /// The input, as the watcher reaches it (inbox path + `relativePath`).
+        public var input: String
+        /// Relative to the inbox; outputs mirror it.
+        public var relativePath: String
+        /// The staging folder the outputs go into.
+        public var stagingDirectory: String
+        /// The pipeline file's path and the text the watcher read at start-up: every job runs with the
+        /// configuration the watcher validated, even if the file is edited while it runs.
+        public var pipelineFile: String
+        public var pipelineText: String
+        public var threads: Int?
+    }
+
+    /// What a worker that finished writes, as `result.json` beside `job.json`.
+    public struct Result: Codable, Sendable {
+        /// Staged output paths, relative to the staging folder.
+        public var outputs: [String]
+        public var frames: Int
+        /// Stopped by SIGTERM before the end: the outputs are incomplete and must not be published.
+        public var interrupted: Bool
+    }
+
+    static let specName = "job.json"
+    static let resultName = "result.json"
+    /// Starts the one line a failing worker writes last on stderr; the watcher keeps it as the job's error.
+    static let errorPrefix = "vocaseg: "
+
+    /// The worker process's whole life: runs the job, and on failure writes the error as one line on stderr and
+    /// exits with its code (3 unreadable input, 4 model, …), which the watcher reads as the attempt's outcome.
+    public static func main(jobFile: String, logger: Logger = Logger(label: "vocaseg.watch-job"),
+                            modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) -> Never {
+        do {
+            try run(jobFile: jobFile, logger: logger, modelProvider: modelProvider)
+            exit(0)
+        } catch let error as VocaSegError {
+            FileHandle.standardError.write("\(errorPrefix)\(error.description)\n".data(using: .utf8)!)
+            exit(error.exitCode)
+        } catch {
+            let line = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
+            FileHandle.standardError.write("\(errorPrefix)\(jobFile): \(line)\n".data(using: .utf8)!)
+            exit(1)
+        }
+    }
+
+    public static func readSpec(_ path: String) throws -> Spec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw VocaSegError(.usage, "cannot read the watch job file", path: path)
+        }
+        do {
+            return try JSONDecoder().decode(Spec.self, from: data)
+        } catch {
+            throw VocaSegError(.usage, "not a watch job file: \(error)", path: path)
+        }
+    }
+
+    /// Runs the job described by `jobFile` and writes `result.json`. Throws the job's error (its kind is the
+    /// worker's exit code: 3 for an unreadable input, 4 for a model problem, …).
+    public static func run(jobFile: String, logger: Logger = Logger(label: "vocaseg.watch-job"),
+                           modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) throws {
+        let spec = try readSpec(jobFile)
+        exitWithWatcher()
+        var segment = SegmentOptions()
+        try PipelineFile.parse(spec.pipelineText, path: spec.pipelineFile).apply(to: &segment, explicitlySet: [])
+        segment.progress = .never
+        segment.inputs = [spec.input]
+        if let threads = spec.threads { segment.threads = threads }
+        // The input is probed before the model is loaded, so that a corrupt file fails fast with exit 3.
+        let info = try MediaSource(path: spec.input).info
+        let dir = spec.stagingDirectory
+        let subdir = (spec.relativePath as NSString).deletingLastPathComponent
+        segment.output = subdir.isEmpty ? dir : (dir as NSString).appendingPathComponent(subdir)
+        try FileManager.default.createDirectory(atPath: segment.output!, withIntermediateDirectories: true)
+        guard let plan = try OutputPlan.make(inputs: [(spec.input, info.isStillImage)], options: segment).first else {
+            throw VocaSegError(.internal, "no output plan", path: spec.input)
+        }
+        let vocabulary = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        if let threads = segment.threads { Diagnostics.setThreads(threads) }
+        let runner = SegmentJob(options: segment, logger: logger, modelProvider: modelProvider)
+        let model = try (modelProvider ?? { o in try ModelLoader.load(options: o) })(segment)
+        if model.usesRandomWeights {
+            logger.warning("RANDOM WEIGHTS: \(model.name) runs with seeded random weights; outputs are meaningless")
+        }
+        try model.prepare(vocabulary: vocabulary)
+        let renderer = try runner.makeRenderer(vocabulary: vocabulary)
+        // SIGTERM from the watcher stops the pipeline after the frame in flight; the watcher then requeues the job.
+        InterruptHandler.shared.install()
+        let report = try runner.runOne(plan: plan, info: info, model: model, vocabulary: vocabulary,
+                                       renderer: renderer) { pipeline in
+            InterruptHandler.shared.onStop { pipeline.requestStop() }
+        }
+        let staged = [plan.overlay, plan.masksDirectory, plan.jsonLines].compactMap { $0 }
+            .map { String($0.dropFirst(dir.count).drop { $0 == "/" }) }
+        let result = Result(outputs: staged, frames: report.frames, interrupted: report.interrupted)
+        let resultPath = (dir as NSString).appendingPathComponent(resultName)
+        // Written under a temporary name and renamed: the watcher never reads half a result.
+        let temporary = resultPath + ".partial"
+        guard FileManager.default.createFile(atPath: temporary, contents: try JSONEncoder().encode(result)),
+              rename(temporary, resultPath) == 0 else {
+            throw VocaSegError(.internal, "cannot write the job result: \(String(cString: strerror(errno)))",
+                               path: resultPath)
+        }
+    }
+
+    /// Ends this worker when the watcher dies (SIGKILL, OOM), instead of letting it write into a staging folder
+    /// that the next watcher deletes: the watcher holds the write end of a pipe on the worker's stdin, and the
+    /// kernel closes it when the watcher dies, whatever killed it.
+    private static func exitWithWatcher() {
+        Thread.detachNewThread {
+            var byte: UInt8 = 0
+            while true {
+                let n = read(0, &byte, 1)
+                if n == 0 || (n < 0 && errno != EINTR) { _exit(1) }
+            }
+        }
+    }
+}
