@@ -158,10 +158,10 @@ import VocaSegCore
         #expect(error.contains("broken.mp4") && error.contains("error:"), "\(error)")
         let rows = try journal(f)
         #expect(Set(rows.map(\.path)) == ["good.mp4", "broken.mp4"])  // .part and dot-files never taken
-        #expect(rows.first { $0.path == "broken.mp4" }?.state == .quarantined)
+        #expect(rows.first { $0.path == "broken.mp4" }?.state == .failed)
         #expect(rows.first { $0.path == "good.mp4" }?.state == .done)
         let report = try JobsReport.load(outputDirectory: f.out.path)
-        #expect(report.counts["done"] == 1 && report.counts["quarantined"] == 1)
+        #expect(report.counts["done"] == 1 && report.counts["failed"] == 1)
         #expect(report.recentFailures.first?.input == "broken.mp4")
     }
 
@@ -269,7 +269,7 @@ import VocaSegCore
         #expect(crash.state == .quarantined && crash.attempts == 2, "\(crash)")
         #expect(crash.error?.hasPrefix("worker killed by signal 6 (SIGABRT)") == true, "\(crash.error ?? "")")
         let corrupt = try #require(rows.first { $0.path == "x.mp4" })
-        #expect(corrupt.state == .quarantined && corrupt.attempts == 1, "\(corrupt)")
+        #expect(corrupt.state == .failed && corrupt.attempts == 1, "\(corrupt)")
         #expect(corrupt.error?.contains("x.mp4") == true && corrupt.error?.contains("signal") == false,
                 "\(corrupt.error ?? "")")
 
@@ -281,7 +281,8 @@ import VocaSegCore
         let text = try String(contentsOf: failed.appendingPathComponent("crash-me.mp4.error.txt"), encoding: .utf8)
         #expect(text.contains("attempts: 2") && text.contains("error: worker killed by signal 6 (SIGABRT)"), "\(text)")
         let report = try JobsReport.load(outputDirectory: f.out.path)
-        #expect(report.counts["done"] == 2 && report.counts["quarantined"] == 2 && report.counts["running"] == 0)
+        #expect(report.counts["done"] == 2 && report.counts["failed"] == 1 && report.counts["quarantined"] == 1
+                    && report.counts["running"] == 0 && report.counts["retrying"] == 0, "\(report.counts)")
         #expect(report.text.contains("crash-me.mp4 [quarantined, 2 attempt(s)]: worker killed by signal 6 (SIGABRT)"),
                 "\(report.text)")
         #expect(liveWorkers(f).isEmpty)

@@ -11,8 +11,12 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, MutableP
         /// Outputs are complete and in place.
         case done
         /// The last attempt failed; it will be retried at `nextAttemptAt`.
+        case retrying
+        /// Failed for good on its first attempt: the input cannot be read (corrupt, not media), so retrying is
+        /// pointless. Moved to `failed/` with an `.error.txt` beside it.
         case failed
-        /// Given up on: the input was moved to `failed/` with an `.error.txt` beside it.
+        /// Given up on after `--attempts` failed attempts (errors, or crashes of its worker): moved to `failed/`
+        /// with an `.error.txt` beside it.
         case quarantined
     }
 
@@ -85,6 +89,10 @@ public final class JobJournal: @unchecked Sendable {
         migrator.registerMigration("v2: content digest") { db in
             try db.alter(table: "job") { t in t.add(column: "contentDigest", .text) }
         }
+        migrator.registerMigration("v3: retrying apart from failed") { db in
+            // Until v3 `failed` meant "retry pending"; it now means "failed for good".
+            try db.execute(sql: "UPDATE job SET state = 'retrying' WHERE state = 'failed'")
+        }
         try migrator.migrate(db)
     }
 
@@ -112,8 +120,8 @@ public final class JobJournal: @unchecked Sendable {
     }
 
     /// Records a settled file. With `digest`, a new version whose contents match an earlier row of the same path
-    /// that is done or still in progress is not processed again (a quarantined one does not count: dropping the
-    /// same file again is how a user retries it).
+    /// that is done or still in progress is not processed again (a failed or quarantined one does not count:
+    /// dropping the same file again is how a user retries it).
     public func enqueue(_ file: InboxFile, digest: String?, now: Double) throws -> Enqueued {
         try db.write { db in
             if try Self.hasRow(for: file, db) { return .known }
@@ -121,7 +129,7 @@ public final class JobJournal: @unchecked Sendable {
                                 state: .queued, attempts: 0, createdAt: now, nextAttemptAt: now, contentDigest: digest)
             if let digest, let earlier = try JobRecord
                 .filter(Column("path") == file.relativePath && Column("contentDigest") == digest
-                    && Column("state") != JobRecord.State.quarantined.rawValue)
+                    && ![JobRecord.State.quarantined.rawValue, JobRecord.State.failed.rawValue].contains(Column("state")))
                 .order(Column("id").desc)
                 .fetchOne(db), let earlierID = earlier.id {
                 job.state = .done
@@ -140,7 +148,7 @@ public final class JobJournal: @unchecked Sendable {
     public func claimNext(now: Double) throws -> JobRecord? {
         try db.write { db in
             guard var job = try JobRecord
-                .filter([JobRecord.State.queued.rawValue, JobRecord.State.failed.rawValue].contains(Column("state")))
+                .filter([JobRecord.State.queued.rawValue, JobRecord.State.retrying.rawValue].contains(Column("state")))
                 .filter(Column("nextAttemptAt") <= now)
                 .order(Column("nextAttemptAt"), Column("id"))
                 .fetchOne(db)
@@ -168,17 +176,19 @@ public final class JobJournal: @unchecked Sendable {
         }
     }
 
-    public func markFailed(_ id: Int64, error: String, retryAt: Double, now: Double) throws {
+    public func markRetrying(_ id: Int64, error: String, retryAt: Double, now: Double) throws {
         try db.write { db in
             try db.execute(sql: "UPDATE job SET state = ?, finishedAt = ?, error = ?, nextAttemptAt = ? WHERE id = ?",
-                           arguments: [JobRecord.State.failed.rawValue, now, error, retryAt, id])
+                           arguments: [JobRecord.State.retrying.rawValue, now, error, retryAt, id])
         }
     }
 
-    public func markQuarantined(_ id: Int64, error: String, now: Double) throws {
+    /// `.failed` (unreadable input, given up at once) or `.quarantined` (out of attempts).
+    public func markGivenUp(_ id: Int64, state: JobRecord.State, error: String, now: Double) throws {
+        precondition(state == .failed || state == .quarantined, "markGivenUp: \(state) is not a final failure")
         try db.write { db in
             try db.execute(sql: "UPDATE job SET state = ?, finishedAt = ?, error = ? WHERE id = ?",
-                           arguments: [JobRecord.State.quarantined.rawValue, now, error, id])
+                           arguments: [state.rawValue, now, error, id])
         }
     }
 
@@ -203,18 +213,18 @@ public final class JobJournal: @unchecked Sendable {
         try db.read { db in try JobRecord.order(Column("id")).fetchAll(db) }
     }
 
-    /// Jobs not finished for good: queued, running, or failed with a retry pending.
+    /// Jobs not finished for good: queued, running, or retrying.
     public func pendingCount() throws -> Int {
         try db.read { db in
             try JobRecord.filter([JobRecord.State.queued.rawValue, JobRecord.State.running.rawValue,
-                                  JobRecord.State.failed.rawValue].contains(Column("state"))).fetchCount(db)
+                                  JobRecord.State.retrying.rawValue].contains(Column("state"))).fetchCount(db)
         }
     }
 
-    /// The earliest retry time among failed jobs, so that `--once` waits for retries instead of exiting early.
+    /// The earliest retry time among queued and retrying jobs, so that `--once` waits for retries instead of exiting early.
     public func nextRetryTime() throws -> Double? {
         try db.read { db in
-            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM job WHERE state IN ('queued', 'failed')")
+            try Double.fetchOne(db, sql: "SELECT MIN(nextAttemptAt) FROM job WHERE state IN ('queued', 'retrying')")
         }
     }
 }

@@ -30,7 +30,7 @@ public struct JobsReport: Codable, Sendable {
         var counts: [String: Int] = [:]
         for s in JobRecord.State.allCases { counts[s.rawValue] = 0 }
         for j in jobs { counts[j.state.rawValue, default: 0] += 1 }
-        let failures = jobs.filter { ($0.state == .failed || $0.state == .quarantined) && $0.error != nil }
+        let failures = jobs.filter { ($0.state == .failed || $0.state == .quarantined || $0.state == .retrying) && $0.error != nil }
             .sorted { ($0.finishedAt ?? 0) > ($1.finishedAt ?? 0) }.prefix(10)
             .map { Failure(input: $0.path, state: $0.state.rawValue, attempts: $0.attempts, error: $0.error ?? "",
                            at: $0.finishedAt) }

@@ -182,7 +182,7 @@ public final class WatchService: @unchecked Sendable {
         var metadata: Logger.Metadata = ["job": "\(job.id ?? -1)", "input": "\(job.path)", "state": "\(state.rawValue)",
                                          "attempt": "\(job.attempts)"]
         metadata.merge(extra) { $1 }
-        if state == .failed || state == .quarantined {
+        if state == .failed || state == .quarantined || state == .retrying {
             logger.warning("job \(state.rawValue)", metadata: metadata)
         } else {
             logger.info("job \(state.rawValue)", metadata: metadata)
@@ -362,20 +362,22 @@ public final class WatchService: @unchecked Sendable {
         log(job, state: .done, ["frames": "\(result.frames)", "seconds": "\(String(format: "%.2f", seconds))"])
     }
 
-    /// A failed attempt: quarantined when it cannot succeed (`permanent`) or was the last one allowed, otherwise
-    /// retried after the backoff.
+    /// A failed attempt: failed for good when it cannot succeed (`permanent`: unreadable input), quarantined when it
+    /// was the last one allowed, otherwise retried after the backoff. Both final states move the input to
+    /// `failed/` with an `.error.txt`.
     private func fail(_ job: JobRecord, message: String, permanent: Bool, journal: JobJournal) {
         guard let id = job.id else { return }
         let now = Date().timeIntervalSince1970
         do {
             if permanent || job.attempts >= options.maxAttempts {
+                let state: JobRecord.State = permanent ? .failed : .quarantined
                 try quarantine(job, message: message)
-                try journal.markQuarantined(id, error: message, now: now)
-                log(job, state: .quarantined, ["error": "\(message)"])
+                try journal.markGivenUp(id, state: state, error: message, now: now)
+                log(job, state: state, ["error": "\(message)"])
             } else {
                 let delay = options.backoffSeconds * pow(2, Double(max(job.attempts - 1, 0)))
-                try journal.markFailed(id, error: message, retryAt: now + delay, now: now)
-                log(job, state: .failed, ["error": "\(message)", "retry_in_s": "\(delay)"])
+                try journal.markRetrying(id, error: message, retryAt: now + delay, now: now)
+                log(job, state: .retrying, ["error": "\(message)", "retry_in_s": "\(delay)"])
             }
         } catch {
             logger.error("journal update failed", metadata: ["job": "\(id)", "error": "\(error)"])
