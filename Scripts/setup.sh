@@ -5,6 +5,7 @@
 #
 #   Scripts/setup.sh              # system packages + tokenizer vocabulary
 #   Scripts/setup.sh --reference  # also the Python packages of Scripts/reference (PyTorch CPU, open_clip, timm)
+#                                 # in a virtual environment at .venv/ (Debian's Python refuses pip outside one)
 set -euo pipefail
 
 OPEN_CLIP_VERSION=3.3.0
@@ -27,7 +28,8 @@ packages=(
     libfreetype-dev fonts-dejavu-core
     zlib1g-dev
     libsqlite3-dev
-    python3-pip
+    python3-pip python3-venv
+    qemu-user
 )
 missing=()
 for p in "${packages[@]}"; do
@@ -60,6 +62,9 @@ PY
 fi
 
 if [ "$want_reference" -eq 1 ]; then
-    python3 -m pip install --quiet -r "$(dirname "$0")/reference/requirements.txt"
+    venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
+    [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
+    "$venv/bin/python3" -m pip install --quiet -r "$(dirname "$0")/reference/requirements.txt"
+    echo "setup: reference packages in $venv (the scripts use it; VOCASEG_PYTHON overrides)"
 fi
 echo "setup: done (models directory: $MODELS_DIR)"

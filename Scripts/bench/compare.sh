@@ -21,6 +21,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# The reference's Python: the virtual environment `Scripts/setup.sh --reference` makes, unless VOCASEG_PYTHON says.
+python="${VOCASEG_PYTHON:-$repo/.venv/bin/python3}"
+[ -x "$python" ] || python=python3
 
 variant=b size="" classes=150 k=32 threads=2 rounds=3 frames=1 checkpoint="" out=""
 while [[ $# -gt 0 ]]; do
@@ -57,7 +60,7 @@ mkdir -p "$out"
 
 if [[ ! -f "$checkpoint" ]]; then
   echo "== writing random checkpoint $checkpoint (seed 0, fp32)"
-  python3 "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
+  "$python" "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
 fi
 if [[ -n "${VOCASEG_BIN:-}" ]]; then
   bin="$VOCASEG_BIN"
@@ -76,7 +79,7 @@ run_ours() {
     || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
 }
 run_ref() {
-  python3 "$repo/Scripts/reference/errseg.py" bench --size "$variant" --t "$classes" --k "$k" --threads "$threads" \
+  "$python" "$repo/Scripts/reference/errseg.py" bench --size "$variant" --t "$classes" --k "$k" --threads "$threads" \
     --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
     || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }
 }
@@ -89,7 +92,7 @@ for ((r = 1; r <= rounds; r++)); do
   done
 done
 
-python3 - "$out" "$rounds" <<'EOF'
+"$python" - "$out" "$rounds" <<'EOF'
 import json, os, statistics, sys
 out, rounds = sys.argv[1], int(sys.argv[2])
 ours_ms, ref_ms, ref_cpu, gflop, sgemm = [], [], [], None, []

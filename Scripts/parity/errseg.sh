@@ -19,6 +19,9 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
+# The reference's Python: the virtual environment `Scripts/setup.sh --reference` makes, unless VOCASEG_PYTHON says.
+python="${VOCASEG_PYTHON:-$repo/.venv/bin/python3}"
+[ -x "$python" ] || python=python3
 image="${1:-$repo/Samples/still.png}"
 size="${SIZE:-b}"
 k="${K:-32}"
@@ -39,11 +42,11 @@ vocab="$(cd "$(dirname "$vocab")" && pwd)/$(basename "$vocab")"
 echo "== ERR-Seg parity: size $size, K $k, threads $threads, image $image, vocab $vocab"
 if [[ ! -f "$checkpoint" ]]; then
   echo "== writing random checkpoint $checkpoint"
-  python3 "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$size" --seed 0 --out "$checkpoint"
+  "$python" "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$size" --seed 0 --out "$checkpoint"
 fi
 
 echo "== decoding the image (Pillow) to $ppm"
-python3 - "$repo/Scripts/reference" "$image" "$ppm" <<'EOF'
+"$python" - "$repo/Scripts/reference" "$image" "$ppm" <<'EOF'
 import sys
 sys.path.insert(0, sys.argv[1])
 from errseg_ref.preprocess import load_image_rgb
@@ -58,7 +61,7 @@ else
   echo "== reference (PyTorch) run -> $ref_dump"
   rm -rf "$ref_dump"
   start=$SECONDS
-  python3 "$repo/Scripts/reference/errseg.py" run --size "$size" --checkpoint "$checkpoint" --image "$image" \
+  "$python" "$repo/Scripts/reference/errseg.py" run --size "$size" --checkpoint "$checkpoint" --image "$image" \
     --vocab "$vocab" --k "$k" --threads "$threads" --dump "$ref_dump"
   echo "   reference took $((SECONDS - start)) s"
 fi
@@ -81,4 +84,4 @@ if [[ $test_status -ne 0 || ! -f "$swift_dump/manifest.json" ]]; then
 fi
 
 echo "== comparison (reference vs Swift)"
-python3 "$here/compare_dumps.py" "$ref_dump" "$swift_dump" --min-label-agreement 0.999 --max-logits-diff 1e-3
+"$python" "$here/compare_dumps.py" "$ref_dump" "$swift_dump" --min-label-agreement 0.999 --max-logits-diff 1e-3

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""ERR-Seg inference reference (PyTorch, CPU), written from /work/shared/specs/errseg.md.
+"""ERR-Seg inference reference (PyTorch, CPU), written from ../shared/specs/errseg.md.
 
 Sub-commands:
   write-checkpoint  random weights (fixed seed) in the detectron2 layout {"model": state_dict, "iteration": 0}

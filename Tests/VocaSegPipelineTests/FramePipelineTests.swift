@@ -69,7 +69,8 @@ import VocaSegPipeline
         let sink = CollectingSink(delay: 0.001)
         let pipeline = FramePipeline(source: CountingSource(total: 100_000), model: try makeModel(), renderer: nil,
                                      sinks: [sink])
-        pipeline.onFrameWritten = { frame in if frame.frame.index == 20 { pipeline.requestStop() } }
+        // Weak: the pipeline holds this closure, so a strong capture would be a cycle (LeakSanitizer reports it).
+        pipeline.onFrameWritten = { [weak pipeline] frame in if frame.frame.index == 20 { pipeline?.requestStop() } }
         let outcome = try pipeline.run()
         #expect(outcome.interrupted)
         #expect(sink.finished && !sink.aborted)

@@ -1,6 +1,6 @@
 """Model configurations for the ERR-Seg reference: the two released sizes and a tiny test model.
 
-Values for full_b / full_l follow /work/shared/specs/errseg.md §1.1 (read off the official configs).
+Values for full_b / full_l follow ../shared/specs/errseg.md §1.1 (read off the official configs).
 The tiny config keeps every structural feature (HSM stride-1 branch, CRM with K < T, 4 ESCF blocks with
 spatial and class sequence reduction, 3 GUD steps with real upsampling) at sizes that run in milliseconds.
 """

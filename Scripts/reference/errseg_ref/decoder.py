@@ -1,6 +1,6 @@
 """ERR-Seg decoder: cost embedding, guidance projections, 4 ESCF blocks (SFM + CFM), GUD and head.
 
-Written from /work/shared/specs/errseg.md §2.6-2.9; names give the keys under `sem_seg_head.decoder.`.
+Written from ../shared/specs/errseg.md §2.6-2.9; names give the keys under `sem_seg_head.decoder.`.
 Shapes in comments use K selected classes, C = aggregator width, h x w = os16 grid.
 """
 from __future__ import annotations
