@@ -21,8 +21,8 @@ public struct Checkpoint: Sendable {
     public let stateDictKey: String?
     /// Top-level entries other than the state dict (optimizer, scheduler, iteration, …).
     public let skippedTopLevelKeys: [String]
-    /// Values inside the state dict that are not tensors (never in a plain `state_dict()`); a `WeightStore`
-    /// reports them as unexpected unless an ignore rule covers them.
+    /// Values inside the state dict that are not tensors (never in a plain `state_dict()`); the models'
+    /// weight loader reports them as unexpected unless the model ignores them.
     public let nonTensorEntries: [NonTensorEntry]
     /// safetensors `__metadata__`; empty for torch files.
     public let metadata: [String: String]

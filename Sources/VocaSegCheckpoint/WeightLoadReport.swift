@@ -1,26 +1,33 @@
-/// Everything that went wrong (and right) while a model took its weights from a `WeightStore`.
-/// `WeightStore.finish()` throws a one-line summary; the CLI can print this in full.
+/// Everything that went wrong (and right) while a model took its weights from a checkpoint: generic bookkeeping
+/// by key and shape, filled in by the models' weight loader. Its `summary` is the one-line error; `fullText` lists
+/// every problem.
 public struct WeightLoadReport: Sendable, Codable, Equatable {
     public struct Missing: Sendable, Codable, Equatable {
         public let key: String
         public let expectedShape: [Int]
+        public init(key: String, expectedShape: [Int]) { self.key = key; self.expectedShape = expectedShape }
     }
 
     public struct ShapeMismatch: Sendable, Codable, Equatable {
         public let key: String
         public let expected: [Int]
         public let found: [Int]
+        public init(key: String, expected: [Int], found: [Int]) { self.key = key; self.expected = expected; self.found = found }
     }
 
     public struct DTypeMismatch: Sendable, Codable, Equatable {
         public let key: String
         public let expected: String
         public let found: TensorDType
+        public init(key: String, expected: String, found: TensorDType) {
+            self.key = key; self.expected = expected; self.found = found
+        }
     }
 
     public struct Ignored: Sendable, Codable, Equatable {
         public let key: String
         public let reason: String
+        public init(key: String, reason: String) { self.key = key; self.reason = reason }
     }
 
     /// The checkpoint path, or a description of an in-memory source.
@@ -40,6 +47,11 @@ public struct WeightLoadReport: Sendable, Codable, Equatable {
 
     public var isClean: Bool {
         missing.isEmpty && unexpected.isEmpty && shapeMismatches.isEmpty && dtypeMismatches.isEmpty
+    }
+
+    /// How many keys are wrong in any way (ignored keys are not problems).
+    public var problemCount: Int {
+        missing.count + unexpected.count + shapeMismatches.count + dtypeMismatches.count
     }
 
     /// One line: the counts and the first few keys of each kind of problem.

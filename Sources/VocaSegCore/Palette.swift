@@ -2,11 +2,9 @@
 /// derived from the class name (FNV-1a hash → hue), not from its position in the list.
 public enum Palette {
     public static func color(forClassName name: String) -> (r: UInt8, g: UInt8, b: UInt8) {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in name.lowercased().utf8 {
-            hash ^= UInt64(byte)
-            hash = hash &* 0x100_0000_01b3
-        }
+        var fnv = FNV1a64()
+        fnv.add(name.lowercased())
+        let hash = fnv.value
         let hue = Double(hash % 360) / 360.0
         let saturation = 0.65 + Double((hash >> 16) % 30) / 100.0
         let value = 0.80 + Double((hash >> 32) % 20) / 100.0

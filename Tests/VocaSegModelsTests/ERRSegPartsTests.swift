@@ -60,7 +60,7 @@ import VocaSegTestSupport
         config.visualHead = .mlp
         let loader = try ERRSegWeights.checkpoint(
             path: ERRSegGoldens.swiftDirectory.appendingPathComponent("visual_mlp.pth").path)
-        let visual = CLIPConvNeXtVisual(config: config, weights: loader.scope("sem_seg_head.clip_model.visual"))
+        let visual = ERRSegVisual(config: config, weights: loader.scope("sem_seg_head.clip_model.visual"))
         try loader.finish()
         let input = Tensor(shape: [3, 64, 64], data: try Self.swiftGolden("visual_mlp.input.bin"))
         let v = visual.forward(input, pool: BufferPool())
@@ -75,7 +75,7 @@ import VocaSegTestSupport
             path: ERRSegGoldens.tinyDirectory.appendingPathComponent("errseg_tiny.pth").path)
         let dropped = "sem_seg_head.decoder.head.bias"
         let reshaped = "sem_seg_head.decoder.low_img_fusion.bias"
-        let inner = ERRSegWeights.weights(from: checkpoint)
+        let inner = WeightLoader(checkpoint: checkpoint)
         let loader = WeightLoader(source: checkpoint.path, availableKeys: checkpoint.names + ["sem_seg_head.extra"]) { key, shape in
             if key == dropped { return nil }
             if key == reshaped { return Tensor(zeros: [shape[0] + 1]) }
@@ -88,9 +88,9 @@ import VocaSegTestSupport
             #expect(error.kind == .model)
             #expect(error.path == checkpoint.path)
             // A key that was asked for counts as missing only, never also as unexpected.
-            #expect(error.message.contains("missing \(dropped)"))
-            #expect(error.message.contains("\(reshaped) has shape"))
-            #expect(error.message.contains("unexpected key sem_seg_head.extra"))
+            #expect(error.message.contains("1 missing (\(dropped) [1])"), "\(error.message)")
+            #expect(error.message.contains("1 shape mismatches (\(reshaped): model"), "\(error.message)")
+            #expect(error.message.contains("1 unexpected (sem_seg_head.extra)"), "\(error.message)")
             #expect(error.message.contains("3 problem(s)"), "\(error.message)")
         }
     }

@@ -4,26 +4,9 @@ import VocaSegTensor
 /// Cosine cost maps between dense CLIP embeddings and text embeddings (spec §2.4), and the CRM class selection
 /// (spec §2.5).
 enum CostVolume {
-    /// Rows of [R, E] divided by max(‖row‖, 1e-12), as `F.normalize`.
-    static func normalizedRows(_ x: Tensor) -> Tensor {
-        let r = x.shape[0], e = x.shape[1]
-        let src = x.contiguous()
-        let out = Tensor(uninitializedShape: [r, e])
-        ChannelsLast.parallelRanges(r, grain: 64) { rows in
-            for i in rows {
-                let s = src.data + i * e, o = out.data + i * e
-                var sum: Float = 0
-                for j in 0..<e { sum += s[j] * s[j] }
-                let inv = 1 / max(sum.squareRoot(), 1e-12)
-                for j in 0..<e { o[j] = s[j] * inv }
-            }
-        }
-        return out
-    }
-
     /// dense [N, E] (any scale) and text [T, E] → cost [T, N] in [−1, 1].
     static func cosine(dense: Tensor, text: Tensor) -> Tensor {
-        Ops.matmul(normalizedRows(text), normalizedRows(dense), transB: true)
+        Ops.matmul(RowNormalization.unitRows(text), RowNormalization.unitRows(dense), transB: true)
     }
 }
 

@@ -5,12 +5,8 @@ import VocaSegCore
 /// 640 px) and `.large` (ConvNeXt-L CLIP, 768 px); tests use a tiny variant decoded from the reference's JSON
 /// (`Scripts/reference/errseg_ref/config.py`, snake_case keys).
 public struct ERRSegConfig: Sendable, Equatable, Codable {
-    public enum VisualHead: String, Sendable, Codable {
-        /// B: `head.proj` Linear C→E without bias.
-        case linear
-        /// L: `head.mlp.fc1` C→2E (bias) → GELU → `fc2` 2E→E (no bias).
-        case mlp
-    }
+    /// B: linear; L: MLP (see `CLIPConvNeXtConfig.Head`).
+    public typealias VisualHead = CLIPConvNeXtConfig.Head
 
     public var name: String
     // CLIP ConvNeXt V1 trunk (timm).
@@ -153,6 +149,20 @@ public struct ERRSegConfig: Sendable, Equatable, Codable {
             throw e
         }
         return config
+    }
+
+    /// The CLIP ConvNeXt tower these sizes describe.
+    public var visualTower: CLIPConvNeXtConfig {
+        CLIPConvNeXtConfig(dims: trunkDims, depths: trunkDepths, embedDim: embedDim, head: visualHead, lnEps: trunkLNEps)
+    }
+
+    /// The CLIP text tower: causal, exact GELU (open_clip's ConvNeXt models).
+    public var textTower: CLIPTextConfig {
+        var c = CLIPTextConfig(width: textWidth, heads: textHeads, layers: textLayers, embedDim: embedDim)
+        c.contextLength = contextLength
+        c.vocabSize = vocabSize
+        c.lnEps = textLNEps
+        return c
     }
 
     /// os32, os16, os8, os4 channel counts (IMAGE_GUIDANCE_DIMS).

@@ -66,7 +66,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     public let name: String
     public let usesRandomWeights: Bool
 
-    let visual: CLIPConvNeXtVisual
+    let visual: ERRSegVisual
     let text: CLIPTextTransformer
     let costEmbedding: CostEmbedding
     let guidance: GuidanceProjections
@@ -105,8 +105,8 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         self.tokenizer = tokenizer
         let root = weights.scope(ERRSegWeights.rootPrefix)
         let clip = root.scope("clip_model"), dec = root.scope("decoder")
-        visual = CLIPConvNeXtVisual(config: config, weights: clip.scope("visual"))
-        text = CLIPTextTransformer(config: config, weights: clip)
+        visual = ERRSegVisual(config: config, weights: clip.scope("visual"))
+        text = CLIPTextTransformer(config: config.textTower, weights: clip)
         costEmbedding = CostEmbedding(dec, config: config)
         guidance = GuidanceProjections(dec, config: config)
         escf = config.aggregatorSRRatios.enumerated().map {
@@ -139,7 +139,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
 
     /// Unit text embeddings [T, E] of token rows.
     public func textEmbeddings(tokens: [[Int32]]) throws -> Tensor {
-        CostVolume.normalizedRows(try text.encode(tokens: tokens))
+        RowNormalization.unitRows(try text.encode(tokens: tokens))
     }
 
     public func prepare(vocabulary: Vocabulary) throws {

@@ -57,6 +57,6 @@ struct GuidanceProjections {
 
     /// Selected unit text embeddings [K, E] → Gtxt [K, C]: re-normalise, Linear, exact GELU.
     func textGuidance(_ selected: Tensor) -> Tensor {
-        text(CostVolume.normalizedRows(selected), activation: .gelu)
+        text(RowNormalization.unitRows(selected), activation: .gelu)
     }
 }

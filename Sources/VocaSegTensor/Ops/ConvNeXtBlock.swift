@@ -1,32 +1,36 @@
 import Foundation
 
-/// A ConvNeXt V1 block (timm `ConvNeXtBlock`, conv_mlp = False) as one fused op on NCHW feature maps:
-///
-///     y = x + γ ⊙ fc2(GELU(fc1(LayerNorm_C(dwconv7x7(x)))))
-///
-/// The MLP runs channels-last without permute copies: the depthwise output (NCHW) is layer-normed per pixel and
-/// written straight into the [H·W, C] GEMM input; fc1 runs with its bias + GELU epilogue; fc2 has γ folded into
-/// its weight and bias at load time (`prepared`); the residual add reads fc2's [H·W, C] output transposed back
-/// into NCHW. All intermediates come from `pool`, so repeated calls allocate only the output.
+/// The weights of one ConvNeXt V1 block (timm `ConvNeXtBlock`, conv_mlp = False), prepared for the channels-last
+/// kernel below: the depthwise weight packed [k·k, C], the layer scale γ folded into fc2
+/// (γ ⊙ (h·W2ᵀ + b2) = h·(diag(γ)·W2)ᵀ + γ ⊙ b2), and for narrow blocks both MLP weights packed for
+/// `Ops.linear(_:packed:)`. This is the one ConvNeXt block: the models' trunks run it and the golden test checks it.
 public struct ConvNeXtBlockWeights: @unchecked Sendable {
-    public let dwWeight: Tensor, dwBias: Tensor     // [C, 1, 7, 7], [C]
-    public let normWeight: Tensor, normBias: Tensor // [C], [C]
-    public let fc1Weight: Tensor, fc1Bias: Tensor   // [4C, C], [4C]
-    public let fc2Weight: Tensor, fc2Bias: Tensor   // [C, 4C] and [C], already multiplied by γ
+    public let dwPacked: Tensor, dwBias: Tensor      // [k·k, C], [C]
+    public let kernel: Int
+    public let normWeight: Tensor, normBias: Tensor  // [C], [C]
+    public let fc1Weight: Tensor, fc1Bias: Tensor    // [4C, C], [4C]
+    public let fc2Weight: Tensor, fc2Bias: Tensor    // [C, 4C], [C], multiplied by γ
+    /// Set for blocks that run their MLP in row tiles (C ≤ `ConvNeXtBlockWeights.tiledMLPMaxDim`).
+    public let fc1Packed: PackedLinearWeight?, fc2Packed: PackedLinearWeight?
     public let eps: Float
     public var channels: Int { dwBias.count }
 
-    /// Takes the checkpoint tensors as stored (timm names: conv_dw, norm, mlp.fc1, mlp.fc2, gamma) and folds γ into
-    /// fc2: γ ⊙ (h·W2ᵀ + b2) = h·(diag(γ)·W2)ᵀ + γ ⊙ b2.
+    /// Row-tiled MLP for blocks this narrow (their weights are packed once, 4C² floats each, 1 MB at C = 256).
+    /// Wider blocks (C = 512: 4 MB per weight, only 1600 rows at 640 px) keep one GEMM per layer, split across
+    /// workers by `BLAS.sgemm`.
+    nonisolated(unsafe) public static var tiledMLPMaxDim = 256
+    nonisolated(unsafe) public static var tiledMLPRows = 512
+
+    /// Takes the checkpoint tensors as stored (timm names: conv_dw, norm, mlp.fc1, mlp.fc2, gamma).
     public static func prepared(dwWeight: Tensor, dwBias: Tensor, normWeight: Tensor, normBias: Tensor,
                                 fc1Weight: Tensor, fc1Bias: Tensor, fc2Weight: Tensor, fc2Bias: Tensor, gamma: Tensor?,
                                 eps: Float = 1e-6) -> ConvNeXtBlockWeights {
         let c = dwBias.count
-        opCheck(dwWeight.shape == [c, 1, 7, 7] || (dwWeight.rank == 4 && dwWeight.shape[0] == c),
-                     "ConvNeXt block: depthwise weight \(dwWeight.shape)")
+        opCheck(dwWeight.rank == 4 && dwWeight.shape[0] == c && dwWeight.shape[1] == 1
+                    && dwWeight.shape[2] == dwWeight.shape[3], "ConvNeXt block: depthwise weight \(dwWeight.shape)")
         opCheck(fc1Weight.rank == 2 && fc1Weight.shape[1] == c && fc2Weight.shape == [c, fc1Weight.shape[0]],
-                     "ConvNeXt block: fc1 \(fc1Weight.shape), fc2 \(fc2Weight.shape) for \(c) channels")
-        var w2 = fc2Weight.copy(), b2 = fc2Bias.copy()
+                "ConvNeXt block: fc1 \(fc1Weight.shape), fc2 \(fc2Weight.shape) for \(c) channels")
+        let w2 = fc2Weight.copy().contiguous(), b2 = fc2Bias.copy().contiguous()
         if let gamma {
             opCheck(gamma.count == c, "ConvNeXt block: γ has \(gamma.count) values")
             let g = gamma.toArray()
@@ -36,93 +40,77 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
                 b2.data[o] *= g[o]
             }
         }
-        w2 = w2.contiguous(); b2 = b2.contiguous()
-        return ConvNeXtBlockWeights(dwWeight: dwWeight.contiguous(), dwBias: dwBias.contiguous(),
-                                    normWeight: normWeight.contiguous(), normBias: normBias.contiguous(),
-                                    fc1Weight: fc1Weight.contiguous(), fc1Bias: fc1Bias.contiguous(),
-                                    fc2Weight: w2, fc2Bias: b2, eps: eps)
+        let k = dwWeight.shape[2]
+        let packed = dwWeight.contiguous().reshaped([c, k * k]).transposed(0, 1).contiguous()
+        let tiled = c <= tiledMLPMaxDim
+        let w1 = fc1Weight.contiguous(), b1 = fc1Bias.contiguous()
+        return ConvNeXtBlockWeights(
+            dwPacked: packed, dwBias: dwBias.contiguous(), kernel: k, normWeight: normWeight.contiguous(),
+            normBias: normBias.contiguous(), fc1Weight: w1, fc1Bias: b1, fc2Weight: w2, fc2Bias: b2,
+            fc1Packed: tiled ? PackedLinearWeight(weight: w1, bias: b1) : nil,
+            fc2Packed: tiled ? PackedLinearWeight(weight: w2, bias: b2) : nil, eps: eps)
+    }
+
+    func fc1(_ x: Tensor, out: Tensor) {
+        if let fc1Packed { Ops.linear(x, packed: fc1Packed, activation: .gelu, out: out) } else {
+            Ops.linear(x, weight: fc1Weight, bias: fc1Bias, activation: .gelu, out: out)
+        }
+    }
+
+    /// fc2 added into the residual stream `out`.
+    func fc2(_ x: Tensor, out: Tensor) {
+        if let fc2Packed { Ops.linear(x, packed: fc2Packed, out: out, accumulate: true) } else {
+            Ops.linear(x, weight: fc2Weight, bias: fc2Bias, out: out, accumulate: true)
+        }
     }
 }
 
 extension Ops {
-    /// Runs one ConvNeXt block on [1, C, H, W] (or [C, H, W]); returns a new tensor of the same shape.
+    /// One ConvNeXt block on channels-last data [H·W, C] (contiguous), updated in place:
+    /// x += γ ⊙ fc2(GELU(fc1(LN(dwconv(x))))). fc2 adds straight into the residual stream. Scratch comes from
+    /// `pool`, so repeated calls allocate nothing.
+    public static func convNeXtBlockChannelsLast(_ x: Tensor, height: Int, width: Int, _ w: ConvNeXtBlockWeights,
+                                                 pool: BufferPool) {
+        let hw = height * width, dim = w.channels
+        opCheck(x.isContiguous && x.count == hw * dim, "convNeXtBlockChannelsLast: input \(x.shape) for \(height)×\(width)×\(dim)")
+        var clock = SectionProfile.start()
+        let y = pool.tensor("convnext.dw", shape: [hw, dim])
+        depthwiseConv2dChannelsLast(x.reshaped([1, height, width, dim]), packedWeight: w.dwPacked, bias: w.dwBias,
+                                    kernelH: w.kernel, kernelW: w.kernel, out: y.reshaped([1, height, width, dim]),
+                                    accumulate: false)
+        SectionProfile.lap("convnext\(dim).dwconv", &clock)
+        layerNorm(y, weight: w.normWeight, bias: w.normBias, eps: w.eps, out: y)
+        SectionProfile.lap("convnext\(dim).norm", &clock)
+        if w.fc1Packed != nil && hw >= 2 * ConvNeXtBlockWeights.tiledMLPRows {
+            // Rows are independent in the MLP: each worker takes row tiles through fc1, GELU and fc2 on its own
+            // (single-threaded GEMMs), so the 4C-wide hidden tile stays in its core's cache instead of a
+            // [H·W, 4C] buffer (52 MB at 160×160×512) going through memory twice.
+            let rows = ConvNeXtBlockWeights.tiledMLPRows
+            ParallelConfig.forEachItem((hw + rows - 1) / rows) { worker, tile in
+                let r0 = tile * rows, n = min(rows, hw - r0)
+                let hidden = pool.tensor("convnext.hidden.\(worker)", shape: [n, 4 * dim])
+                w.fc1(y.narrowed(dim: 0, start: r0, length: n), out: hidden)
+                w.fc2(hidden, out: x.narrowed(dim: 0, start: r0, length: n))
+            }
+            SectionProfile.lap("convnext\(dim).mlp (row tiles)", &clock)
+            return
+        }
+        let hidden = pool.tensor("convnext.hidden", shape: [hw, 4 * dim])
+        w.fc1(y, out: hidden)
+        SectionProfile.lap("convnext\(dim).fc1+gelu", &clock)
+        w.fc2(hidden, out: x)
+        SectionProfile.lap("convnext\(dim).fc2", &clock)
+    }
+
+    /// The same block on [1, C, H, W] (or [C, H, W]), returning a new tensor: a layout adapter around
+    /// `convNeXtBlockChannelsLast` for callers holding NCHW maps (the golden test, the op benchmark).
     public static func convNeXtBlock(_ x: Tensor, _ w: ConvNeXtBlockWeights, pool: BufferPool? = nil) -> Tensor {
         let c = w.channels
         opCheck((x.rank == 4 && x.shape[0] == 1 || x.rank == 3) && x.shape[x.rank - 3] == c,
-                     "convNeXtBlock: input \(x.shape) for \(c) channels (batch 1)")
-        let h = x.shape[x.rank - 2], wd = x.shape[x.rank - 1], hw = h * wd
-        let hidden = w.fc1Weight.shape[0]
-        let src = x.contiguous()
-        let pool = pool ?? BufferPool()
-        let kh = w.dwWeight.shape[2]
-        let dw = depthwiseConv2d(src, weight: w.dwWeight, bias: w.dwBias, geometry: Conv2dGeometry(padding: kh / 2),
-                                 out: pool.tensor("convnext.dw", shape: src.shape))
-        let tokens = pool.tensor("convnext.tokens", shape: [hw, c])
-        layerNormChannelsFirstToLast(dw.data, channels: c, pixels: hw, weight: w.normWeight, bias: w.normBias,
-                                     eps: w.eps, out: tokens.data)
-        let hiddenT = pool.tensor("convnext.hidden", shape: [hw, hidden])
-        linear(tokens, weight: w.fc1Weight, bias: w.fc1Bias, activation: .gelu, out: hiddenT)
-        let mlpOut = pool.tensor("convnext.mlp", shape: [hw, c])
-        linear(hiddenT, weight: w.fc2Weight, bias: w.fc2Bias, out: mlpOut)
-        let out = Tensor(uninitializedShape: x.shape)
-        addTransposed(src.data, mlpOut.data, channels: c, pixels: hw, out: out.data)
-        withExtendedLifetime((src, dw, tokens, hiddenT, mlpOut)) {}
-        return out
-    }
-
-    /// LayerNorm over C for every pixel of a [C, P] (channels-first) block, written as [P, C] rows (channels-last):
-    /// the permute and the norm in one pass. Pixels go in tiles of 64 so that the strided writes stay in L1/L2.
-    static func layerNormChannelsFirstToLast(_ s: UnsafePointer<Float>, channels c: Int, pixels p: Int, weight: Tensor,
-                                             bias: Tensor, eps: Float, out d: UnsafeMutablePointer<Float>) {
-        let tile = 64
-        let tiles = (p + tile - 1) / tile
-        let wp = weight.data, bp = bias.data
-        Parallel.forRanges(tiles) { r in
-            let mean = UnsafeMutablePointer<Float>.allocate(capacity: tile)
-            let inv = UnsafeMutablePointer<Float>.allocate(capacity: tile)
-            defer { mean.deallocate(); inv.deallocate() }
-            for t in r {
-                let p0 = t * tile, len = min(tile, p - p0)
-                mean.initialize(repeating: 0, count: len)
-                inv.initialize(repeating: 0, count: len)
-                for ch in 0..<c { addRow(s + ch * p + p0, into: mean, len) }
-                let invC = 1 / Float(c)
-                for j in 0..<len { mean[j] *= invC }
-                for ch in 0..<c { addSquaredDeviation(s + ch * p + p0, mean: mean, into: inv, len) }
-                for j in 0..<len { inv[j] = 1 / (inv[j] * invC + eps).squareRoot() }
-                // Write 8 channels × len pixels at a time: each pixel's 8 outputs are one 32-byte run.
-                var ch = 0
-                while ch < c {
-                    let n = min(8, c - ch)
-                    for j in 0..<len {
-                        let m = mean[j], iv = inv[j]
-                        let dst = d + (p0 + j) * c + ch
-                        for k in 0..<n { dst[k] = (s[(ch + k) * p + p0 + j] - m) * iv * wp[ch + k] + bp[ch + k] }
-                    }
-                    ch += 8
-                }
-            }
-        }
-    }
-
-    /// out[ch, q] = x[ch, q] + y[q, ch] for x, out [C, P] and y [P, C], in 32×32 blocks.
-    static func addTransposed(_ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, channels c: Int, pixels p: Int,
-                              out: UnsafeMutablePointer<Float>) {
-        let b = 32
-        let cBlocks = (c + b - 1) / b
-        Parallel.forRanges(cBlocks) { r in
-            for cb in r {
-                let c0 = cb * b, c1 = min(c, c0 + b)
-                var q0 = 0
-                while q0 < p {
-                    let q1 = min(p, q0 + b)
-                    for ch in c0..<c1 {
-                        let xr = x + ch * p, orow = out + ch * p
-                        for q in q0..<q1 { orow[q] = xr[q] + y[q * c + ch] }
-                    }
-                    q0 = q1
-                }
-            }
-        }
+                "convNeXtBlock: input \(x.shape) for \(c) channels (batch 1)")
+        let h = x.shape[x.rank - 2], wd = x.shape[x.rank - 1]
+        let tokens = x.reshaped([c, h * wd]).transposed(0, 1).contiguous()
+        convNeXtBlockChannelsLast(tokens, height: h, width: wd, w, pool: pool ?? BufferPool())
+        return tokens.transposed(0, 1).contiguous().reshaped(x.shape)
     }
 }
