@@ -32,11 +32,11 @@ public struct PreprocessedFrame: Sendable {
     public var data: [Float]
     public var originalWidth: Int
     public var originalHeight: Int
-    /// Cheap per-frame signature for scene-cut detection (e.g. a small grey thumbnail), filled by preprocess.
-    public var thumbnail: [UInt8]
+    /// Whatever the model's own preprocessing adds for its inference step (ERR-Seg: a scene-cut thumbnail).
+    public var payload: (any ModelPayload)?
 
     public init(channels: Int, width: Int, height: Int, data: [Float], originalWidth: Int, originalHeight: Int,
-                thumbnail: [UInt8] = []) {
+                payload: (any ModelPayload)? = nil) {
         precondition(data.count == channels * width * height, "PreprocessedFrame: wrong data size")
         self.channels = channels
         self.width = width
@@ -44,24 +44,35 @@ public struct PreprocessedFrame: Sendable {
         self.data = data
         self.originalWidth = originalWidth
         self.originalHeight = originalHeight
-        self.thumbnail = thumbnail
+        self.payload = payload
     }
 }
 
 /// Per-stream state a model keeps between frames. Opaque to the pipeline.
 public protocol FrameState: Sendable {}
 
-/// The result for one frame: a label map at the original frame's size and what the model looked at.
+/// Model-owned data that rides along with a frame: the core types carry it without knowing what it is, so that a
+/// family's per-frame extras (ERR-Seg's thumbnail and class selection) stay in that family's code.
+public protocol ModelPayload: Sendable {
+    /// Fields this payload adds to the frame's JSON line (e.g. `"selected": [names]`), given the class names.
+    func jsonFields(classNames: [String]) -> [String: any Sendable]
+}
+
+extension ModelPayload {
+    public func jsonFields(classNames: [String]) -> [String: any Sendable] { [:] }
+}
+
+/// The result for one frame: a label map at the original frame's size and what the model adds to it.
 public struct SegmentationResult: Sendable {
     public var labels: LabelMap
-    /// Vocabulary indices the model considered for this frame (ERR-Seg's CRM selection); nil when all were.
-    public var selectedClasses: [Int]?
+    /// Model-specific per-frame output (ERR-Seg: the classes its CRM kept); nil when the model has none.
+    public var payload: (any ModelPayload)?
     /// Stage timings inside the model, in seconds, by stage name (e.g. "backbone", "head").
     public var timings: [String: Double]
 
-    public init(labels: LabelMap, selectedClasses: [Int]? = nil, timings: [String: Double] = [:]) {
+    public init(labels: LabelMap, payload: (any ModelPayload)? = nil, timings: [String: Double] = [:]) {
         self.labels = labels
-        self.selectedClasses = selectedClasses
+        self.payload = payload
         self.timings = timings
     }
 }

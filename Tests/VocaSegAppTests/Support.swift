@@ -24,7 +24,7 @@ final class QuadrantModel: SegmentationModel, @unchecked Sendable {
                 labels[y * w + x] = UInt16(quadrant % classes)
             }
         }
-        return SegmentationResult(labels: LabelMap(width: w, height: h, labels: labels), selectedClasses: nil)
+        return SegmentationResult(labels: LabelMap(width: w, height: h, labels: labels))
     }
 }
 

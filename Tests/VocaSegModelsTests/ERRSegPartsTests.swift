@@ -38,7 +38,7 @@ import VocaSegTestSupport
         let official = ERRSegPreprocessing.run(frame, config: config, official: true)
         let direct = ERRSegPreprocessing.run(frame, config: config, official: false)
         #expect(official.originalWidth == 1500 && official.originalHeight == 700)
-        #expect(official.thumbnail.count == 256)
+        #expect(official.thumbnail?.count == 256)
         let d1 = Self.maxDiff(official.data, try Self.swiftGolden("synthetic_official.bin"))
         let d2 = Self.maxDiff(direct.data, try Self.swiftGolden("synthetic_direct.bin"))
         #expect(d1 <= 1e-5, "official preprocessing: max |Δ| = \(d1)")
@@ -143,7 +143,7 @@ import VocaSegTestSupport
         planted.selectedClasses = [2, 5, 6, 7]
         state = planted
         var cut = input
-        cut.thumbnail = cut.thumbnail.map { 255 &- $0 }
+        cut.thumbnail = cut.thumbnail?.map { 255 &- $0 }
         let r4 = try model.segment(cut, state: &state)
         #expect(r4.selectedClasses == golden)
         // New text embeddings (a new vocabulary of the same size) invalidate the selection too.

@@ -71,4 +71,37 @@ import VocaSegTensor
         try changed.write(to: b)
         #expect(ia != TextEmbeddingCache.fileIdentity(path: b.path, cacheDirectory: dir.path))
     }
+
+    @Test func aPromptEnsembleAveragesTemplatesPerSynonymAndCachesEveryRow() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vocaseg-tec-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let model = try freshModel(cache: dir)
+        let tokenizer = try CLIPTokenizer(vocabularyPath: ERRSegGoldens.tokenizerPath)
+        let templates = ["a photo of a {}.", "a {} in the scene"]
+        let vocabulary = try Vocabulary(classes: [.init(synonyms: ["sofa", "couch", "settee"]), .init(synonyms: ["sky"])])
+        let encoder = try PromptEnsembleEncoder(text: model.text, tokenizer: tokenizer,
+                                                ensemble: PromptEnsemble(templates: templates, synonyms: .all))
+        encoder.cache = model.textEmbeddingCache
+        let (rows, cached) = try encoder.encode(vocabulary)
+        #expect(!cached && rows.groups == [0..<3, 3..<4] && rows.embeddings.shape == [4, 32])
+        // Row 1 ("couch") is the normalised mean of its two normalised template rows.
+        let single = RowNormalization.unitRows(try model.text.encode(tokens: templates.map {
+            tokenizer.tokenize($0.replacingOccurrences(of: "{}", with: "couch"), contextLength: 77)
+        })).toArray()
+        let mean = (0..<32).map { (single[$0] + single[32 + $0]) / 2 }
+        let norm = mean.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        let row = Array(rows.embeddings.toArray()[32..<64])
+        #expect(zip(row, mean).allSatisfy { abs($0 - $1 / norm) < 1e-6 })
+        // A second encoder finds all four rows, with their groups, in the cache.
+        let again = try PromptEnsembleEncoder(text: model.text, tokenizer: tokenizer,
+                                              ensemble: PromptEnsemble(templates: templates, synonyms: .all))
+        again.cache = model.textEmbeddingCache
+        let (back, hit) = try again.encode(vocabulary)
+        #expect(hit && back.groups == rows.groups && back.embeddings.toArray() == rows.embeddings.toArray())
+        // Other templates are another key.
+        let other = try PromptEnsembleEncoder(text: model.text, tokenizer: tokenizer,
+                                              ensemble: PromptEnsemble(templates: ["{}"], synonyms: .all))
+        other.cache = model.textEmbeddingCache
+        #expect(try !other.encode(vocabulary).cached)
+    }
 }

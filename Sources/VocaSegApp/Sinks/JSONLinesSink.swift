@@ -4,7 +4,8 @@ import VocaSegMedia
 import VocaSegPipeline
 
 /// One JSON object per line: a header with the vocabulary and model, then one line per frame with its index,
-/// timestamp, the classes present with their pixel fractions, and the classes the model selected (ERR-Seg's CRM).
+/// timestamp, the classes present with their pixel fractions, and whatever the model's payload adds (ERR-Seg: the
+/// classes its CRM selected, as "selected").
 final class JSONLinesSink: FrameSink {
     private let file: AtomicOutputFile
     private let handle: FileHandle
@@ -42,8 +43,8 @@ final class JSONLinesSink: FrameSink {
             "classes": present,
         ]
         if let name = frame.frame.sourceName { line["image"] = name }
-        if let selected = frame.result.selectedClasses {
-            line["selected"] = selected.map { names[$0] }
+        for (key, value) in frame.result.payload?.jsonFields(classNames: names) ?? [:] where line[key] == nil {
+            line[key] = value
         }
         try writeLine(line)
     }

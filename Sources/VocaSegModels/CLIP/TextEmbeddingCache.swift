@@ -6,14 +6,16 @@ import VocaSegCore
 /// (hundreds of prompts through a 12-16 layer transformer).
 ///
 /// The key covers everything the embeddings depend on: the weights (a content digest of the checkpoint file, or
-/// the seed and config for random weights), the embedding width, and every prompt verbatim (so the template and
-/// the class names are in it). One file per key: a small header, then T×D float32 values; written under a
-/// temporary name and renamed, and checked on read (a truncated or foreign file is ignored and rewritten).
+/// the seed and config for random weights), the embedding width, every template and every prompted name with its
+/// class (so a synonym moved to another class is another key). One file per key: a header (magic, row count,
+/// width, class count, each class's row count), then R×D float32 values, for any number of rows per class;
+/// written under a temporary name and renamed, and checked on read (a truncated or foreign file is ignored and
+/// rewritten).
 public final class TextEmbeddingCache: @unchecked Sendable {
     public let directory: String
     /// What identifies the weights, e.g. `sha:…` of the checkpoint or `random:seed0:errseg-b`.
     public let weightsIdentity: String
-    private static let magic: UInt32 = 0x5654_4531  // "VTE1"
+    private static let magic: UInt32 = 0x5654_4532  // "VTE2": rows grouped by class
 
     public init(directory: String, weightsIdentity: String) {
         self.directory = directory
@@ -29,45 +31,51 @@ public final class TextEmbeddingCache: @unchecked Sendable {
         return base + "/vocaseg/text-embeddings"
     }
 
-    func key(prompts: [String], width: Int) -> String {
+    func key(templates: [String], names: [[String]], width: Int) -> String {
         var h = FNV1a64()
         h.add(weightsIdentity)
         h.add("\u{1}\(width)\u{1}")
-        for p in prompts { h.add(p); h.add("\u{0}") }
+        for t in templates { h.add(t); h.add("\u{0}") }
+        for group in names {
+            h.add("\u{2}")
+            for n in group { h.add(n); h.add("\u{0}") }
+        }
         return String(format: "%016llx", h.value)
     }
 
-    func path(prompts: [String], width: Int) -> String {
-        (directory as NSString).appendingPathComponent("\(key(prompts: prompts, width: width)).bin")
+    func path(templates: [String], names: [[String]], width: Int) -> String {
+        (directory as NSString).appendingPathComponent("\(key(templates: templates, names: names, width: width)).bin")
     }
 
-    /// The cached [T, width] embeddings, or nil when absent or unusable.
-    public func load(prompts: [String], width: Int) -> Tensor? {
-        guard let data = FileManager.default.contents(atPath: path(prompts: prompts, width: width)),
-              data.count == 12 + prompts.count * width * 4
+    /// The cached rows for these names and templates, or nil when absent or unusable.
+    public func load(templates: [String], names: [[String]], width: Int) -> TextEmbeddingRows? {
+        let sizes = names.map(\.count), rows = sizes.reduce(0, +)
+        let header = 16 + 4 * sizes.count
+        guard let data = FileManager.default.contents(atPath: path(templates: templates, names: names, width: width)),
+              data.count == header + rows * width * 4
         else { return nil }
-        return data.withUnsafeBytes { raw -> Tensor? in
-            guard raw.loadUnaligned(fromByteOffset: 0, as: UInt32.self) == TextEmbeddingCache.magic,
-                  Int(raw.loadUnaligned(fromByteOffset: 4, as: UInt32.self)) == prompts.count,
-                  Int(raw.loadUnaligned(fromByteOffset: 8, as: UInt32.self)) == width
+        return data.withUnsafeBytes { raw -> TextEmbeddingRows? in
+            func word(_ i: Int) -> Int { Int(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self))) }
+            guard UInt32(word(0)) == TextEmbeddingCache.magic, word(1) == rows, word(2) == width, word(3) == sizes.count,
+                  sizes.indices.allSatisfy({ word(4 + $0) == sizes[$0] })
             else { return nil }
-            let t = Tensor(uninitializedShape: [prompts.count, width])
-            memcpy(t.data, raw.baseAddress! + 12, prompts.count * width * 4)
-            return t
+            let t = Tensor(uninitializedShape: [rows, width])
+            memcpy(t.data, raw.baseAddress! + header, rows * width * 4)
+            return TextEmbeddingRows(embeddings: t, groups: TextEmbeddingRows.groups(sizes: sizes))
         }
     }
 
-    /// Stores the embeddings; failures (read-only home, full disk) are not errors, the cache is only a speed-up.
-    public func store(_ embeddings: Tensor, prompts: [String]) {
-        let width = embeddings.shape[1]
-        let c = embeddings.contiguous()
-        var data = Data(capacity: 12 + c.count * 4)
-        for v in [TextEmbeddingCache.magic, UInt32(prompts.count), UInt32(width)] {
-            withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) }
-        }
+    /// Stores the rows; failures (read-only home, full disk) are not errors, the cache is only a speed-up.
+    public func store(_ rows: TextEmbeddingRows, templates: [String], names: [[String]]) {
+        let width = rows.embeddings.shape[1]
+        let c = rows.embeddings.contiguous()
+        var data = Data(capacity: 16 + 4 * names.count + c.count * 4)
+        let words = [TextEmbeddingCache.magic, UInt32(c.shape[0]), UInt32(width), UInt32(names.count)]
+            + names.map { UInt32($0.count) }
+        for v in words { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
         data.append(UnsafeBufferPointer(start: c.data, count: c.count))
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let final = path(prompts: prompts, width: width)
+        let final = path(templates: templates, names: names, width: width)
         let temp = final + ".partial-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: data) else { return }
         if rename(temp, final) != 0 { unlink(temp) }

@@ -68,6 +68,8 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
 
     let visual: ERRSegVisual
     let text: CLIPTextTransformer
+    /// The vocabulary's prompts through `text` (nil without a tokenizer: embeddings must then be set directly).
+    let promptEncoder: PromptEnsembleEncoder?
     let costEmbedding: CostEmbedding
     let guidance: GuidanceProjections
     let escf: [ESCFBlock]
@@ -87,7 +89,10 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     private var textEmbeddingsStorage: Tensor?
     private var textGeneration = 0
     /// Where `prepare(vocabulary:)` looks for, and leaves, the vocabulary's text embeddings (nil: always compute).
-    public var textEmbeddingCache: TextEmbeddingCache?
+    public var textEmbeddingCache: TextEmbeddingCache? {
+        get { promptEncoder?.cache }
+        set { promptEncoder?.cache = newValue }
+    }
     /// Whether the last `prepare(vocabulary:)` found its embeddings in the cache.
     public private(set) var lastPrepareUsedCache = false
 
@@ -106,7 +111,13 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         let root = weights.scope(ERRSegWeights.rootPrefix)
         let clip = root.scope("clip_model"), dec = root.scope("decoder")
         visual = ERRSegVisual(config: config, weights: clip.scope("visual"))
-        text = CLIPTextTransformer(config: config.textTower, weights: clip)
+        let textTower = CLIPTextTransformer(config: config.textTower, weights: clip)
+        text = textTower
+        // One template, first synonym only: the official ERR-Seg prompt.
+        promptEncoder = try tokenizer.map {
+            try PromptEnsembleEncoder(text: textTower, tokenizer: $0,
+                                      ensemble: PromptEnsemble(templates: [config.promptTemplate], synonyms: .first))
+        }
         costEmbedding = CostEmbedding(dec, config: config)
         guidance = GuidanceProjections(dec, config: config)
         escf = config.aggregatorSRRatios.enumerated().map {
@@ -143,23 +154,15 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
     }
 
     public func prepare(vocabulary: Vocabulary) throws {
-        guard let tokenizer else {
+        guard let promptEncoder else {
             throw VocaSegError(.model, "ERR-Seg needs the CLIP tokenizer vocabulary to encode class names")
         }
         guard vocabulary.count < Int(UInt16.max) else {
             throw VocaSegError(.usage, "the vocabulary has \(vocabulary.count) classes; at most 65534 are supported")
         }
-        let prompts = vocabulary.classes.map { prompt(for: $0) }
-        if let cache = textEmbeddingCache, let cached = cache.load(prompts: prompts, width: config.embedDim) {
-            lastPrepareUsedCache = true
-            setTextEmbeddings(cached)
-            return
-        }
-        lastPrepareUsedCache = false
-        let rows = prompts.map { tokenizer.tokenize($0, contextLength: config.contextLength) }
-        let embeddings = try textEmbeddings(tokens: rows)
-        textEmbeddingCache?.store(embeddings, prompts: prompts)
-        setTextEmbeddings(embeddings)
+        let (rows, cached) = try promptEncoder.encode(vocabulary)
+        lastPrepareUsedCache = cached
+        setTextEmbeddings(rows.embeddings)
     }
 
     /// Uses these unit text embeddings [T, E] for the following frames (what `prepare` computes).
@@ -275,7 +278,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
            previous.textGeneration == generation, previous.framesSinceSelection + 1 < options.crmRefresh {
             var cut = false
             if let threshold = options.sceneCutThreshold,
-               let d = ERRSegPreprocessing.thumbnailDistance(previous.thumbnail, input.thumbnail) {
+               let d = ERRSegPreprocessing.thumbnailDistance(previous.thumbnail, input.thumbnail ?? []) {
                 cut = d > threshold
             }
             if !cut {
@@ -289,13 +292,13 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
         let out = forward(input: x, textEmbeddings: embeddings, selected: reuse, keepIntermediates: false,
                           timings: &timings)
         if reuse == nil {
-            state = ERRSegFrameState(selectedClasses: out.selected, framesSinceSelection: 0, thumbnail: input.thumbnail,
+            state = ERRSegFrameState(selectedClasses: out.selected, framesSinceSelection: 0, thumbnail: input.thumbnail ?? [],
                                      vocabularyCount: t, classesKept: k, textGeneration: generation)
         }
         let p0 = DispatchTime.now().uptimeNanoseconds
         let labels = ERRSegPostprocessing.labelMap(logits: out.logitsSelected, selected: out.selected,
                                                    outHeight: input.originalHeight, outWidth: input.originalWidth)
         timings["postprocess"] = Double(DispatchTime.now().uptimeNanoseconds - p0) / 1e9
-        return SegmentationResult(labels: labels, selectedClasses: out.selected, timings: timings)
+        return SegmentationResult(labels: labels, payload: ClassSelection(out.selected), timings: timings)
     }
 }

@@ -41,7 +41,7 @@ enum ERRSegPreprocessing {
         let s = c.imageSize
         let input = (h == s && w == s) ? planes : Ops.interpolateBilinear(planes, size: (s, s), alignCorners: false)
         return PreprocessedFrame(channels: 3, width: s, height: s, data: input.toArray(), originalWidth: frame.width,
-                                 originalHeight: frame.height, thumbnail: thumbnail(frame))
+                                 originalHeight: frame.height, payload: ERRSegFrameSignature(thumbnail: thumbnail(frame)))
     }
 
     /// A 16×16 grey thumbnail (block means over a sparse grid of samples): cheap and stable under noise.

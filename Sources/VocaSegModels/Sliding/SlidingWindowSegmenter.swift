@@ -173,6 +173,6 @@ public final class SlidingWindowSegmenter: SegmentationModel, @unchecked Sendabl
         lock.lock()
         lastWindowCountStorage = grid.origins.count
         lock.unlock()
-        return SegmentationResult(labels: labels, selectedClasses: classes, timings: timings)
+        return SegmentationResult(labels: labels, payload: ClassSelection(classes), timings: timings)
     }
 }
