@@ -15,7 +15,9 @@ public struct BenchOptions: Sendable {
     /// A vocabulary of this many synthetic class names ("object 1" …), unless `vocabularyFile` is given.
     public var classCount = 150
     public var vocabularyFile: String?
-    public var crmK: Int?
+    /// The family's own settings by flag name (ERR-Seg: crm-k …).
+    public var modelSettings: FamilySettings = [:]
+    public var task: String?
     public var mode = "full"
     public var input: String?
     public var frames = 10
@@ -84,9 +86,10 @@ public enum BenchJob {
         segment.model = o.model
         segment.weights = o.weights
         segment.size = o.size
-        segment.crmK = o.crmK
+        segment.modelSettings = o.modelSettings
+        segment.task = o.task
         segment.sliding.mode = o.mode == "sliding" ? .sliding : .full
-        try ModelLoader.validateName(o.model)
+        try ModelLoader.validate(segment)
         let vocabulary: Vocabulary
         if let file = o.vocabularyFile {
             vocabulary = try VocabularyLoader.load(classes: nil, file: file)
@@ -146,7 +149,7 @@ public enum BenchJob {
             machine: .init(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
                            threads: ParallelConfig.threads, blas: BLAS.configuration, sgemmGFLOPS: sgemm),
             settings: .init(model: model.name, randomWeights: model.usesRandomWeights, inputSize: o.size,
-                            classes: vocabulary.count, crmK: o.crmK, mode: o.mode, input: o.input, frames: o.frames,
+                            classes: vocabulary.count, crmK: o.modelSettings["crm-k"].flatMap { Int($0) }, mode: o.mode, input: o.input, frames: o.frames,
                             warmup: o.warmup),
             textEncodeMilliseconds: textMs, stages: stages,
             inferenceFPS: inferenceTotal > 0 ? Double(o.frames) / inferenceTotal : 0, endToEndFPS: endToEnd,

@@ -11,6 +11,7 @@ import Yams
 public struct PipelineFile: Sendable, Equatable {
     public var path: String
     public var model: String?
+    public var task: String?
     public var weights: SegmentOptions.Weights?
     /// Inline class list, or nil when `vocabulary_file` is used.
     public var classes: [String]?
@@ -24,9 +25,8 @@ public struct PipelineFile: Sendable, Equatable {
     public var crmScope: String?
     public var size: Int?
     public var every: Int?
-    public var resize: String?
-    public var crmK: Int?
-    public var crmRefresh: Int?
+    /// Settings of the model families (`FamilyOption.pipelineField`, e.g. `crm.k`), by flag name.
+    public var modelSettings: FamilySettings = [:]
     public var overlay = Overlay()
     public var masks: Bool?
     public var jsonLines: Bool?
@@ -71,10 +71,27 @@ public struct PipelineFile: Sendable, Equatable {
         }
         let r = Reader(path: path)
         var p = PipelineFile(path: path)
-        try r.fields(root, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
-                                             "outputs", "threads"]) { key, node in
+        // Sections and fields the families declare (ERR-Seg: crm.k, crm.refresh, inference.resize) join the fixed ones.
+        let familyOptions = ModelFamilies.options
+        func familyKeys(_ section: String) -> [String] {
+            familyOptions.compactMap { o in
+                let parts = o.pipelineField.split(separator: ".", maxSplits: 1).map(String.init)
+                return parts.count == 2 && parts[0] == section ? parts[1] : nil
+            }
+        }
+        func familyField(_ section: String, _ key: String, _ node: Node) throws -> Bool {
+            guard let o = familyOptions.first(where: { $0.pipelineField == "\(section).\(key)" }) else { return false }
+            p.modelSettings[o.name] = try r.familyValue(node, o)
+            return true
+        }
+        let fixedSections = ["model", "weights", "task", "vocabulary", "vocabulary_file", "inference", "crm", "outputs",
+                             "threads"]
+        let familySections = Set(familyOptions.compactMap { $0.pipelineField.split(separator: ".").first.map(String.init) })
+            .subtracting(fixedSections).sorted()
+        try r.fields(root, at: "", allowed: fixedSections + familySections) { key, node in
             switch key {
             case "model": p.model = try r.string(node, "model")
+            case "task": p.task = try r.choice(node, "task", SegmentationTask.allCases.map(\.rawValue))
             case "weights":
                 let w = try r.choice(node, "weights", ["checkpoint", "random"])
                 p.weights = SegmentOptions.Weights(rawValue: w)
@@ -82,8 +99,9 @@ public struct PipelineFile: Sendable, Equatable {
             case "vocabulary_file": p.vocabularyFile = try r.relativePath(node, "vocabulary_file")
             case "threads": p.threads = try r.int(node, "threads", 1...256)
             case "inference":
-                try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "resize", "window", "overlap",
-                                                               "global_view", "global_weight", "max_side"]) { k, n in
+                try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "window", "overlap", "global_view",
+                                                               "global_weight", "max_side"] + familyKeys("inference")) { k, n in
+                    if try familyField("inference", k, n) { return }
                     switch k {
                     case "mode": p.mode = try r.choice(n, "inference.mode", ["full", "sliding"])
                     case "window": p.window = try r.int(n, "inference.window", 32...4096)
@@ -92,19 +110,15 @@ public struct PipelineFile: Sendable, Equatable {
                     case "global_weight": p.globalWeight = try r.double(n, "inference.global_weight", 0...1)
                     case "max_side": p.maxSide = try r.int(n, "inference.max_side", 64...16384)
                     case "size": p.size = try r.int(n, "inference.size", 32...4096)
-                    case "every": p.every = try r.int(n, "inference.every", 1...100_000)
-                    default: p.resize = try r.choice(n, "inference.resize", ["official", "direct"])
+                    default: p.every = try r.int(n, "inference.every", 1...100_000)
                     }
                 }
             case "crm":
-                try r.fields(node, at: "crm", allowed: ["k", "refresh", "scope"]) { k, n in
-                    switch k {
-                    case "k": p.crmK = try r.int(n, "crm.k", 1...4096)
-                    case "scope": p.crmScope = try r.choice(n, "crm.scope", ["shared", "per-window"])
-                    default: p.crmRefresh = try r.int(n, "crm.refresh", 1...1_000_000)
-                    }
+                try r.fields(node, at: "crm", allowed: ["scope"] + familyKeys("crm")) { k, n in
+                    if try familyField("crm", k, n) { return }
+                    p.crmScope = try r.choice(n, "crm.scope", ["shared", "per-window"])
                 }
-            default:
+            case "outputs":
                 try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming"]) { k, n in
                     switch k {
                     case "masks": p.masks = try r.bool(n, "outputs.masks")
@@ -118,6 +132,8 @@ public struct PipelineFile: Sendable, Equatable {
                     default: p.overlay = try r.overlay(n)
                     }
                 }
+            default:
+                try r.fields(node, at: key, allowed: familyKeys(key)) { k, n in _ = try familyField(key, k, n) }
             }
         }
         if p.classes != nil && p.vocabularyFile != nil {
@@ -152,9 +168,8 @@ public struct PipelineFile: Sendable, Equatable {
         if let masks { options.masksBesideOverlay = masks }
         if let jsonLines { options.jsonLinesBesideOverlay = jsonLines }
         if let naming { options.naming = naming }
-        set("crm-k", crmK) { options.crmK = $0 }
-        set("crm-refresh", crmRefresh) { options.crmRefresh = $0 }
-        set("resize", resize) { options.resize = $0 }
+        set("task", task) { options.task = $0 }
+        for (name, value) in modelSettings where !explicitlySet.contains(name) { options.modelSettings[name] = value }
         set("mode", mode.flatMap(SlidingWindowOptions.Mode.init(rawValue:))) { options.sliding.mode = $0 }
         set("window", window) { options.sliding.window = $0 }
         set("overlap", overlap) { options.sliding.overlap = $0 }
@@ -236,6 +251,14 @@ private struct Reader {
     func bool(_ node: Node, _ field: String) throws -> Bool {
         guard node.scalar != nil, let v = node.bool else { throw error(node, field, "must be true or false") }
         return v
+    }
+
+    /// A family option's value, checked against its kind, as the raw string the family reads.
+    func familyValue(_ node: Node, _ option: FamilyOption) throws -> String {
+        switch option.kind {
+        case .integer(let range): return String(try int(node, option.pipelineField, range))
+        case .choice(let values): return try choice(node, option.pipelineField, values)
+        }
     }
 
     func stringList(_ node: Node, _ field: String) throws -> [String] {

@@ -40,7 +40,9 @@ public final class SegmentJob {
     public func run() throws -> [InputReport] {
         try options.validateFlags()
         let vocabulary = try VocabularyLoader.load(classes: options.classes, file: options.vocabularyFile)
-        try ModelLoader.validateName(options.model)
+        for notice in ModelLoader.notices(options: options, vocabularySize: vocabulary.count) {
+            logger.notice("\(notice)")
+        }
 
         // Probe every input before loading anything heavy.
         var probed: [(path: String, info: MediaInfo)] = []
@@ -127,6 +129,7 @@ public final class SegmentJob {
                 let header: [String: Any] = [
                     "input": plan.input, "model": model.name, "random_weights": model.usesRandomWeights,
                     "width": info.width, "height": info.height, "every": options.every,
+                    "model_settings": model.settingsSummary,
                 ]
                 sinks.append(try JSONLinesSink(path: jsonl, header: header, vocabulary: vocabulary))
             }

@@ -17,17 +17,16 @@ public struct SegmentOptions: Sendable {
     public var output: String?
     public var classes: String?
     public var vocabularyFile: String?
-    /// A model name (`errseg-b`, `errseg-l`) or a checkpoint path.
+    /// A model name (`ModelFamilies.variantNames`) or a checkpoint path.
     public var model: String = "errseg-b"
+    /// `semantic` or `panoptic`, where the family offers both (nil: the family's default).
+    public var task: String?
     public var weights: Weights = .checkpoint
     /// Model input size override (the model's own default when nil).
     public var size: Int?
-    /// Classes ERR-Seg's CRM keeps per frame (default 32, or the vocabulary size if smaller).
-    public var crmK: Int?
-    /// Re-select the kept classes every N inferred frames (a scene cut always re-selects).
-    public var crmRefresh: Int?
-    /// `official` (short side 800, then the model size, as ERR-Seg's evaluation) or `direct`.
-    public var resize = "official"
+    /// The family's own settings by flag name (ERR-Seg: `crm-k`, `crm-refresh`, `resize`), as given; the family
+    /// validates and defaults them (`FamilyOption`).
+    public var modelSettings: FamilySettings = [:]
     /// Full-frame inference (default) or sliding windows plus a global view for high-resolution frames.
     public var sliding = SlidingWindowOptions()
     public var every: Int = 1
@@ -75,11 +74,15 @@ public struct SegmentOptions: Sendable {
         if let threads, threads < 1 { throw VocaSegError(.usage, "--threads must be at least 1") }
         if !(0...51).contains(crf) { throw VocaSegError(.usage, "--crf must be between 0 and 51 (got \(crf))") }
         try sliding.validate()
-        if let k = crmK, k < 1 { throw VocaSegError(.usage, "--crm-k must be at least 1") }
-        if let r = crmRefresh, r < 1 { throw VocaSegError(.usage, "--crm-refresh must be at least 1") }
+        if let task, SegmentationTask(rawValue: task) == nil {
+            throw VocaSegError(.usage, "--task must be semantic or panoptic (got \(task))")
+        }
+        try ModelLoader.validate(self)
         if queueDepth < 1 || queueDepth > 64 { throw VocaSegError(.usage, "--queue-depth must be between 1 and 64") }
     }
 }
 
 /// Re-exported so that the CLI needs only this module.
 public typealias SlidingWindowOptions = VocaSegModels.SlidingWindowOptions
+public typealias FamilySettings = VocaSegModels.FamilySettings
+public typealias ModelFamilies = VocaSegModels.ModelFamilies

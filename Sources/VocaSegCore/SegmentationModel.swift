@@ -17,9 +17,16 @@ public protocol SegmentationModel: AnyObject, Sendable {
     /// Turn an upright RGB frame into the model's input. Must be safe to call concurrently with `segment`.
     func preprocess(_ frame: RGBImage) throws -> PreprocessedFrame
 
+    /// The settings the model runs with, for the JSON-lines header (e.g. ERR-Seg: k, input_size, resize, mode).
+    var settingsSummary: [String: any Sendable] { get }
+
     /// Segment one preprocessed frame. `state` carries what a model reuses across frames of one stream (e.g.
     /// ERR-Seg's selected classes); it starts as `nil` for a new stream.
     func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult
+}
+
+extension SegmentationModel {
+    public var settingsSummary: [String: any Sendable] { [:] }
 }
 
 /// A model input: float planes (CHW) plus the size of the frame it came from, so that results can be

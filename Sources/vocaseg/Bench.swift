@@ -14,8 +14,11 @@ struct Bench: ParsableCommand {
             """
     )
 
-    @Option(help: "Model name (errseg-b, errseg-l) or checkpoint path.")
+    @Option(help: ArgumentHelp(ModelFamilies.modelHelp))
     var model: String = "errseg-b"
+
+    @Option(help: "semantic or panoptic, where the model's family offers both. Default: the family's first.")
+    var task: String?
 
     @Option(help: "checkpoint or random (seeded random weights: same speed, meaningless output).")
     var weights: String = "checkpoint"
@@ -29,8 +32,8 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("vocab"), help: "Vocabulary file instead of --classes N.")
     var vocabularyFile: String?
 
-    @Option(name: .customLong("crm-k"), help: "Classes kept per frame by ERR-Seg's CRM.")
-    var crmK: Int?
+    @Option(name: .customLong("crm-k"), help: ArgumentHelp(ModelFamilies.help(for: "crm-k")))
+    var crmK: String?
 
     @Option(help: "full or sliding.")
     var mode: String = "full"
@@ -61,7 +64,8 @@ struct Bench: ParsableCommand {
         o.size = size
         o.classCount = classes
         o.vocabularyFile = vocabularyFile
-        o.crmK = crmK
+        if let crmK { o.modelSettings["crm-k"] = crmK }
+        o.task = task
         guard ["full", "sliding"].contains(mode) else { throw VocaSegError(.usage, "--mode must be full or sliding") }
         o.mode = mode
         o.input = input

@@ -9,7 +9,7 @@ struct Segment: ParsableCommand {
         abstract: "Segment videos, images, image sequences or a stream into overlays, label maps and JSON lines.",
         discussion: """
             Example:
-              vocaseg segment Samples/street.mp4 --classes "person, car, road, tree, sky" -o out.mp4 \\
+              vocaseg segment Samples/clip_640x360_aac.mp4 --classes "person, car, road, tree, sky" -o out.mp4 \\
                 --masks masks/ --jsonl out.jsonl
 
             Outputs are written under temporary names and renamed when complete; an interrupted run (Ctrl-C) \
@@ -23,28 +23,31 @@ struct Segment: ParsableCommand {
     @Option(name: .shortAndLong, help: "Overlay output: a file for one input (video → .mp4/.mov/.mkv, image → .png/.jpg), a directory for several. Default: <input>.vocaseg.mp4 in the current directory.")
     var output: String?
 
-    @Option(help: "Vocabulary as a comma-separated list, e.g. \"person, car, road\".")
+    @Option(help: "Vocabulary as a comma-separated list, e.g. \"person, car, road\". No default: give --classes or --vocab.")
     var classes: String?
 
-    @Option(name: .customLong("vocab"), help: "Vocabulary file: one class per line; \"a, b\" on a line are synonyms of one class.")
+    @Option(name: .customLong("vocab"), help: "Vocabulary file: one class per line (\"a, b\" on a line are synonyms of one class; # starts a comment), or a .json file holding a list of class names (\"a, b\" entries are synonyms), as ERR-Seg's and CAT-Seg's datasets/*.json. Default: none.")
     var vocabularyFile: String?
 
-    @Option(help: "A pipeline file (Pipelines/*.yaml) with model, vocabulary, inference and output settings; flags given here override it.")
+    @Option(help: "A pipeline file (Pipelines/*.yaml) with model, vocabulary, inference and output settings; flags given here override it. Default: none.")
     var pipeline: String?
 
-    @Option(help: "Model name (errseg-b, errseg-l) or checkpoint path. Default: errseg-b.")
+    @Option(help: ArgumentHelp(ModelFamilies.modelHelp))
     var model: String?
 
-    @Option(help: "checkpoint (default) or random: seeded random weights for pipeline and speed checks; output is meaningless.")
+    @Option(help: "semantic or panoptic, where the model's family offers both. Default: the family's first task.")
+    var task: String?
+
+    @Option(help: "checkpoint or random: seeded random weights for pipeline and speed checks; output is meaningless. Default: checkpoint.")
     var weights: String?
 
     @Option(help: "Model input size (default: the model's own, 640 for ERR-Seg B, 768 for L).")
     var size: Int?
 
-    @Option(help: "full (the frame resized to the model input) or sliding (model-sized windows plus a global view, for high-resolution frames).")
+    @Option(help: "full (the frame resized to the model input) or sliding (model-sized windows plus a global view, for high-resolution frames). Default: full.")
     var mode: String?
 
-    @Option(help: "Sliding window size in working-resolution pixels (default: the model's input size).")
+    @Option(help: "Sliding window size in working-resolution pixels. Default: the model's input size.")
     var window: Int?
 
     @Option(help: "Sliding window overlap, 0 ≤ F < 1 (default 1/3).")
@@ -59,25 +62,26 @@ struct Segment: ParsableCommand {
     @Option(name: .customLong("max-side"), help: "Sliding mode: longest side of the working resolution (default 1920).")
     var maxSide: Int?
 
-    @Option(help: "Sliding mode: one class selection from the global view for all windows (shared, default) or one per window (per-window).")
+    @Option(help: "Sliding mode: one class selection from the global view for all windows (shared) or one per window (per-window). Default: shared.")
     var crm: String?
 
-    @Option(name: .customLong("crm-k"), help: "Classes ERR-Seg's CRM keeps per frame (default 32, or the vocabulary size if smaller).")
-    var crmK: Int?
+    // Family settings: help, accepted values, defaults and validation come from the family registry.
+    @Option(name: .customLong("crm-k"), help: ArgumentHelp(ModelFamilies.help(for: "crm-k")))
+    var crmK: String?
 
-    @Option(name: .customLong("crm-refresh"), help: "Re-select the kept classes every N inferred frames; a scene cut always re-selects. Default: 8 (1 = every frame, as the paper).")
-    var crmRefresh: Int?
+    @Option(name: .customLong("crm-refresh"), help: ArgumentHelp(ModelFamilies.help(for: "crm-refresh")))
+    var crmRefresh: String?
 
-    @Option(help: "official (short side 800, then the model size, as ERR-Seg's evaluation) or direct (straight to the model size).")
+    @Option(help: ArgumentHelp(ModelFamilies.help(for: "resize")))
     var resize: String?
 
     @Option(help: "Run the model on every Nth frame and reuse its result for the frames between. Default: 1.")
     var every: Int?
 
-    @Option(help: "Write per-frame label-map PNGs (8-bit indexed, 16-bit grey beyond 256 classes) into this directory.")
+    @Option(help: "Write per-frame label-map PNGs (8-bit indexed, 16-bit grey beyond 256 classes) into this directory. Default: none.")
     var masks: String?
 
-    @Option(help: "Write one JSON line per frame (classes present with pixel fractions) to this file.")
+    @Option(help: "Write one JSON line per frame (classes present with pixel fractions) to this file, after a header with the model and its settings. Default: none.")
     var jsonl: String?
 
     @Option(help: "Overlay opacity, 0…1. Default: 0.5.")
@@ -107,7 +111,7 @@ struct Segment: ParsableCommand {
     @Option(help: "Progress display: auto, always, never.")
     var progress: String = "auto"
 
-    @Option(help: "Write per-stage timings (frames, total, p50, p95, max) as JSON to this file.")
+    @Option(help: "Write per-stage timings (frames, total, p50, p95, max) as JSON to this file. Default: none.")
     var timings: String?
 
     @Flag(name: .shortAndLong, help: "Only errors on stderr.")
@@ -123,7 +127,7 @@ struct Segment: ParsableCommand {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
                 "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
-                "crf": crf != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
+                "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil,
             ]
             try PipelineFile.load(path: pipeline).apply(to: &o, explicitlySet: Set(explicit.filter(\.value).keys))
@@ -135,6 +139,7 @@ struct Segment: ParsableCommand {
             o.vocabularyFile = vocabularyFile
         }
         if let model { o.model = model }
+        if let task { o.task = task }
         if let weights {
             guard let w = SegmentOptions.Weights(rawValue: weights) else {
                 throw VocaSegError(.usage, "--weights must be checkpoint or random (got \(weights))")
@@ -142,7 +147,7 @@ struct Segment: ParsableCommand {
             o.weights = w
         }
         if let size { o.size = size }
-        if let crmK { o.crmK = crmK }
+        if let crmK { o.modelSettings["crm-k"] = crmK }
         if let mode {
             guard let m = SlidingWindowOptions.Mode(rawValue: mode) else {
                 throw VocaSegError(.usage, "--mode must be full or sliding (got \(mode))")
@@ -163,13 +168,8 @@ struct Segment: ParsableCommand {
             }
             o.sliding.crm = scope
         }
-        if let crmRefresh { o.crmRefresh = crmRefresh }
-        if let resize {
-            guard ["official", "direct"].contains(resize) else {
-                throw VocaSegError(.usage, "--resize must be official or direct (got \(resize))")
-            }
-            o.resize = resize
-        }
+        if let crmRefresh { o.modelSettings["crm-refresh"] = crmRefresh }
+        if let resize { o.modelSettings["resize"] = resize }
         if let every { o.every = every }
         o.masksDirectory = masks
         o.jsonLinesPath = jsonl
@@ -202,9 +202,12 @@ struct Segment: ParsableCommand {
         var lines = ["\(r.input): \(r.frames) frames (\(r.inferredFrames) inferred) in \(String(format: "%.2f", r.wallSeconds)) s → \(r.overlay)"]
         if let m = r.masksDirectory { lines.append("  label maps: \(m)") }
         if let j = r.jsonLines { lines.append("  JSON lines: \(j)") }
-        lines.append("  stage                  frames   total s    p50 ms    p95 ms    max ms")
+        // As wide as the longest stage name, so that `inference.backbone.stage0` and its siblings stay apart.
+        let width = max(22, r.timings.map(\.stage.count).max() ?? 0)
+        lines.append("  " + "stage".padding(toLength: width, withPad: " ", startingAt: 0)
+            + " frames   total s    p50 ms    p95 ms    max ms")
         for t in r.timings {
-            lines.append("  " + t.stage.padding(toLength: 22, withPad: " ", startingAt: 0)
+            lines.append("  " + t.stage.padding(toLength: width, withPad: " ", startingAt: 0)
                 + String(format: " %6d %9.2f %9.2f %9.2f %9.2f", t.frames, t.totalSeconds, t.p50Milliseconds,
                          t.p95Milliseconds, t.maxMilliseconds))
         }

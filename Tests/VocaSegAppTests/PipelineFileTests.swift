@@ -31,7 +31,7 @@ import VocaSegCore
         #expect(o.naming == "{stem}.street")
         #expect(o.colorOverrides["road"] == "#804080")
         #expect(o.alpha == SegmentOptions().alpha)  // set on the command line, so the file's value does not apply
-        #expect(p.crmK == 8)
+        #expect(p.modelSettings["crm-k"] == "8")
     }
 
     @Test func slidingSettingsReachTheOptions() throws {

@@ -113,9 +113,8 @@ public final class WatchService: @unchecked Sendable {
             throw VocaSegError(.input, "inbox is not a directory", path: options.inbox)
         }
         try OutputPlan.ensureDirectory(options.outputDirectory, what: "output directory")
-        // Checked here so that a bad vocabulary or model name stops the watcher instead of failing every job.
+        // Checked here (the model name and settings in validateFlags above) so that a bad vocabulary or model name stops the watcher instead of failing every job.
         _ = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
-        try ModelLoader.validateName(segment.model)
         let journal = try JobJournal(path: WatchService.journalPath(outputDirectory: options.outputDirectory))
         let staging = (options.outputDirectory as NSString).appendingPathComponent(WatchService.stagingName)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)

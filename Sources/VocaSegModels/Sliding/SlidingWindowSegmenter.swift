@@ -44,6 +44,20 @@ public final class SlidingWindowSegmenter: SegmentationModel, @unchecked Sendabl
         name = windowModel.name
     }
 
+    /// The window model's settings with the sliding ones on top (the model's resize does not apply here: the
+    /// frame goes to the working resolution instead).
+    public var settingsSummary: [String: any Sendable] {
+        var s = model.settingsSummary
+        s["mode"] = "sliding"
+        s["window"] = window
+        s["overlap"] = options.overlap
+        s["max_side"] = options.maxSide
+        s["global_view"] = options.globalView
+        s["crm"] = options.crm.rawValue
+        s.removeValue(forKey: "resize")
+        return s
+    }
+
     /// Windows the last segmented frame was cut into (the global view not counted).
     public var lastWindowCount: Int {
         lock.lock()
