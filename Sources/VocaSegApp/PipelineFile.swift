@@ -95,7 +95,16 @@ public struct PipelineFile: Sendable, Equatable {
             case "weights":
                 let w = try r.choice(node, "weights", ["checkpoint", "random"])
                 p.weights = SegmentOptions.Weights(rawValue: w)
-            case "vocabulary": p.classes = try r.stringList(node, "vocabulary")
+            case "vocabulary":
+                let classes = try r.stringList(node, "vocabulary")
+                // Vocabulary's own errors (empty list, a class twice) name no file, since they also serve --classes:
+                // check here, where the file and the line are known (found by Fuzz/, pipeline harness).
+                do {
+                    _ = try Vocabulary(classes: classes.map { Vocabulary.Class(synonyms: [$0]) })
+                } catch let problem as VocaSegError {
+                    throw r.error(node, "vocabulary", problem.message)
+                }
+                p.classes = classes
             case "vocabulary_file": p.vocabularyFile = try r.relativePath(node, "vocabulary_file")
             case "threads": p.threads = try r.int(node, "threads", 1...256)
             case "inference":
@@ -138,9 +147,6 @@ public struct PipelineFile: Sendable, Equatable {
         }
         if p.classes != nil && p.vocabularyFile != nil {
             throw VocaSegError(.usage, "give either vocabulary or vocabulary_file, not both", path: path)
-        }
-        if let classes = p.classes {
-            _ = try Vocabulary(classes: classes.map { Vocabulary.Class(synonyms: [$0]) })
         }
         return p
     }

@@ -61,7 +61,8 @@ final class PreprocessingStripesModel: SegmentationModel, @unchecked Sendable {
     }
 
     static func writeInput(_ path: String, width: Int, height: Int, frames: Int = 2) throws {
-        let writer = try VideoWriter(path: path, settings: EncoderSettings(crf: 18, preset: "ultrafast"),
+        // One encoder thread: thousands of tiny encoders, each would otherwise start a thread pool.
+        let writer = try VideoWriter(path: path, settings: EncoderSettings(crf: 18, preset: "ultrafast", threadCount: 1),
                                      width: width, height: height, timeBase: (1, 25), frameRate: (25, 1))
         for i in 0..<frames { try writer.write(pattern(width: width, height: height, frame: i), pts: Int64(i), duration: 1) }
         try writer.finish()
@@ -99,6 +100,28 @@ final class PreprocessingStripesModel: SegmentationModel, @unchecked Sendable {
             while try out.nextFrame() != nil { decoded += 1 }
             #expect(decoded == 2, "width \(w): \(decoded) frames decoded from the overlay")
         }
+    }
+
+    /// The sizes a user reported crashing (issue 12), as that report made them: ffmpeg's testsrc2 in H.264.
+    @Test(arguments: [(424, 240), (426, 240), (428, 240), (600, 240), (426, 320), (426, 480)])
+    func reportedSizesFromFFmpeg(width: Int, height: Int) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let input = dir.appendingPathComponent("w.mp4").path
+        let made = try run("/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i",
+                                               "testsrc2=size=\(width)x\(height):rate=25", "-t", "0.4", "-c:v",
+                                               "libx264", "-pix_fmt", "yuv420p", "-y", input])
+        try #require(made.status == 0, "\(made.stderr)")
+        var o = SegmentOptions()
+        o.inputs = [input]
+        o.output = dir.appendingPathComponent("out.mp4").path
+        o.classes = "person, car, road"
+        o.masksDirectory = dir.appendingPathComponent("masks").path
+        o.progress = .never
+        let reports = try SegmentJob(options: o, modelProvider: { _ in PreprocessingStripesModel() }).run()
+        #expect(reports.first?.frames == 10)
+        let out = try MediaSource(path: o.output!)
+        #expect(out.info.width == width && out.info.height == height)
     }
 
     /// Still pictures: PNG and JPEG written by `ImageFileWriter` and read back by `MediaSource`, and the swscale

@@ -83,4 +83,20 @@ import VocaSegCore
         #expect(error("vocabulary: [a, a]\n").contains("more than once"))
         #expect(error("vocabulary: [a\n").contains("not valid YAML"))
     }
+
+    /// Found by the pipeline fuzzer (Fuzz/Regressions/pipeline): a vocabulary the Vocabulary type refuses gave an
+    /// error that named no file. Now it names the file, the field and the line like every other field error.
+    @Test func aRefusedVocabularyNamesTheFile() throws {
+        let path = Repo.root.appendingPathComponent("Fuzz/Regressions/pipeline/duplicate-class.yaml").path
+        do {
+            _ = try PipelineFile.load(path: path)
+            Issue.record("the duplicated classes were accepted")
+        } catch let e as VocaSegError {
+            #expect(e.kind == .usage)
+            #expect(e.description.hasPrefix("\(path): field vocabulary (line 5): the vocabulary names a class more "
+                                            + "than once: plant"), "\(e)")
+        }
+        #expect(error("vocabulary: []\n").hasPrefix("bad.yaml: field vocabulary (line 1): the vocabulary is empty"))
+        #expect(error("vocabulary: [a, b, a]\n").hasPrefix("bad.yaml: field vocabulary (line 1): "))
+    }
 }

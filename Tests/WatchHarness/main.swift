@@ -63,7 +63,7 @@ if let jobFile = take("--worker") {
     WatchWorker.main(jobFile: jobFile, modelProvider: { _ in StripesModel(frameDelay: delay, crashes: crashes) })
 }
 guard args.count == 3 else {
-    FileHandle.standardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n".data(using: .utf8)!)
+    StandardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n")
     exit(2)
 }
 LoggingSystem.bootstrap { label in
@@ -87,6 +87,6 @@ InterruptHandler.shared.onStop { service.requestStop() }
 do {
     try service.run()
 } catch let e as VocaSegError {
-    FileHandle.standardError.write("WatchHarness: \(e.description)\n".data(using: .utf8)!)
+    StandardError.write("WatchHarness: \(e.description)\n")
     exit(e.exitCode)
 }

@@ -308,7 +308,7 @@ public final class WatchService: @unchecked Sendable {
             // before it.
             if line.hasPrefix("*** ") { crashReport = true }
             if !crashReport && !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine = line }
-            FileHandle.standardError.write("job \(id): \(line)\n".data(using: .utf8)!)
+            StandardError.write("job \(id): \(line)\n")
         }
         // Unregistered before it is reaped, so that a stop never signals a reused process id.
         lock.lock()

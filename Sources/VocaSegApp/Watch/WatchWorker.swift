@@ -47,11 +47,11 @@ public enum WatchWorker {
             try run(jobFile: jobFile, logger: logger, modelProvider: modelProvider)
             exit(0)
         } catch let error as VocaSegError {
-            FileHandle.standardError.write("\(errorPrefix)\(error.description)\n".data(using: .utf8)!)
+            StandardError.write("\(errorPrefix)\(error.description)\n")
             exit(error.exitCode)
         } catch {
             let line = String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
-            FileHandle.standardError.write("\(errorPrefix)\(jobFile): \(line)\n".data(using: .utf8)!)
+            StandardError.write("\(errorPrefix)\(jobFile): \(line)\n")
             exit(1)
         }
     }
