@@ -20,6 +20,14 @@ public protocol SegmentationModel: AnyObject, Sendable {
     /// Segment one preprocessed frame. `state` carries what a model reuses across frames of one stream (e.g.
     /// ERR-Seg's selected classes); it starts as `nil` for a new stream.
     func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult
+
+    /// True when `segment` fills `SegmentationResult.panoptic` (then `--panoptic` and the JSON-lines `segments`
+    /// are available).
+    var isPanoptic: Bool { get }
+}
+
+extension SegmentationModel {
+    public var isPanoptic: Bool { false }
 }
 
 /// A model input: float planes (CHW) plus the size of the frame it came from, so that results can be
@@ -51,16 +59,22 @@ public struct PreprocessedFrame: Sendable {
 /// Per-stream state a model keeps between frames. Opaque to the pipeline.
 public protocol FrameState: Sendable {}
 
-/// The result for one frame: a label map at the original frame's size and what the model looked at.
+/// The result for one frame: a label map at the original frame's size and what the model looked at, plus the
+/// segments when the model is panoptic.
 public struct SegmentationResult: Sendable {
+    /// The semantic label map; every model fills it, panoptic ones too (label-map PNGs stay semantic).
     public var labels: LabelMap
+    /// Segment ids and segments at frame size, for panoptic models; nil for semantic ones.
+    public var panoptic: PanopticResult?
     /// Vocabulary indices the model considered for this frame (ERR-Seg's CRM selection); nil when all were.
     public var selectedClasses: [Int]?
     /// Stage timings inside the model, in seconds, by stage name (e.g. "backbone", "head").
     public var timings: [String: Double]
 
-    public init(labels: LabelMap, selectedClasses: [Int]? = nil, timings: [String: Double] = [:]) {
+    public init(labels: LabelMap, selectedClasses: [Int]? = nil, timings: [String: Double] = [:],
+                panoptic: PanopticResult? = nil) {
         self.labels = labels
+        self.panoptic = panoptic
         self.selectedClasses = selectedClasses
         self.timings = timings
     }
