@@ -30,6 +30,12 @@ public struct PipelineFile: Sendable, Equatable {
     public var overlay = Overlay()
     public var masks: Bool?
     public var jsonLines: Bool?
+    /// COCO panoptic folder beside the overlay (panoptic models).
+    public var panoptic: Bool?
+    /// COCO RLE masks in the JSON lines' segments.
+    public var rle: Bool?
+    public var trackIoU: Double?
+    public var trackMemory: Int?
     /// Output base name; `{stem}` is the input's file name without extension.
     public var naming: String?
     public var threads: Int?
@@ -72,7 +78,7 @@ public struct PipelineFile: Sendable, Equatable {
         let r = Reader(path: path)
         var p = PipelineFile(path: path)
         try r.fields(root, at: "", allowed: ["model", "weights", "vocabulary", "vocabulary_file", "inference", "crm",
-                                             "outputs", "threads"]) { key, node in
+                                             "outputs", "threads", "tracking"]) { key, node in
             switch key {
             case "model": p.model = try r.string(node, "model")
             case "weights":
@@ -96,6 +102,13 @@ public struct PipelineFile: Sendable, Equatable {
                     default: p.resize = try r.choice(n, "inference.resize", ["official", "direct"])
                     }
                 }
+            case "tracking":
+                try r.fields(node, at: "tracking", allowed: ["iou", "memory"]) { k, n in
+                    switch k {
+                    case "iou": p.trackIoU = try r.double(n, "tracking.iou", 0.01...1)
+                    default: p.trackMemory = try r.int(n, "tracking.memory", 0...10_000)
+                    }
+                }
             case "crm":
                 try r.fields(node, at: "crm", allowed: ["k", "refresh", "scope"]) { k, n in
                     switch k {
@@ -105,8 +118,11 @@ public struct PipelineFile: Sendable, Equatable {
                     }
                 }
             default:
-                try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming"]) { k, n in
+                try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming", "panoptic",
+                                                               "rle"]) { k, n in
                     switch k {
+                    case "panoptic": p.panoptic = try r.bool(n, "outputs.panoptic")
+                    case "rle": p.rle = try r.bool(n, "outputs.rle")
                     case "masks": p.masks = try r.bool(n, "outputs.masks")
                     case "jsonl": p.jsonLines = try r.bool(n, "outputs.jsonl")
                     case "naming":
@@ -124,7 +140,14 @@ public struct PipelineFile: Sendable, Equatable {
             throw VocaSegError(.usage, "give either vocabulary or vocabulary_file, not both", path: path)
         }
         if let classes = p.classes {
-            _ = try Vocabulary(classes: classes.map { Vocabulary.Class(synonyms: [$0]) })
+            // Entries may end in a [thing]/[stuff] marker, read as on the command line.
+            do {
+                for entry in classes { _ = try Vocabulary(commaSeparated: entry) }
+                _ = try Vocabulary(commaSeparated: classes.joined(separator: ", "))
+            } catch var error as VocaSegError {
+                error.path = path
+                throw error
+            }
         }
         return p
     }
@@ -151,6 +174,10 @@ public struct PipelineFile: Sendable, Equatable {
         set("legend", overlay.legend) { options.legend = $0 }
         if let masks { options.masksBesideOverlay = masks }
         if let jsonLines { options.jsonLinesBesideOverlay = jsonLines }
+        if let panoptic { options.panopticBesideOverlay = panoptic }
+        set("rle", rle) { options.rle = $0 }
+        set("track-iou", trackIoU) { options.tracking.iouThreshold = $0 }
+        set("track-memory", trackMemory) { options.tracking.memory = $0 }
         if let naming { options.naming = naming }
         set("crm-k", crmK) { options.crmK = $0 }
         set("crm-refresh", crmRefresh) { options.crmRefresh = $0 }
