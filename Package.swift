@@ -68,7 +68,8 @@ let package = Package(
 
         // MARK: Tests
         // Golden-file readers and repository paths shared by the test targets; not part of the product.
-        .target(name: "VocaSegTestSupport", exclude: ["README.md"]),
+        // Also the stand-in panoptic model and its synthetic clip, shared by the app tests and the watch harness.
+        .target(name: "VocaSegTestSupport", dependencies: ["VocaSegCore"], exclude: ["README.md"]),
         .testTarget(name: "VocaSegTensorTests", dependencies: ["VocaSegTestSupport", "VocaSegTensor"], resources: [.copy("Goldens")]),
         .testTarget(name: "VocaSegCheckpointTests", dependencies: ["VocaSegTestSupport", "VocaSegCheckpoint", "VocaSegCore"],
                     resources: [.copy("Fixtures")]),
@@ -79,7 +80,7 @@ let package = Package(
                     resources: [.copy("Goldens")]),
         // A watcher with a stand-in model, run (and killed) as a real process by the watch tests.
         .executableTarget(name: "WatchHarness", dependencies: [
-            "VocaSegApp", "VocaSegCore", .product(name: "Logging", package: "swift-log"),
+            "VocaSegApp", "VocaSegCore", "VocaSegTestSupport", .product(name: "Logging", package: "swift-log"),
         ], path: "Tests/WatchHarness"),
         .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore",
                                                            "VocaSegMedia", "VocaSegModels", "WatchHarness"]),

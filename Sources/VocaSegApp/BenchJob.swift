@@ -39,6 +39,8 @@ public struct BenchReport: Codable, Sendable {
     }
     public struct Settings: Codable, Sendable {
         public var model: String
+        /// semantic or panoptic.
+        public var task: String?
         public var randomWeights: Bool
         public var inputSize: Int?
         public var classes: Int
@@ -79,7 +81,9 @@ public struct BenchReport: Codable, Sendable {
 }
 
 public enum BenchJob {
-    public static func run(_ o: BenchOptions) throws -> BenchReport {
+    /// `modelProvider` lets tests and embedders bench a model of their own instead of the CLI's loader.
+    public static func run(_ o: BenchOptions,
+                           modelProvider: ((SegmentOptions) throws -> SegmentationModel)? = nil) throws -> BenchReport {
         guard o.frames >= 1, o.warmup >= 0 else { throw VocaSegError(.usage, "--frames must be ≥ 1, --warmup ≥ 0") }
         if let t = o.threads { ParallelConfig.setThreads(t) }
         var segment = SegmentOptions()
@@ -101,7 +105,7 @@ public enum BenchJob {
         if let input = o.input { media = try MediaSource(path: input) }
 
         let sgemm = measureSgemmGFLOPS()
-        let model = try ModelLoader.load(options: segment)
+        let model = try (modelProvider ?? { try ModelLoader.load(options: $0) })(segment)
         let textStart = DispatchTime.now().uptimeNanoseconds
         try model.prepare(vocabulary: vocabulary)
         let textMs = Double(DispatchTime.now().uptimeNanoseconds - textStart) / 1e6
@@ -118,11 +122,14 @@ public enum BenchJob {
             let clock = StageClock(warmupSamples: o.warmup)
             let frame = syntheticFrame(size: o.size ?? 640)
             var state: FrameState?
+            // Panoptic results go through the tracker as in the pipeline, so its cost is in the figures.
+            let tracker = SegmentTracker()
             for i in 0..<(o.warmup + o.frames) {
                 if i == o.warmup { _ = SectionProfile.drain() }
                 let input = try clock.measure("preprocess") { try model.preprocess(frame) }
                 let result = try clock.measure("inference") { try model.segment(input, state: &state) }
                 for (name, s) in result.timings.sorted(by: { $0.key < $1.key }) { clock.record("inference.\(name)", seconds: s) }
+                if let panoptic = result.panoptic { _ = clock.measure("track") { tracker.update(panoptic) } }
             }
             stages = clock.timings()
             inferenceTotal = stages.first { $0.stage == "inference" }?.totalSeconds ?? 0
@@ -148,7 +155,7 @@ public enum BenchJob {
         var report = BenchReport(
             machine: .init(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
                            threads: ParallelConfig.threads, blas: BLAS.configuration, sgemmGFLOPS: sgemm),
-            settings: .init(model: model.name, randomWeights: model.usesRandomWeights, inputSize: o.size,
+            settings: .init(model: model.name, task: model.isPanoptic ? "panoptic" : "semantic", randomWeights: model.usesRandomWeights, inputSize: o.size,
                             classes: vocabulary.count, crmK: o.modelSettings["crm-k"].flatMap { Int($0) }, mode: o.mode, input: o.input, frames: o.frames,
                             warmup: o.warmup),
             textEncodeMilliseconds: textMs, stages: stages,

@@ -19,7 +19,7 @@ final class MediaFrameSource: FrameSource {
 final class OverlayFrameRenderer: FrameRenderer, @unchecked Sendable {
     let renderer: OverlayRenderer
     init(_ renderer: OverlayRenderer) { self.renderer = renderer }
-    func render(frame: RGBImage, labels: LabelMap) throws -> RGBImage {
-        try renderer.render(frame: frame, labels: labels)
+    func render(frame: RGBImage, result: SegmentationResult) throws -> RGBImage {
+        try renderer.render(frame: frame, result: result)
     }
 }

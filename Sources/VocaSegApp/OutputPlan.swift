@@ -18,6 +18,7 @@ public struct OutputPlan: Sendable, Equatable {
     public var overlay: String
     public var overlayIsFolder = false
     public var masksDirectory: String?
+    public var panopticDirectory: String?
     public var jsonLines: String?
 
     static let videoExtensions: Set<String> = ["mp4", "mov", "mkv", "m4v"]
@@ -102,6 +103,13 @@ public struct OutputPlan: Sendable, Equatable {
             } else if options.masksBesideOverlay {
                 masks = overlayBase + ".masks"
             }
+            var panoptic: String?
+            if let dir = options.panopticDirectory {
+                panoptic = many ? (dir as NSString).appendingPathComponent(stem(of: input.path)) : dir
+                try ensureDirectory(dir, what: "panoptic directory")
+            } else if options.panopticBesideOverlay {
+                panoptic = overlayBase + ".panoptic"
+            }
             var jsonl: String?
             if options.jsonLinesPath == nil && options.jsonLinesBesideOverlay {
                 jsonl = overlayBase + ".jsonl"
@@ -124,7 +132,7 @@ public struct OutputPlan: Sendable, Equatable {
                 seen.insert(key)
             }
             plans.append(OutputPlan(input: input.path, overlay: overlay, overlayIsFolder: overlayIsFolder,
-                                    masksDirectory: masks, jsonLines: jsonl))
+                                    masksDirectory: masks, panopticDirectory: panoptic, jsonLines: jsonl))
         }
         return plans
     }

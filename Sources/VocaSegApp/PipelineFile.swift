@@ -30,6 +30,12 @@ public struct PipelineFile: Sendable, Equatable {
     public var overlay = Overlay()
     public var masks: Bool?
     public var jsonLines: Bool?
+    /// COCO panoptic folder beside the overlay (panoptic models).
+    public var panoptic: Bool?
+    /// COCO RLE masks in the JSON lines' segments.
+    public var rle: Bool?
+    public var trackIoU: Double?
+    public var trackMemory: Int?
     /// Output base name; `{stem}` is the input's file name without extension.
     public var naming: String?
     public var threads: Int?
@@ -85,7 +91,7 @@ public struct PipelineFile: Sendable, Equatable {
             return true
         }
         let fixedSections = ["model", "weights", "task", "vocabulary", "vocabulary_file", "inference", "crm", "outputs",
-                             "threads"]
+                             "threads", "tracking"]
         let familySections = Set(familyOptions.compactMap { $0.pipelineField.split(separator: ".").first.map(String.init) })
             .subtracting(fixedSections).sorted()
         try r.fields(root, at: "", allowed: fixedSections + familySections) { key, node in
@@ -97,10 +103,12 @@ public struct PipelineFile: Sendable, Equatable {
                 p.weights = SegmentOptions.Weights(rawValue: w)
             case "vocabulary":
                 let classes = try r.stringList(node, "vocabulary")
-                // Vocabulary's own errors (empty list, a class twice) name no file, since they also serve --classes:
-                // check here, where the file and the line are known (found by Fuzz/, pipeline harness).
+                // Vocabulary's own errors (empty list, a class twice, a misspelt [thing]/[stuff] marker) name no file,
+                // since they also serve --classes: check here, where the file and the line are known (found by Fuzz/,
+                // pipeline harness). Entries are read as on the command line, markers included.
                 do {
-                    _ = try Vocabulary(classes: classes.map { Vocabulary.Class(synonyms: [$0]) })
+                    for entry in classes { _ = try Vocabulary(commaSeparated: entry) }
+                    _ = try Vocabulary(commaSeparated: classes.joined(separator: ", "))
                 } catch let problem as VocaSegError {
                     throw r.error(node, "vocabulary", problem.message)
                 }
@@ -122,14 +130,24 @@ public struct PipelineFile: Sendable, Equatable {
                     default: p.every = try r.int(n, "inference.every", 1...100_000)
                     }
                 }
+            case "tracking":
+                try r.fields(node, at: "tracking", allowed: ["iou", "memory"]) { k, n in
+                    switch k {
+                    case "iou": p.trackIoU = try r.double(n, "tracking.iou", 0.01...1)
+                    default: p.trackMemory = try r.int(n, "tracking.memory", 0...10_000)
+                    }
+                }
             case "crm":
                 try r.fields(node, at: "crm", allowed: ["scope"] + familyKeys("crm")) { k, n in
                     if try familyField("crm", k, n) { return }
                     p.crmScope = try r.choice(n, "crm.scope", ["shared", "per-window"])
                 }
             case "outputs":
-                try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming"]) { k, n in
+                try r.fields(node, at: "outputs", allowed: ["overlay", "masks", "jsonl", "naming", "panoptic",
+                                                               "rle"]) { k, n in
                     switch k {
+                    case "panoptic": p.panoptic = try r.bool(n, "outputs.panoptic")
+                    case "rle": p.rle = try r.bool(n, "outputs.rle")
                     case "masks": p.masks = try r.bool(n, "outputs.masks")
                     case "jsonl": p.jsonLines = try r.bool(n, "outputs.jsonl")
                     case "naming":
@@ -173,6 +191,10 @@ public struct PipelineFile: Sendable, Equatable {
         set("legend", overlay.legend) { options.legend = $0 }
         if let masks { options.masksBesideOverlay = masks }
         if let jsonLines { options.jsonLinesBesideOverlay = jsonLines }
+        if let panoptic { options.panopticBesideOverlay = panoptic }
+        set("rle", rle) { options.rle = $0 }
+        set("track-iou", trackIoU) { options.tracking.iouThreshold = $0 }
+        set("track-memory", trackMemory) { options.tracking.memory = $0 }
         if let naming { options.naming = naming }
         set("task", task) { options.task = $0 }
         for (name, value) in modelSettings where !explicitlySet.contains(name) { options.modelSettings[name] = value }

@@ -11,6 +11,7 @@ public struct InputReport: Sendable, Codable {
     public var input: String
     public var overlay: String
     public var masksDirectory: String?
+    public var panopticDirectory: String?
     public var jsonLines: String?
     public var frames: Int
     public var inferredFrames: Int
@@ -56,6 +57,7 @@ public final class SegmentJob {
 
         if let threads = options.threads { ParallelConfig.setThreads(threads) }
         let model = try modelProvider(options)
+        try Self.checkOutputs(options, fit: model)
         if model.usesRandomWeights {
             logger.warning("\(String(repeating: "!", count: 12)) RANDOM WEIGHTS: \(model.name) runs with seeded random weights; the segmentation it produces is MEANINGLESS (use only for pipeline and speed checks) \(String(repeating: "!", count: 12))")
         }
@@ -84,6 +86,15 @@ public final class SegmentJob {
             }
         }
         return reports
+    }
+
+    /// Panoptic outputs need a panoptic model.
+    static func checkOutputs(_ options: SegmentOptions, fit model: SegmentationModel) throws {
+        let wanted = options.panopticOnlyOutputs
+        if !model.isPanoptic, !wanted.isEmpty {
+            throw VocaSegError(.usage, "\(wanted.joined(separator: " and ")) need a panoptic model; \(model.name) is "
+                               + "semantic (use --masks or --jsonl)")
+        }
     }
 
     func makeRenderer(vocabulary: Vocabulary) throws -> OverlayRenderer {
@@ -125,13 +136,22 @@ public final class SegmentJob {
                 try OutputPlan.ensureDirectory(masks, what: "masks directory")
                 sinks.append(try LabelMapSink(directory: masks, vocabulary: vocabulary))
             }
+            if let panoptic = plan.panopticDirectory {
+                try OutputPlan.ensureDirectory(panoptic, what: "panoptic directory")
+                sinks.append(try PanopticSink(directory: panoptic, vocabulary: vocabulary))
+            }
             if let jsonl = plan.jsonLines {
-                let header: [String: Any] = [
+                var header: [String: Any] = [
                     "input": plan.input, "model": model.name, "random_weights": model.usesRandomWeights,
                     "width": info.width, "height": info.height, "every": options.every,
                     "model_settings": model.settingsSummary,
+                    "task": model.isPanoptic ? "panoptic" : "semantic",
                 ]
-                sinks.append(try JSONLinesSink(path: jsonl, header: header, vocabulary: vocabulary))
+                if model.isPanoptic {
+                    header["things"] = vocabulary.classes.map(\.isThing)
+                    header["tracking"] = ["iou": options.tracking.iouThreshold, "memory": options.tracking.memory]
+                }
+                sinks.append(try JSONLinesSink(path: jsonl, header: header, vocabulary: vocabulary, rle: options.rle))
             }
         } catch {
             for s in sinks { s.abort() }
@@ -140,7 +160,8 @@ public final class SegmentJob {
 
         let pipeline = FramePipeline(source: MediaFrameSource(media), model: model,
                                      renderer: options.writeOverlay ? OverlayFrameRenderer(renderer) : nil, sinks: sinks,
-                                     options: .init(queueDepth: options.queueDepth, every: options.every))
+                                     options: .init(queueDepth: options.queueDepth, every: options.every,
+                                                    tracking: options.tracking))
         let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
                                         mode: options.progress, quiet: options.quiet)
         pipeline.onFrameWritten = { frame in progress.update(frames: frame.frame.index + 1) }
@@ -160,7 +181,7 @@ public final class SegmentJob {
         }
         for w in warnings { logger.warning("\(plan.input): \(w)") }
         return InputReport(input: plan.input, overlay: plan.overlay, masksDirectory: plan.masksDirectory,
-                           jsonLines: plan.jsonLines, frames: outcome.frames, inferredFrames: outcome.inferredFrames,
+                           panopticDirectory: plan.panopticDirectory, jsonLines: plan.jsonLines, frames: outcome.frames, inferredFrames: outcome.inferredFrames,
                            interrupted: outcome.interrupted, wallSeconds: outcome.wallSeconds,
                            timings: outcome.timings, corruptPackets: stats.corruptPackets, warnings: warnings)
     }

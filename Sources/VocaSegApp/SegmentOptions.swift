@@ -1,5 +1,6 @@
 import VocaSegCore
 import VocaSegModels
+import VocaSegPipeline
 
 /// Everything `vocaseg segment` can be asked to do, independent of how it was asked (CLI flags or a pipeline file).
 public struct SegmentOptions: Sendable {
@@ -31,6 +32,14 @@ public struct SegmentOptions: Sendable {
     public var sliding = SlidingWindowOptions()
     public var every: Int = 1
     public var masksDirectory: String?
+    /// COCO panoptic PNGs + JSON here (panoptic models only).
+    public var panopticDirectory: String?
+    /// `<name>.panoptic/` beside the overlay: a pipeline file's `outputs.panoptic: true`.
+    public var panopticBesideOverlay = false
+    /// COCO RLE masks in the JSON lines' `segments`.
+    public var rle = false
+    /// How panoptic segments keep their ids across frames.
+    public var tracking = TrackingOptions()
     public var jsonLinesPath: String?
     public var alpha: Double = 0.5
     public var outlines = true
@@ -79,6 +88,13 @@ public struct SegmentOptions: Sendable {
         }
         try ModelLoader.validate(self)
         if queueDepth < 1 || queueDepth > 64 { throw VocaSegError(.usage, "--queue-depth must be between 1 and 64") }
+        if rle && jsonLinesPath == nil && !jsonLinesBesideOverlay {
+            throw VocaSegError(.usage, "--rle adds masks to the JSON lines: give --jsonl FILE too")
+        }
+        if !(0...1).contains(tracking.iouThreshold) || tracking.iouThreshold == 0 {
+            throw VocaSegError(.usage, "--track-iou must be above 0 and at most 1 (got \(tracking.iouThreshold))")
+        }
+        if tracking.memory < 0 { throw VocaSegError(.usage, "--track-memory must be 0 or more (got \(tracking.memory))") }
     }
 }
 
@@ -86,3 +102,11 @@ public struct SegmentOptions: Sendable {
 public typealias SlidingWindowOptions = VocaSegModels.SlidingWindowOptions
 public typealias FamilySettings = VocaSegModels.FamilySettings
 public typealias ModelFamilies = VocaSegModels.ModelFamilies
+public typealias TrackingOptions = VocaSegPipeline.TrackingOptions
+
+extension SegmentOptions {
+    /// Outputs that only a panoptic model can fill, by flag name; a semantic model refuses them in one line.
+    var panopticOnlyOutputs: [String] {
+        (panopticDirectory != nil || panopticBesideOverlay ? ["--panoptic"] : []) + (rle ? ["--rle"] : [])
+    }
+}

@@ -23,6 +23,14 @@ public protocol SegmentationModel: AnyObject, Sendable {
     /// Segment one preprocessed frame. `state` carries what a model reuses across frames of one stream (e.g.
     /// ERR-Seg's selected classes); it starts as `nil` for a new stream.
     func segment(_ input: PreprocessedFrame, state: inout FrameState?) throws -> SegmentationResult
+
+    /// True when `segment` fills `SegmentationResult.panoptic` (then `--panoptic` and the JSON-lines `segments`
+    /// are available).
+    var isPanoptic: Bool { get }
+}
+
+extension SegmentationModel {
+    public var isPanoptic: Bool { false }
 }
 
 extension SegmentationModel {
@@ -69,16 +77,22 @@ extension ModelPayload {
     public func jsonFields(classNames: [String]) -> [String: any Sendable] { [:] }
 }
 
-/// The result for one frame: a label map at the original frame's size and what the model adds to it.
+/// The result for one frame: a label map at the original frame's size, the segments when the model is panoptic,
+/// and what the model adds to them.
 public struct SegmentationResult: Sendable {
+    /// The semantic label map; every model fills it, panoptic ones too (label-map PNGs stay semantic).
     public var labels: LabelMap
+    /// Segment ids and segments at frame size, for panoptic models; nil for semantic ones.
+    public var panoptic: PanopticResult?
     /// Model-specific per-frame output (ERR-Seg: the classes its CRM kept); nil when the model has none.
     public var payload: (any ModelPayload)?
     /// Stage timings inside the model, in seconds, by stage name (e.g. "backbone", "head").
     public var timings: [String: Double]
 
-    public init(labels: LabelMap, payload: (any ModelPayload)? = nil, timings: [String: Double] = [:]) {
+    public init(labels: LabelMap, payload: (any ModelPayload)? = nil, timings: [String: Double] = [:],
+                panoptic: PanopticResult? = nil) {
         self.labels = labels
+        self.panoptic = panoptic
         self.payload = payload
         self.timings = timings
     }

@@ -4,12 +4,22 @@ import Foundation
 ///
 /// A class may carry synonyms (`"sofa, couch"` on one line of a vocabulary file); the models use the first one
 /// in the text prompt, as ERR-Seg's official code does, and outputs name the class by it too.
+///
+/// Every class is a thing (countable: instances get their own segments and track ids) or stuff (one segment per
+/// class). A trailing `[thing]` or `[stuff]` marker on a class decides it (`road, street [stuff]`); without one,
+/// the class's names are looked up in the COCO panoptic, ADE20K-150 and Cityscapes metadata; anything else is a
+/// thing.
 public struct Vocabulary: Sendable, Equatable, Hashable {
     public struct Class: Sendable, Equatable, Hashable {
         /// All spellings, first one preferred; never empty.
         public var synonyms: [String]
         public var name: String { synonyms[0] }
-        public init(synonyms: [String]) { self.synonyms = synonyms }
+        public var isThing: Bool
+        /// `isThing` nil: from the known datasets by name, else thing.
+        public init(synonyms: [String], isThing: Bool? = nil) {
+            self.synonyms = synonyms
+            self.isThing = isThing ?? ThingStuffMarker.knownKind(of: synonyms) ?? true
+        }
     }
 
     public var classes: [Class]
@@ -37,20 +47,41 @@ public struct Vocabulary: Sendable, Equatable, Hashable {
         if names.contains(where: \.isEmpty), !names.allSatisfy(\.isEmpty) {
             throw VocaSegError(.usage, "the class list \"\(text)\" has an empty name between commas")
         }
-        try self.init(classes: names.filter { !$0.isEmpty }.map { Class(synonyms: [$0]) })
+        let classes = try names.filter { !$0.isEmpty }.map { item -> Class in
+            let name: String, marker: Bool?
+            do { (name, marker) = try ThingStuffMarker.split(item) } catch var error as VocaSegError {
+                // On the command line a bad marker is a usage error, not a bad input file.
+                error.kind = .usage
+                throw error
+            }
+            guard !name.isEmpty else { throw VocaSegError(.usage, "the class list has a marker without a name: \(item)") }
+            return Class(synonyms: [name], isThing: marker)
+        }
+        try self.init(classes: classes)
     }
 
-    /// A vocabulary file: one class per line; `a, b` on a line gives synonyms of one class; blank lines and lines
-    /// starting with `#` are skipped.
+    /// A vocabulary file: one class per line; `a, b` on a line gives synonyms of one class; a trailing `[thing]`
+    /// or `[stuff]` sets the kind; blank lines and lines starting with `#` are skipped.
     public init(fileContents text: String, path: String) throws {
         var classes: [Class] = []
-        for raw in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
-            let line = raw.trimmingCharacters(in: .whitespaces)
-            if line.isEmpty || line.hasPrefix("#") { continue }
-            let synonyms = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-            if !synonyms.isEmpty { classes.append(Class(synonyms: synonyms)) }
-        }
-        do { try self.init(classes: classes) } catch var error as VocaSegError {
+        do {
+            for (number, raw) in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline).enumerated() {
+                let trimmed = raw.trimmingCharacters(in: .whitespaces)
+                if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+                let line: String, marker: Bool?
+                do { (line, marker) = try ThingStuffMarker.split(trimmed) } catch var error as VocaSegError {
+                    error.message = "line \(number + 1): \(error.message)"
+                    throw error
+                }
+                let synonyms = line.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+                    .filter { !$0.isEmpty }
+                if synonyms.isEmpty {
+                    throw VocaSegError(.input, "line \(number + 1): a [thing]/[stuff] marker without a class name")
+                }
+                classes.append(Class(synonyms: synonyms, isThing: marker))
+            }
+            try self.init(classes: classes)
+        } catch var error as VocaSegError {
             error.path = path
             throw error
         }

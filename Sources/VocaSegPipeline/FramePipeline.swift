@@ -2,8 +2,8 @@ import Dispatch
 import Foundation
 import VocaSegCore
 
-/// decode → preprocess → inference → overlay → sinks, each stage on its own serial dispatch queue, joined by
-/// bounded queues.
+/// decode → preprocess → inference → track → overlay → sinks, each stage on its own serial dispatch queue, joined
+/// by bounded queues. The track stage gives panoptic segments persistent ids and passes semantic results through.
 ///
 /// Back-pressure: a slow stage fills the queue in front of it and its producer blocks, so no frame is ever dropped
 /// and at most `queueDepth` frames wait between two stages: memory does not grow with the input's length.
@@ -17,10 +17,14 @@ public final class FramePipeline: @unchecked Sendable {
         public var every: Int = 1
         /// Frames per stage left out of the timings (benchmark warm-up).
         public var warmupFrames: Int = 0
-        public init(queueDepth: Int = 3, every: Int = 1, warmupFrames: Int = 0) {
+        /// How panoptic segments are matched across frames.
+        public var tracking = TrackingOptions()
+        public init(queueDepth: Int = 3, every: Int = 1, warmupFrames: Int = 0,
+                    tracking: TrackingOptions = TrackingOptions()) {
             self.queueDepth = queueDepth
             self.every = every
             self.warmupFrames = warmupFrames
+            self.tracking = tracking
         }
     }
 
@@ -72,9 +76,11 @@ public final class FramePipeline: @unchecked Sendable {
         let decoded = BoundedQueue<VideoFrame>(capacity: options.queueDepth)
         let prepared = BoundedQueue<Prepared>(capacity: options.queueDepth)
         let inferred = BoundedQueue<Inferred>(capacity: options.queueDepth)
+        let tracked = BoundedQueue<Inferred>(capacity: options.queueDepth)
         let rendered = BoundedQueue<ProcessedFrame>(capacity: options.queueDepth)
         let queues: [(String, any CancellableQueue)] = [
-            ("decoded", decoded), ("prepared", prepared), ("inferred", inferred), ("rendered", rendered),
+            ("decoded", decoded), ("prepared", prepared), ("inferred", inferred), ("tracked", tracked),
+            ("rendered", rendered),
         ]
         let group = DispatchGroup()
         let fail: (Error) -> Void = { [firstError] error in
@@ -125,13 +131,32 @@ public final class FramePipeline: @unchecked Sendable {
             }
         } onError: { fail($0) }
 
+        stage("track", group) { [clock, options] in
+            defer { tracked.close() }
+            let tracker = SegmentTracker(options: options.tracking)
+            let cuts = SceneCutDetector(threshold: options.tracking.sceneCutThreshold)
+            // Frames that reuse an earlier result (`--every N`) reuse its tracked ids too.
+            var latest: SegmentationResult?
+            while var item = inferred.pop() {
+                if item.inferred, let panoptic = item.result.panoptic {
+                    item.result.panoptic = clock.measure("track") {
+                        tracker.update(panoptic, sceneCut: cuts.isCut(item.frame.image))
+                    }
+                    latest = item.result
+                } else if !item.inferred, item.result.panoptic != nil, let latest {
+                    item.result = latest
+                }
+                if !tracked.push(item) { return }
+            }
+        } onError: { fail($0) }
+
         stage("overlay", group) { [renderer, clock] in
             defer { rendered.close() }
-            while let item = inferred.pop() {
+            while let item = tracked.pop() {
                 var overlay: RGBImage?
                 if let renderer {
                     overlay = try clock.measure("overlay") {
-                        try renderer.render(frame: item.frame.image, labels: item.result.labels)
+                        try renderer.render(frame: item.frame.image, result: item.result)
                     }
                 }
                 let out = ProcessedFrame(frame: item.frame, result: item.result, inferred: item.inferred,

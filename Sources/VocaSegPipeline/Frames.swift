@@ -52,5 +52,6 @@ public protocol FrameSink: AnyObject {
 
 /// Draws the overlay for one frame (the renderer module conforms through a small adapter).
 public protocol FrameRenderer: AnyObject, Sendable {
-    func render(frame: RGBImage, labels: LabelMap) throws -> RGBImage
+    /// Draws the panoptic segments when the result has them, else the semantic label map.
+    func render(frame: RGBImage, result: SegmentationResult) throws -> RGBImage
 }

@@ -17,14 +17,19 @@ final class ClassColorTable: @unchecked Sendable {
     /// blends 16 pixels per step as three 16-lane vectors. Fits UInt16: a·c + 128 + (256 − a)·f ≤ 256·255 + 128.
     let premultipliedPattern: UnsafeMutablePointer<UInt16>
 
-    init(classNames: [String], alpha: Double, overrides: [String: RGBColor]) {
+    convenience init(classNames: [String], alpha: Double, overrides: [String: RGBColor]) {
         var lowercasedOverrides: [String: RGBColor] = [:]
         for (name, color) in overrides { lowercasedOverrides[name.lowercased()] = color }
-        colors = classNames.map { name in
+        self.init(colors: classNames.map { name in
             if let color = lowercasedOverrides[name.lowercased()] { return color }
             let c = Palette.color(forClassName: name)
             return RGBColor(r: c.r, g: c.g, b: c.b)
-        }
+        }, alpha: alpha)
+    }
+
+    /// A table for any list of colours: per-segment colours of a panoptic frame are built this way.
+    init(colors: [RGBColor], alpha: Double) {
+        self.colors = colors
         let a = UInt32((alpha * 256).rounded())
         frameWeight = 256 - a
         premultiplied = .allocate(capacity: 3 * colors.count)

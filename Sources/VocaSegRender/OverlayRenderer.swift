@@ -63,6 +63,55 @@ public final class OverlayRenderer: @unchecked Sendable {
         _ = try renderWithLayout(into: &frame, labels: labels)
     }
 
+    /// Draws a whole result: its panoptic segments (instance colours, outlines between instances, labels such as
+    /// `person 3`) when it has them, else its label map.
+    public func render(frame: RGBImage, result: SegmentationResult) throws -> RGBImage {
+        var output = frame
+        if let panoptic = result.panoptic {
+            _ = try renderPanopticWithLayout(into: &output, panoptic: panoptic)
+        } else {
+            try render(into: &output, labels: result.labels)
+        }
+        return output
+    }
+
+    func renderPanopticWithLayout(into frame: inout RGBImage, panoptic: PanopticResult) throws -> Layout {
+        lock.lock()
+        defer { lock.unlock() }
+        guard frame.width > 0, frame.height > 0 else { return Layout() }
+        guard panoptic.width > 0, panoptic.height > 0 else {
+            throw VocaSegError(.internal, "the panoptic map is empty (\(panoptic.width)x\(panoptic.height))")
+        }
+        if let bad = panoptic.segments.first(where: { !classNames.indices.contains($0.classIndex) }) {
+            throw VocaSegError(.internal, "segment \(bad.id) names class \(bad.classIndex) but the vocabulary has "
+                + "only \(classNames.count) classes")
+        }
+        let slots = try SegmentSlots(panoptic)
+        let colors = slots.segments.map {
+            InstanceColors.color(classColor: colorTable.colors[$0.classIndex], trackId: $0.id, isThing: $0.isThing)
+        }
+        // Each segment is its own "class" for the blender, so outlines fall between touching instances too.
+        let table = ClassColorTable(colors: colors, alpha: options.alpha)
+        OverlayBlender.blend(frame: &frame, labels: slots.labels, colors: table, outlines: options.drawsOutlines)
+
+        var layout = Layout()
+        guard let font else { return layout }
+        let pixelSize = Self.labelPixelSize(frameHeight: frame.height)
+        if options.drawsLabels {
+            let names = slots.segments.map { $0.isThing ? "\(classNames[$0.classIndex]) \($0.id)" : classNames[$0.classIndex] }
+            let placed = try drawLabels(into: &frame, labels: slots.labels, counts: slots.segments.map(\.area),
+                                        names: names, pixelSize: pixelSize)
+            layout.labelBoxes = placed.map { (slots.segments[$0.classIndex].classIndex, $0.box) }
+        }
+        if options.drawsLegend {
+            var counts = [Int](repeating: 0, count: classNames.count)
+            for segment in slots.segments { counts[segment.classIndex] += segment.area }
+            layout.legend = try drawLegend(into: &frame, counts: counts, pixelSize: max(12, pixelSize * 4 / 5),
+                                           font: font)
+        }
+        return layout
+    }
+
     func renderWithLayout(into frame: inout RGBImage, labels: LabelMap) throws -> Layout {
         lock.lock()
         defer { lock.unlock() }
@@ -78,7 +127,8 @@ public final class OverlayRenderer: @unchecked Sendable {
         guard let font else { return layout }
         let pixelSize = Self.labelPixelSize(frameHeight: frame.height)
         if options.drawsLabels {
-            layout.labelBoxes = try drawLabels(into: &frame, labels: labels, counts: counts, pixelSize: pixelSize)
+            layout.labelBoxes = try drawLabels(into: &frame, labels: labels, counts: counts, names: classNames,
+                                               pixelSize: pixelSize)
         }
         if options.drawsLegend {
             layout.legend = try drawLegend(into: &frame, counts: counts, pixelSize: max(12, pixelSize * 4 / 5),
@@ -87,8 +137,9 @@ public final class OverlayRenderer: @unchecked Sendable {
         return layout
     }
 
-    private func drawLabels(into frame: inout RGBImage, labels: LabelMap, counts: [Int], pixelSize: Int) throws
-        -> [(classIndex: Int, box: PixelRect)]
+    /// `labels` indexes `names` and `counts` (classes, or the segments of a panoptic frame).
+    private func drawLabels(into frame: inout RGBImage, labels: LabelMap, counts: [Int], names: [String],
+                            pixelSize: Int) throws -> [(classIndex: Int, box: PixelRect)]
     {
         let minimum = max(1, Int((options.minimumLabelFraction * Double(labels.labels.count)).rounded(.up)))
         let wanted = Set(counts.indices.filter { counts[$0] >= minimum })
@@ -99,7 +150,7 @@ public final class OverlayRenderer: @unchecked Sendable {
         var placed: [(classIndex: Int, box: PixelRect)] = []
         var masks: [TextMask] = []
         for anchor in ordered {
-            let mask = try textMask(classNames[anchor.classIndex], pixelSize: pixelSize)
+            let mask = try textMask(names[anchor.classIndex], pixelSize: pixelSize)
             let x = min(max(anchor.x - mask.width / 2, 0), max(frame.width - mask.width, 0))
             let y = min(max(anchor.y - mask.height / 2, 0), max(frame.height - mask.height, 0))
             let box = PixelRect(x: x, y: y, width: mask.width, height: mask.height)

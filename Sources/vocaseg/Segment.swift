@@ -12,6 +12,11 @@ struct Segment: ParsableCommand {
               vocaseg segment Samples/clip_640x360_aac.mp4 --classes "person, car, road, tree, sky" -o out.mp4 \\
                 --masks masks/ --jsonl out.jsonl
 
+            Thing or stuff: a class is a thing (instances get their own segments and track ids) or stuff (one \
+            segment per class). End a class with [thing] or [stuff] to say which, e.g. --classes "person, road \
+            [stuff]" or a vocabulary-file line "road, street [stuff]"; without a marker the COCO panoptic, \
+            ADE20K-150 and Cityscapes metadata decide by name, and any other class is a thing.
+
             Outputs are written under temporary names and renamed when complete; an interrupted run (Ctrl-C) \
             finishes the frame in flight and leaves valid, shorter outputs (exit 130).
             """
@@ -84,6 +89,18 @@ struct Segment: ParsableCommand {
     @Option(help: "Write one JSON line per frame (classes present with pixel fractions) to this file, after a header with the model and its settings. Default: none.")
     var jsonl: String?
 
+    @Option(help: "Panoptic models: write COCO panoptic output (one PNG per frame, id = R + 256·G + 256²·B, and panoptic.json) into this directory.")
+    var panoptic: String?
+
+    @Flag(help: "Panoptic models: add each segment's mask as COCO RLE to the JSON lines' segments (needs --jsonl).")
+    var rle = false
+
+    @Option(name: .customLong("track-iou"), help: "Panoptic models: mask IoU at which a segment continues a track of its class. Default: 0.3.")
+    var trackIoU: Double?
+
+    @Option(name: .customLong("track-memory"), help: "Panoptic models: inferred frames a lost object keeps its track id. Default: 5.")
+    var trackMemory: Int?
+
     @Option(help: "Overlay opacity, 0…1. Default: 0.5.")
     var alpha: Double?
 
@@ -128,7 +145,8 @@ struct Segment: ParsableCommand {
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
                 "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
                 "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
-                "labels": labels != nil, "legend": legend != nil,
+                "labels": labels != nil, "legend": legend != nil, "rle": rle, "track-iou": trackIoU != nil,
+                "track-memory": trackMemory != nil,
             ]
             try PipelineFile.load(path: pipeline).apply(to: &o, explicitlySet: Set(explicit.filter(\.value).keys))
         }
@@ -173,6 +191,10 @@ struct Segment: ParsableCommand {
         if let every { o.every = every }
         o.masksDirectory = masks
         o.jsonLinesPath = jsonl
+        if let panoptic { o.panopticDirectory = panoptic }
+        if rle { o.rle = true }
+        if let trackIoU { o.tracking.iouThreshold = trackIoU }
+        if let trackMemory { o.tracking.memory = trackMemory }
         if let alpha { o.alpha = alpha }
         if let outlines { o.outlines = outlines }
         if let labels { o.labels = labels }
@@ -201,6 +223,7 @@ struct Segment: ParsableCommand {
     private func printSummary(_ r: InputReport) {
         var lines = ["\(r.input): \(r.frames) frames (\(r.inferredFrames) inferred) in \(String(format: "%.2f", r.wallSeconds)) s → \(r.overlay)"]
         if let m = r.masksDirectory { lines.append("  label maps: \(m)") }
+        if let p = r.panopticDirectory { lines.append("  COCO panoptic: \(p)") }
         if let j = r.jsonLines { lines.append("  JSON lines: \(j)") }
         // As wide as the longest stage name, so that `inference.backbone.stage0` and its siblings stay apart.
         let width = max(22, r.timings.map(\.stage.count).max() ?? 0)

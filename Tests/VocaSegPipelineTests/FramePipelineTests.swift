@@ -49,8 +49,9 @@ import VocaSegPipeline
         let pipeline = FramePipeline(source: source, model: try makeModel(), renderer: nil, sinks: [sink],
                                      options: .init(queueDepth: 2))
         _ = try pipeline.run()
-        // 4 queues of depth 2, plus one frame held by each of the 4 stage threads and the one being decoded.
-        #expect(source.maxInFlight <= 4 * 2 + 5)
+        // 5 queues of depth 2 (decoded, prepared, inferred, tracked, rendered), plus one frame held by each of the 5
+        // stage threads after decode and the one being decoded.
+        #expect(source.maxInFlight <= 5 * 2 + 6)
         #expect(sink.frames.count == 120)
     }
 
@@ -102,7 +103,7 @@ import VocaSegPipeline
                                      renderer: nil, sinks: [sink], options: .init(queueDepth: 3))
         let outcome = try pipeline.run()
         #expect(outcome.frames == 3000)
-        #expect(source.maxInFlight <= 4 * 3 + 5, "max in flight \(source.maxInFlight)")
+        #expect(source.maxInFlight <= 5 * 3 + 6, "max in flight \(source.maxInFlight)")
         #expect(outcome.queueHighWaterMarks.values.allSatisfy { $0 <= 3 })
     }
 }

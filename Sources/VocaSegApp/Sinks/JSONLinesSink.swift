@@ -5,13 +5,16 @@ import VocaSegPipeline
 
 /// One JSON object per line: a header with the vocabulary and model, then one line per frame with its index,
 /// timestamp, the classes present with their pixel fractions, and whatever the model's payload adds (ERR-Seg: the
-/// classes its CRM selected, as "selected").
+/// classes its CRM selected, as "selected"). Panoptic results add `segments`: track id, class, thing or stuff,
+/// score, area, bbox, and with `rle` the mask as COCO RLE.
 final class JSONLinesSink: FrameSink {
     private let file: AtomicOutputFile
     private let handle: FileHandle
     private let names: [String]
+    private let rle: Bool
 
-    init(path: String, header: [String: Any], vocabulary: Vocabulary) throws {
+    init(path: String, header: [String: Any], vocabulary: Vocabulary, rle: Bool = false) throws {
+        self.rle = rle
         file = try AtomicOutputFile(finalPath: path)
         guard FileManager.default.createFile(atPath: file.temporaryPath, contents: nil),
               let handle = FileHandle(forWritingAtPath: file.temporaryPath)
@@ -45,6 +48,18 @@ final class JSONLinesSink: FrameSink {
         if let name = frame.frame.sourceName { line["image"] = name }
         for (key, value) in frame.result.payload?.jsonFields(classNames: names) ?? [:] where line[key] == nil {
             line[key] = value
+        }
+        if let panoptic = frame.result.panoptic {
+            let masks = rle ? CocoRLE.encodeSegments(panoptic) : [:]
+            line["segments"] = panoptic.segments.map { s -> [String: Any] in
+                var entry: [String: Any] = [
+                    "id": Int(s.id), "class_id": s.classIndex, "class": names[s.classIndex], "isthing": s.isThing,
+                    "score": (Double(s.score) * 1e6).rounded() / 1e6, "area": s.area,
+                    "bbox": [s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height],
+                ]
+                if let mask = masks[s.id] { entry["rle"] = mask }
+                return entry
+            }
         }
         try writeLine(line)
     }

@@ -94,6 +94,7 @@ public enum WatchWorker {
         if model.usesRandomWeights {
             logger.warning("RANDOM WEIGHTS: \(model.name) runs with seeded random weights; outputs are meaningless")
         }
+        try SegmentJob.checkOutputs(segment, fit: model)
         try model.prepare(vocabulary: vocabulary)
         let renderer = try runner.makeRenderer(vocabulary: vocabulary)
         // SIGTERM from the watcher stops the pipeline after the frame in flight; the watcher then requeues the job.
@@ -102,7 +103,7 @@ public enum WatchWorker {
                                        renderer: renderer) { pipeline in
             InterruptHandler.shared.onStop { pipeline.requestStop() }
         }
-        let staged = [plan.overlay, plan.masksDirectory, plan.jsonLines].compactMap { $0 }
+        let staged = [plan.overlay, plan.masksDirectory, plan.panopticDirectory, plan.jsonLines].compactMap { $0 }
             .map { String($0.dropFirst(dir.count).drop { $0 == "/" }) }
         let result = Result(outputs: staged, frames: report.frames, interrupted: report.interrupted)
         let resultPath = (dir as NSString).appendingPathComponent(resultName)

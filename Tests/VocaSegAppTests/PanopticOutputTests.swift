@@ -1,0 +1,131 @@
+import Foundation
+import Testing
+import VocaSegCore
+import VocaSegMedia
+import VocaSegTestSupport
+@testable import VocaSegApp
+
+/// The stand-in panoptic model through `segment` (video and image) with every output, `bench`, and the refusal
+/// of panoptic outputs for a semantic model.
+@Suite(.serialized) struct PanopticOutputTests {
+    /// The first `frames` frames of the shapes clip as a near-lossless H.264 video.
+    func makeClip(in dir: URL, frames: Int = 12) throws -> String {
+        let pngs = dir.appendingPathComponent("frames")
+        try FileManager.default.createDirectory(at: pngs, withIntermediateDirectories: true)
+        for t in 0..<frames {
+            try ImageFileWriter.write(ShapesClip.frame(t).image, to: pngs.appendingPathComponent(String(format: "%03d.png", t)).path)
+        }
+        let video = dir.appendingPathComponent("shapes.mp4").path
+        let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-framerate", "25", "-i",
+                                            pngs.appendingPathComponent("%03d.png").path, "-c:v", "libx264",
+                                            "-qp", "0", "-pix_fmt", "yuv444p", video])
+        #expect(r.status == 0, "\(r.stderr)")
+        return video
+    }
+
+    func options(_ input: String, _ dir: URL, output: String) -> SegmentOptions {
+        var o = SegmentOptions()
+        o.inputs = [input]
+        o.output = dir.appendingPathComponent(output).path
+        o.classes = ShapesClip.vocabulary
+        o.masksDirectory = dir.appendingPathComponent("masks").path
+        o.panopticDirectory = dir.appendingPathComponent("panoptic").path
+        o.jsonLinesPath = dir.appendingPathComponent("out.jsonl").path
+        o.rle = true
+        o.progress = .never
+        return o
+    }
+
+    func jsonLines(_ path: URL) throws -> [[String: Any]] {
+        try String(contentsOf: path, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])
+        }
+    }
+
+    @Test func aVideoGivesEveryOutputAndIdsAgreeBetweenThem() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let video = try makeClip(in: dir)
+        let reports = try SegmentJob(options: options(video, dir, output: "out.mp4"),
+                                     modelProvider: { _ in ShapesPanopticModel() }).run()
+        #expect(reports.first?.frames == 12)
+        #expect(try videoFrameTimes(dir.appendingPathComponent("out.mp4").path).count == 12)
+        let pan = dir.appendingPathComponent("panoptic")
+        let doc = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: pan.appendingPathComponent("panoptic.json"))) as? [String: Any])
+        let categories = try #require(doc["categories"] as? [[String: Any]])
+        #expect(categories.map { $0["isthing"] as? Int } == [0, 0, 1, 1])
+        let annotations = try #require(doc["annotations"] as? [[String: Any]])
+        #expect(annotations.count == 12)
+        // Frame 5: grass, sky, two people and a car; the PNG's colours decode to exactly the listed ids.
+        let a5 = annotations[5]
+        let infos = try #require(a5["segments_info"] as? [[String: Any]])
+        #expect(infos.count == 5)
+        let png = try MediaSource(path: pan.appendingPathComponent(try #require(a5["file_name"] as? String)).path)
+        let image = try #require(try png.nextFrame()).image
+        var pixelIds: [Int: Int] = [:]
+        for i in 0..<(image.width * image.height) {
+            let id = Int(image.pixels[i * 3]) + 256 * Int(image.pixels[i * 3 + 1]) + 65536 * Int(image.pixels[i * 3 + 2])
+            pixelIds[id, default: 0] += 1
+        }
+        #expect(Set(pixelIds.keys) == Set(infos.compactMap { $0["id"] as? Int }))
+        for info in infos { #expect(pixelIds[info["id"] as! Int] == info["area"] as? Int) }
+
+        let lines = try jsonLines(dir.appendingPathComponent("out.jsonl"))
+        #expect(lines[0]["task"] as? String == "panoptic")
+        let segments = try #require(lines[6]["segments"] as? [[String: Any]])
+        #expect(Set(segments.compactMap { $0["id"] as? Int }) == Set(infos.compactMap { $0["id"] as? Int }))
+        #expect(segments.allSatisfy { ($0["rle"] as? [String: Any])?["counts"] is String })
+        // People keep their track ids from the first to the last frame (no crossing yet in 12 frames).
+        let first = try #require(lines[1]["segments"] as? [[String: Any]]).filter { $0["class"] as? String == "person" }
+        let last = try #require(lines[12]["segments"] as? [[String: Any]]).filter { $0["class"] as? String == "person" }
+        #expect(first.count == 2 && Set(first.compactMap { $0["id"] as? Int }) == Set(last.compactMap { $0["id"] as? Int }))
+        // Label maps stay semantic: one PNG per frame, indexed by class.
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("masks").path)
+            .filter { $0.hasSuffix(".png") }.count == 12)
+    }
+
+    @Test func anImageGivesEveryOutput() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let picture = dir.appendingPathComponent("shapes.png").path
+        try ImageFileWriter.write(ShapesClip.frame(40).image, to: picture)
+        _ = try SegmentJob(options: options(picture, dir, output: "out.png"),
+                           modelProvider: { _ in ShapesPanopticModel() }).run()
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("out.png").path))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("panoptic/000000.png").path))
+        let lines = try jsonLines(dir.appendingPathComponent("out.jsonl"))
+        let segments = try #require(lines[1]["segments"] as? [[String: Any]])
+        // Frame 40: grass, sky, three people, two cars.
+        #expect(segments.count == 7)
+        #expect(segments.filter { $0["isthing"] as? Bool == true }.count == 5)
+    }
+
+    @Test func aSemanticModelRefusesPanopticOutputsInOneLine() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let picture = dir.appendingPathComponent("shapes.png").path
+        try ImageFileWriter.write(ShapesClip.frame(0).image, to: picture)
+        var o = options(picture, dir, output: "out.png")
+        o.rle = false
+        #expect(throws: VocaSegError(.usage, "--panoptic need a panoptic model; test-quadrants is semantic (use --masks or --jsonl)")) {
+            try SegmentJob(options: o, modelProvider: { _ in QuadrantModel() }).run()
+        }
+        o.jsonLinesPath = nil
+        o.rle = true
+        #expect(throws: VocaSegError.self) { try o.validateFlags() }
+    }
+
+    @Test func benchRunsThePanopticModelWithATrackStage() throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var b = BenchOptions()
+        b.input = try makeClip(in: dir, frames: 6)
+        b.frames = 4
+        b.warmup = 1
+        b.classCount = 4
+        let report = try BenchJob.run(b, modelProvider: { _ in ShapesPanopticModel() })
+        #expect(report.settings.task == "panoptic")
+        #expect(report.stages.contains { $0.stage == "track" && $0.frames == 4 })
+    }
+}
