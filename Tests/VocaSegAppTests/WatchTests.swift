@@ -35,9 +35,22 @@ import VocaSegCore
         let p = Process()
         p.executableURL = URL(fileURLWithPath: WatchTests.harness)
         p.arguments = [f.inbox.path, f.pipeline.path, f.out.path] + extra
-        p.standardError = FileHandle(forWritingAtPath: "/dev/null")
+        // Kept beside the folders so that a failing test can say what the watcher printed.
+        let log = f.root.appendingPathComponent("harness-\(UUID().uuidString.prefix(8)).log")
+        FileManager.default.createFile(atPath: log.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: log)
         try p.run()
         return p
+    }
+
+    /// The last lines the harnesses of this test printed, for failure messages.
+    func harnessLog(_ f: Folder) -> String {
+        let logs = ((try? FileManager.default.contentsOfDirectory(atPath: f.root.path)) ?? [])
+            .filter { $0.hasPrefix("harness-") }.sorted()
+        return logs.map { name in
+            let text = (try? String(contentsOf: f.root.appendingPathComponent(name), encoding: .utf8)) ?? ""
+            return "\(name): " + text.split(separator: "\n").suffix(5).joined(separator: " | ")
+        }.joined(separator: "\n")
     }
 
     func journal(_ f: Folder) throws -> [JobRecord] {
@@ -299,15 +312,19 @@ import VocaSegCore
         func killMidJob(attempt: Int) throws {
             let p = try startHarness(f, ["--frame-delay", "0.05", "--attempts", "2", "--backoff", "0.1"])
             defer { if p.isRunning { kill(p.processIdentifier, SIGKILL); p.waitUntilExit() } }
-            // Until the job runs its `attempt`-th attempt, then into its frames (50 ms each, 2.5 s in all).
-            let deadline = Date().addingTimeInterval(30)
+            // Until the job runs its `attempt`-th attempt, then into its frames (50 ms each, 2.5 s in all). Generous:
+            // on a loaded 2-core machine the harness's start-up alone has taken seconds.
+            let deadline = Date().addingTimeInterval(90)
             func running() -> Bool {
                 guard FileManager.default.fileExists(atPath: journalPath),
                       let row = (try? journal(f))?.first else { return false }
                 return row.state == .running && row.attempts == attempt
             }
             while Date() < deadline && !running() { Thread.sleep(forTimeInterval: 0.05) }
-            try #require(running(), "attempt \(attempt) never started: \((try? journal(f)) ?? [])")
+            let rows: String
+            do { rows = "\(try journal(f))" } catch { rows = "journal unreadable: \(error)" }
+            let context = "attempt \(attempt) never started (harness running: \(p.isRunning)): \(rows)\n\(harnessLog(f))"
+            try #require(running(), Comment(rawValue: context))
             Thread.sleep(forTimeInterval: 0.6)
             #if os(Linux)
             // The orphan check below sees workers at all.
