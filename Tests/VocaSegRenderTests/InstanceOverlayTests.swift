@@ -100,6 +100,15 @@ import VocaSegCore
         }
     }
 
+    @Test func aFrameListingOneIdTwiceIsRefused() throws {
+        // Person 100 collides with the grass's id 100.
+        let scene = Self.scene(width: 20, height: 8, people: [(100, 2, 0, 8, 8)])
+        #expect(throws: VocaSegError(.internal, "segment id 100 is listed twice in one frame")) {
+            try OverlayRenderer(classNames: Self.classNames, options: Self.opaque())
+                .render(frame: RGBImage(width: 20, height: 8), result: Self.result(scene))
+        }
+    }
+
     @Test func thingsAreLabelledWithTheirTrackIdAndStuffByItsClass() throws {
         // Alpha 0 leaves the frame's pixels under the segments as they were, so only the text changes them.
         let options = OverlayOptions(alpha: 0, drawsOutlines: false, drawsLabels: true, drawsLegend: false)
