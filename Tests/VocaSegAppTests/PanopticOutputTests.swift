@@ -197,7 +197,7 @@ func makeShapesClip(in dir: URL, frames: Int,
         try ImageFileWriter.write(ShapesClip.frame(0).image, to: picture)
         var o = options(picture, dir, output: "out.png")
         o.rle = false
-        #expect(throws: VocaSegError(.usage, "--panoptic need a panoptic model; test-quadrants is semantic (use --masks or --jsonl)")) {
+        #expect(throws: VocaSegError(.usage, "--panoptic needs a panoptic model; test-quadrants is semantic (use --masks or --jsonl)")) {
             try SegmentJob(options: o, modelProvider: { _ in QuadrantModel() }).run()
         }
         o.jsonLinesPath = nil

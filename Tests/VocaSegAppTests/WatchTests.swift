@@ -393,6 +393,21 @@ import VocaSegCore
         }
     }
 
+    /// A pipeline file asking a semantic model for panoptic outputs: the job fails in one line naming the pipeline
+    /// file and what it asked for, and nothing is published.
+    @Test func panopticOutputsFromASemanticModelFailTheJobNamingThePipelineFile() throws {
+        let f = try makeFolder(pipeline: "vocabulary: [left, right]\noutputs:\n  jsonl: true\n  panoptic: true\n")
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("clip.mp4"), frames: 3, seed: 1)
+        let p = try startHarness(f, ["--once", "--attempts", "1"])
+        p.waitUntilExit()
+        let rows = try journal(f)
+        #expect(rows.count == 1)
+        #expect(rows.first?.error == "\(f.pipeline.path): outputs.panoptic needs a panoptic model; test-stripes is "
+            + "semantic (use --masks or --jsonl)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
     @Test func aPipelineTypoIsReportedWithItsField() throws {
         let f = try makeFolder(pipeline: "vocabulary: [a, b]\noutputs:\n  jsnol: true\n")
         defer { try? FileManager.default.removeItem(at: f.root) }
