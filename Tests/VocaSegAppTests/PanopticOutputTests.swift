@@ -90,19 +90,21 @@ func makeShapesClip(in dir: URL, frames: Int,
     }
 
     /// The whole shapes clip (crossings, an object hidden for four frames, late arrivals, a departure) with every
-    /// output. With VOCASEG_KEEP_PANOPTIC=DIR the outputs are written into DIR and kept, so that
+    /// output, inferring every frame and every 3rd frame (the frames between reuse the last result and its ids).
+    /// With VOCASEG_KEEP_PANOPTIC=DIR the outputs go into DIR/every-N and are kept, so that
     /// Scripts/check/panoptic-e2e.sh can check them with a real COCO tool; otherwise into a temporary folder.
-    @Test func theWholeClipWithEveryOutputCanBeKeptForTheCOCOCheck() throws {
+    @Test(arguments: [1, 3]) func theWholeClipWithEveryOutputCanBeKeptForTheCOCOCheck(every: Int) throws {
         let kept = ProcessInfo.processInfo.environment["VOCASEG_KEEP_PANOPTIC"].flatMap { $0.isEmpty ? nil : $0 }
         let dir = try kept.map { path -> URL in
-            let url = URL(fileURLWithPath: path)
+            let url = URL(fileURLWithPath: path).appendingPathComponent("every-\(every)")
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
             return url
         } ?? makeTemporaryDirectory()
         defer { if kept == nil { try? FileManager.default.removeItem(at: dir) } }
         let video = try makeClip(in: dir, frames: ShapesClip.frameCount)
-        _ = try SegmentJob(options: options(video, dir, output: "out.mp4"),
-                           modelProvider: { _ in ShapesPanopticModel() }).run()
+        var o = options(video, dir, output: "out.mp4")
+        o.every = every
+        _ = try SegmentJob(options: o, modelProvider: { _ in ShapesPanopticModel() }).run()
         let doc = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: dir.appendingPathComponent("panoptic/panoptic.json"))) as? [String: Any])
         let annotations = try #require(doc["annotations"] as? [[String: Any]])
@@ -113,6 +115,16 @@ func makeShapesClip(in dir: URL, frames: Int,
         #expect(lines.dropFirst().allSatisfy { line in
             (line["segments"] as? [[String: Any]])?.allSatisfy { $0["rle"] != nil } == true
         })
+        // A frame that was not inferred lists exactly the segments of the inferred frame before it.
+        var last: [[String: Any]] = []
+        for line in lines.dropFirst() {
+            let segments = try #require(line["segments"] as? [[String: Any]])
+            if line["inferred"] as? Bool == true {
+                last = segments
+            } else {
+                #expect(NSArray(array: segments).isEqual(to: last), "frame \(line["frame"] ?? "?")")
+            }
+        }
     }
 
     /// A cut between shots, through `segment` and its JSON lines: shot 2 (frames 10-19) continues the same motion
