@@ -92,8 +92,8 @@ public final class SegmentJob {
     static func checkOutputs(_ options: SegmentOptions, fit model: SegmentationModel) throws {
         let wanted = options.panopticOnlyOutputs
         if !model.isPanoptic, !wanted.isEmpty {
-            throw VocaSegError(.usage, "\(wanted.joined(separator: " and ")) need a panoptic model; \(model.name) is "
-                               + "semantic (use --masks or --jsonl)")
+            throw VocaSegError(.usage, "\(wanted.joined(separator: " and ")) \(wanted.count == 1 ? "needs" : "need") a "
+                               + "panoptic model; \(model.name) is semantic (use --masks or --jsonl)")
         }
     }
 

@@ -105,8 +105,10 @@ public typealias ModelFamilies = VocaSegModels.ModelFamilies
 public typealias TrackingOptions = VocaSegPipeline.TrackingOptions
 
 extension SegmentOptions {
-    /// Outputs that only a panoptic model can fill, by flag name; a semantic model refuses them in one line.
+    /// Outputs that only a panoptic model can fill, named as they were asked for (flag, or a pipeline file's
+    /// `outputs.panoptic`); a semantic model refuses them in one line.
     var panopticOnlyOutputs: [String] {
-        (panopticDirectory != nil || panopticBesideOverlay ? ["--panoptic"] : []) + (rle ? ["--rle"] : [])
+        (panopticDirectory != nil ? ["--panoptic"] : panopticBesideOverlay ? ["outputs.panoptic"] : [])
+            + (rle ? ["--rle"] : [])
     }
 }

@@ -13,7 +13,12 @@ struct SegmentSlots {
         }
         segments = panoptic.segments
         var slotOf: [UInt32: UInt16] = [:]
-        for (slot, segment) in segments.enumerated() { slotOf[segment.id] = UInt16(slot) }
+        for (slot, segment) in segments.enumerated() {
+            // Two segments under one id would both be drawn in the second one's colour and label, silently.
+            guard slotOf.updateValue(UInt16(slot), forKey: segment.id) == nil else {
+                throw VocaSegError(.internal, "segment id \(segment.id) is listed twice in one frame")
+            }
+        }
         var out = [UInt16](repeating: LabelMap.unlabeled, count: panoptic.segmentIds.count)
         // Ids come in runs; the last lookup is remembered so that most pixels skip the dictionary.
         var lastId: UInt32 = 0, lastSlot = LabelMap.unlabeled

@@ -5,23 +5,27 @@ import VocaSegMedia
 import VocaSegTestSupport
 @testable import VocaSegApp
 
+/// The first `frames` frames of the shapes clip (or of `picture`) as a lossless H.264 video, `dir/shapes.mp4` (its PNG frames are
+/// left in `dir/frames`). Lossless so that the stand-in model reads the colour code back exactly.
+func makeShapesClip(in dir: URL, frames: Int,
+                    picture: (Int) -> RGBImage = { ShapesClip.frame($0).image }) throws -> String {
+    let pngs = dir.appendingPathComponent("frames")
+    try FileManager.default.createDirectory(at: pngs, withIntermediateDirectories: true)
+    for t in 0..<frames {
+        try ImageFileWriter.write(picture(t), to: pngs.appendingPathComponent(String(format: "%03d.png", t)).path)
+    }
+    let video = dir.appendingPathComponent("shapes.mp4").path
+    let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-framerate", "25", "-i",
+                                        pngs.appendingPathComponent("%03d.png").path, "-c:v", "libx264",
+                                        "-qp", "0", "-pix_fmt", "yuv444p", video])
+    try #require(r.status == 0, "ffmpeg: \(r.stderr)")
+    return video
+}
+
 /// The stand-in panoptic model through `segment` (video and image) with every output, `bench`, and the refusal
 /// of panoptic outputs for a semantic model.
 @Suite(.serialized) struct PanopticOutputTests {
-    /// The first `frames` frames of the shapes clip as a near-lossless H.264 video.
-    func makeClip(in dir: URL, frames: Int = 12) throws -> String {
-        let pngs = dir.appendingPathComponent("frames")
-        try FileManager.default.createDirectory(at: pngs, withIntermediateDirectories: true)
-        for t in 0..<frames {
-            try ImageFileWriter.write(ShapesClip.frame(t).image, to: pngs.appendingPathComponent(String(format: "%03d.png", t)).path)
-        }
-        let video = dir.appendingPathComponent("shapes.mp4").path
-        let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-y", "-framerate", "25", "-i",
-                                            pngs.appendingPathComponent("%03d.png").path, "-c:v", "libx264",
-                                            "-qp", "0", "-pix_fmt", "yuv444p", video])
-        #expect(r.status == 0, "\(r.stderr)")
-        return video
-    }
+    func makeClip(in dir: URL, frames: Int = 12) throws -> String { try makeShapesClip(in: dir, frames: frames) }
 
     func options(_ input: String, _ dir: URL, output: String) -> SegmentOptions {
         var o = SegmentOptions()
@@ -85,6 +89,103 @@ import VocaSegTestSupport
             .filter { $0.hasSuffix(".png") }.count == 12)
     }
 
+    /// The whole shapes clip (crossings, an object hidden for four frames, late arrivals, a departure) with every
+    /// output, inferring every frame and every 3rd frame (the frames between reuse the last result and its ids).
+    /// With VOCASEG_KEEP_PANOPTIC=DIR the outputs go into DIR/every-N and are kept, so that
+    /// Scripts/check/panoptic-e2e.sh can check them with a real COCO tool; otherwise into a temporary folder.
+    @Test(arguments: [1, 3]) func theWholeClipWithEveryOutputCanBeKeptForTheCOCOCheck(every: Int) throws {
+        let kept = ProcessInfo.processInfo.environment["VOCASEG_KEEP_PANOPTIC"].flatMap { $0.isEmpty ? nil : $0 }
+        let dir = try kept.map { path -> URL in
+            let url = URL(fileURLWithPath: path).appendingPathComponent("every-\(every)")
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+            return url
+        } ?? makeTemporaryDirectory()
+        defer { if kept == nil { try? FileManager.default.removeItem(at: dir) } }
+        let video = try makeClip(in: dir, frames: ShapesClip.frameCount)
+        var o = options(video, dir, output: "out.mp4")
+        o.every = every
+        _ = try SegmentJob(options: o, modelProvider: { _ in ShapesPanopticModel() }).run()
+        let doc = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("panoptic/panoptic.json"))) as? [String: Any])
+        let annotations = try #require(doc["annotations"] as? [[String: Any]])
+        #expect(annotations.count == ShapesClip.frameCount)
+        let lines = try jsonLines(dir.appendingPathComponent("out.jsonl"))
+        #expect(lines.count == ShapesClip.frameCount + 1)
+        // Every segment of every frame carries its mask.
+        #expect(lines.dropFirst().allSatisfy { line in
+            (line["segments"] as? [[String: Any]])?.allSatisfy { $0["rle"] != nil } == true
+        })
+        // A frame that was not inferred lists exactly the segments of the inferred frame before it.
+        var last: [[String: Any]] = []
+        for line in lines.dropFirst() {
+            let segments = try #require(line["segments"] as? [[String: Any]])
+            if line["inferred"] as? Bool == true {
+                last = segments
+            } else {
+                #expect(NSArray(array: segments).isEqual(to: last), "frame \(line["frame"] ?? "?")")
+            }
+        }
+    }
+
+    /// A cut between shots, through `segment` and its JSON lines: shot 2 (frames 10-19) continues the same motion
+    /// with sky and grass swapped, so every object overlaps its last mask as in an uncut clip and only the cut can
+    /// end its track. The swap moves the scene-cut measure by about 0.07, so the test sets the threshold under it
+    /// and, as a control, shows that at the default threshold the same frames keep their ids.
+    @Test(arguments: [(0.04, true), (0.3, false)])
+    func aSceneCutRestartsThingTracksAndKeepsOneIdPerStuffClass(threshold: Double, isCut: Bool) throws {
+        let dir = try makeTemporaryDirectory()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let cutAt = 10, frames = 20
+        let video = try makeShapesClip(in: dir, frames: frames) { t in
+            let (image, truth) = ShapesClip.frame(t)
+            guard t >= cutAt else { return image }
+            var pixels = image.pixels
+            for (i, id) in truth.enumerated() where !id.isThing {
+                let c = ShapesColorCode.color(.init(classIndex: 1 - id.classIndex, instance: 0, isThing: false))
+                (pixels[i * 3], pixels[i * 3 + 1], pixels[i * 3 + 2]) = c
+            }
+            return RGBImage(width: image.width, height: image.height, pixels: pixels)
+        }
+        var o = SegmentOptions()
+        o.inputs = [video]
+        o.output = dir.appendingPathComponent("out.mp4").path
+        o.classes = ShapesClip.vocabulary
+        o.jsonLinesPath = dir.appendingPathComponent("out.jsonl").path
+        o.progress = .never
+        o.tracking.sceneCutThreshold = threshold
+        _ = try SegmentJob(options: o, modelProvider: { _ in ShapesPanopticModel() }).run()
+
+        let lines = Array(try jsonLines(dir.appendingPathComponent("out.jsonl")).dropFirst())
+        try #require(lines.count == frames)
+        func ids(_ line: [String: Any], things: Bool) throws -> [String: Set<Int>] {
+            var out: [String: Set<Int>] = [:]
+            for s in try #require(line["segments"] as? [[String: Any]]) where s["isthing"] as? Bool == things {
+                out[try #require(s["class"] as? String), default: []].insert(try #require(s["id"] as? Int))
+            }
+            return out
+        }
+        // Stuff: one id per class for the whole output, cut or not.
+        let stuff = try ids(lines[0], things: false)
+        #expect(stuff.keys.sorted() == ["grass", "sky"] && stuff.values.allSatisfy { $0.count == 1 })
+        for line in lines { #expect(try ids(line, things: false) == stuff, "frame \(line["frame"] ?? "?")") }
+        // Things: steady within each shot (two people and a car).
+        let before = try ids(lines[cutAt - 1], things: true), after = try ids(lines[cutAt], things: true)
+        #expect(before.values.map(\.count).reduce(0, +) == 3)
+        for t in 0..<cutAt { #expect(try ids(lines[t], things: true) == before, "frame \(t)") }
+        for t in cutAt..<frames { #expect(try ids(lines[t], things: true) == after, "frame \(t)") }
+        let beforeIds = before.values.reduce(Set<Int>()) { $0.union($1) }
+        let afterIds = after.values.reduce(Set<Int>()) { $0.union($1) }
+        if isCut {
+            // New tracks after the cut, with ids never used before (not even by stuff).
+            #expect(afterIds.count == 3)
+            #expect(beforeIds.isDisjoint(with: afterIds))
+            let earlier = beforeIds.union(stuff.values.reduce(Set<Int>()) { $0.union($1) })
+            #expect(afterIds.min()! > earlier.max()!, "before \(before), after \(after)")
+        } else {
+            #expect(after == before)
+        }
+    }
+
     @Test func anImageGivesEveryOutput() throws {
         let dir = try makeTemporaryDirectory()
         defer { try? FileManager.default.removeItem(at: dir) }
@@ -108,7 +209,7 @@ import VocaSegTestSupport
         try ImageFileWriter.write(ShapesClip.frame(0).image, to: picture)
         var o = options(picture, dir, output: "out.png")
         o.rle = false
-        #expect(throws: VocaSegError(.usage, "--panoptic need a panoptic model; test-quadrants is semantic (use --masks or --jsonl)")) {
+        #expect(throws: VocaSegError(.usage, "--panoptic needs a panoptic model; test-quadrants is semantic (use --masks or --jsonl)")) {
             try SegmentJob(options: o, modelProvider: { _ in QuadrantModel() }).run()
         }
         o.jsonLinesPath = nil

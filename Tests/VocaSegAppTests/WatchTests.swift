@@ -354,6 +354,77 @@ import VocaSegCore
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty)
     }
 
+    /// The stand-in panoptic model through watch (`WatchHarness --panoptic`) with every output a pipeline file can
+    /// ask for: overlay, label maps, COCO panoptic folder, JSON lines with segments and RLE masks.
+    @Test func aPanopticJobWritesEveryPanopticOutput() throws {
+        // Block-style list: in a flow list the [stuff] markers would read as nested lists.
+        let f = try makeFolder(pipeline: """
+            vocabulary:
+              - "grass [stuff]"
+              - "sky [stuff]"
+              - person
+              - car
+            outputs:
+              masks: true
+              jsonl: true
+              panoptic: true
+              rle: true
+              overlay:
+                legend: false
+            """)
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        let frames = 8
+        // Made outside the inbox and moved in whole, so the watcher never sees a half-written clip.
+        let clip = try makeShapesClip(in: f.root, frames: frames)
+        try FileManager.default.moveItem(atPath: clip, toPath: f.inbox.appendingPathComponent("shapes.mp4").path)
+        let p = try startHarness(f, ["--once", "--panoptic"])
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let rows = try journal(f)
+        #expect(rows.map(\.state) == [.done], "\(rows.map { "\($0.state) \($0.error ?? "")" })")
+
+        #expect(try videoFrameTimes(f.out.appendingPathComponent("shapes.vocaseg.mp4").path).count == frames)
+        let masks = try FileManager.default.contentsOfDirectory(atPath: f.out.appendingPathComponent("shapes.vocaseg.masks").path)
+        #expect(masks.filter { $0.hasSuffix(".png") }.count == frames)
+        let panoptic = f.out.appendingPathComponent("shapes.vocaseg.panoptic")
+        let pngs = try FileManager.default.contentsOfDirectory(atPath: panoptic.path).filter { $0.hasSuffix(".png") }
+        #expect(pngs.count == frames)
+        let doc = try #require(try JSONSerialization.jsonObject(
+            with: Data(contentsOf: panoptic.appendingPathComponent("panoptic.json"))) as? [String: Any])
+        let annotations = try #require(doc["annotations"] as? [[String: Any]])
+        #expect(annotations.count == frames)
+        #expect(Set(annotations.compactMap { $0["file_name"] as? String }) == Set(pngs))
+        let categories = try #require(doc["categories"] as? [[String: Any]])
+        #expect(categories.map { $0["isthing"] as? Int } == [0, 0, 1, 1])
+
+        let lines = try String(contentsOf: f.out.appendingPathComponent("shapes.vocaseg.jsonl"), encoding: .utf8)
+            .split(whereSeparator: \.isNewline)
+            .map { try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]) }
+        #expect(lines.count == frames + 1)
+        #expect(lines.first?["task"] as? String == "panoptic")
+        for line in lines.dropFirst() {
+            let segments = try #require(line["segments"] as? [[String: Any]], "frame \(line["frame"] ?? "?")")
+            // Frames 0-7: grass, sky, two people, one car, each with its mask.
+            #expect(segments.count == 5)
+            #expect(segments.allSatisfy { ($0["rle"] as? [String: Any])?["counts"] is String })
+        }
+    }
+
+    /// A pipeline file asking a semantic model for panoptic outputs: the job fails in one line naming the pipeline
+    /// file and what it asked for, and nothing is published.
+    @Test func panopticOutputsFromASemanticModelFailTheJobNamingThePipelineFile() throws {
+        let f = try makeFolder(pipeline: "vocabulary: [left, right]\noutputs:\n  jsonl: true\n  panoptic: true\n")
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("clip.mp4"), frames: 3, seed: 1)
+        let p = try startHarness(f, ["--once", "--attempts", "1"])
+        p.waitUntilExit()
+        let rows = try journal(f)
+        #expect(rows.count == 1)
+        #expect(rows.first?.error == "\(f.pipeline.path): outputs.panoptic needs a panoptic model; test-stripes is "
+            + "semantic (use --masks or --jsonl)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }.isEmpty)
+    }
+
     @Test func aPipelineTypoIsReportedWithItsField() throws {
         let f = try makeFolder(pipeline: "vocabulary: [a, b]\noutputs:\n  jsnol: true\n")
         defer { try? FileManager.default.removeItem(at: f.root) }

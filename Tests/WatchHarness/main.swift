@@ -2,8 +2,11 @@
 // processes (and SIGKILL them) without model weights. Not a product; only the tests build and run it.
 // Like `vocaseg watch` it runs each job in a worker process: itself, with `--worker JOB.json`.
 //
-//   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S] [--jobs N]
-//   WatchHarness --worker JOB.json [--frame-delay S]
+//   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--panoptic] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S] [--jobs N]
+//   WatchHarness --worker JOB.json [--panoptic] [--frame-delay S]
+//
+// --panoptic: the workers run the stand-in panoptic model (ShapesPanopticModel, which segments the synthetic shapes
+// clip exactly) instead of the semantic stripes, so that watch jobs can write every panoptic output.
 //
 // Test hook (here only, never in the product): an input whose name contains `crash-me` makes the stand-in model
 // call abort() on its first frame, as a decoder with a corrupted heap would.
@@ -11,6 +14,7 @@ import Foundation
 import Logging
 import VocaSegApp
 import VocaSegCore
+import VocaSegTestSupport
 
 final class StripesModel: SegmentationModel, @unchecked Sendable {
     let name = "test-stripes"
@@ -46,7 +50,8 @@ func take(_ flag: String) -> String? {
 }
 let once = args.contains("--once")
 let contentHash = args.contains("--content-hash")
-args.removeAll { $0 == "--once" || $0 == "--content-hash" }
+let panoptic = args.contains("--panoptic")
+args.removeAll { $0 == "--once" || $0 == "--content-hash" || $0 == "--panoptic" }
 let settle = Double(take("--settle") ?? "0.2") ?? 0.2
 let poll = Double(take("--poll") ?? "0.1") ?? 0.1
 let delay = Double(take("--frame-delay") ?? "0") ?? 0
@@ -60,7 +65,9 @@ if let jobFile = take("--worker") {
         return h
     }
     let crashes = ((try? WatchWorker.readSpec(jobFile))?.relativePath ?? "").contains("crash-me")
-    WatchWorker.main(jobFile: jobFile, modelProvider: { _ in StripesModel(frameDelay: delay, crashes: crashes) })
+    WatchWorker.main(jobFile: jobFile, modelProvider: { _ -> SegmentationModel in
+        panoptic ? ShapesPanopticModel() : StripesModel(frameDelay: delay, crashes: crashes)
+    })
 }
 guard args.count == 3 else {
     StandardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n")
@@ -80,7 +87,7 @@ o.maxAttempts = attempts
 o.backoffSeconds = backoff
 o.jobs = jobs
 // Workers are this harness again, with the same stand-in model (and its frame delay).
-o.workerArguments = ["--frame-delay", "\(delay)", "--worker"]
+o.workerArguments = (panoptic ? ["--panoptic"] : []) + ["--frame-delay", "\(delay)", "--worker"]
 let service = WatchService(options: o)
 InterruptHandler.shared.install()
 InterruptHandler.shared.onStop { service.requestStop() }

@@ -36,7 +36,9 @@ final class PanopticSink: FrameSink {
                        "height": panoptic.height])
         let segments: [[String: Any]] = panoptic.segments.map { s in
             ["id": Int(s.id), "category_id": s.classIndex + 1, "area": s.area, "iscrowd": 0,
-             "bbox": [s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height], "score": Double(s.score)]
+             "bbox": [s.bbox.x, s.bbox.y, s.bbox.width, s.bbox.height],
+             // Rounded as in the JSON lines: a Float widened to Double prints as 0.8999999761581421.
+             "score": (Double(s.score) * 1e6).rounded() / 1e6]
         }
         annotations.append(["image_id": imageId, "file_name": name, "segments_info": segments])
     }

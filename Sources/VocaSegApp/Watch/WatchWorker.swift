@@ -94,7 +94,11 @@ public enum WatchWorker {
         if model.usesRandomWeights {
             logger.warning("RANDOM WEIGHTS: \(model.name) runs with seeded random weights; outputs are meaningless")
         }
-        try SegmentJob.checkOutputs(segment, fit: model)
+        do { try SegmentJob.checkOutputs(segment, fit: model) } catch var error as VocaSegError {
+            // The outputs come from the pipeline file: the error names it, as the watcher's log and error.txt show.
+            error.path = error.path ?? spec.pipelineFile
+            throw error
+        }
         try model.prepare(vocabulary: vocabulary)
         let renderer = try runner.makeRenderer(vocabulary: vocabulary)
         // SIGTERM from the watcher stops the pipeline after the frame in flight; the watcher then requeues the job.
