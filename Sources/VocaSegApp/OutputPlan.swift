@@ -24,20 +24,16 @@ public struct OutputPlan: Sendable, Equatable {
     static let videoExtensions: Set<String> = ["mp4", "mov", "mkv", "m4v"]
     static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
 
-    /// Builds and checks the plan for every input.
-    /// - `output` names a file for one input, a directory for several (created if missing).
-    /// - Without `output`, results go to the current directory as `<input name>.vocaseg.<ext>`.
-    static func make(inputs: [(path: String, isStillImage: Bool)], options: SegmentOptions) throws -> [OutputPlan] {
-        try make(kinds: inputs.map { ($0.path, $0.isStillImage ? .stillImage : .video) }, options: options)
-    }
-
     /// The input's kind from its probe.
     static func kind(of info: MediaInfo) -> InputKind {
         info.isFolder ? .imageFolder : (info.isStillImage ? .stillImage : .video)
     }
 
-    /// As `make(inputs:options:)`; a folder of pictures gives a folder of overlays (`DIR/<stem>.vocaseg/` by
-    /// default, or `-o DIR`), or one video when `-o` names a video file.
+    /// Builds and checks the plan for every input.
+    /// - `output` names a file for one input, a directory for several (created if missing).
+    /// - Without `output`, results go to the current directory as `<input name>.vocaseg.<ext>`.
+    /// - A folder of pictures gives a folder of overlays (`DIR/<stem>.vocaseg/` by default, or `-o DIR`), or one
+    ///   video when `-o` names a video file.
     static func make(kinds inputs: [(path: String, kind: InputKind)], options: SegmentOptions) throws -> [OutputPlan] {
         let fm = FileManager.default
         let many = inputs.count > 1

@@ -47,11 +47,14 @@ public final class AtomicOutputFile: @unchecked Sendable {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where name.hasPrefix(prefix) && name.hasSuffix(suffix) {
             let middle = name.dropFirst(prefix.count).dropLast(suffix.count)
-            guard let pid = pid_t(middle), pid > 0, pid != getpid() else { continue }
-            if kill(pid, 0) == -1 && errno == ESRCH {
-                unlink((directory as NSString).appendingPathComponent(name))
-            }
+            guard let pid = pid_t(middle), processIsGone(pid) else { continue }
+            unlink((directory as NSString).appendingPathComponent(name))
         }
+    }
+
+    /// True when no process has this PID any more (and it is not ours): its leftovers can go.
+    public static func processIsGone(_ pid: pid_t) -> Bool {
+        pid > 0 && pid != getpid() && kill(pid, 0) == -1 && errno == ESRCH
     }
 
     /// The operating system's words for a Foundation write error ("No space left on device"), not Cocoa's

@@ -52,7 +52,7 @@ final class StagedFolder {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
         for name in names where name.hasPrefix(stagingPrefix) {
             guard let pid = name.dropFirst(stagingPrefix.count).split(separator: "-").first.flatMap({ pid_t($0) }),
-                  pid > 0, pid != getpid(), kill(pid, 0) == -1, errno == ESRCH else { continue }
+                  AtomicOutputFile.processIsGone(pid) else { continue }
             try? FileManager.default.removeItem(atPath: (directory as NSString).appendingPathComponent(name))
         }
     }

@@ -84,7 +84,7 @@ public enum WatchWorker {
         let subdir = (spec.relativePath as NSString).deletingLastPathComponent
         segment.output = subdir.isEmpty ? dir : (dir as NSString).appendingPathComponent(subdir)
         try FileManager.default.createDirectory(atPath: segment.output!, withIntermediateDirectories: true)
-        guard let plan = try OutputPlan.make(inputs: [(spec.input, info.isStillImage)], options: segment).first else {
+        guard let plan = try OutputPlan.make(kinds: [(spec.input, OutputPlan.kind(of: info))], options: segment).first else {
             throw VocaSegError(.internal, "no output plan", path: spec.input)
         }
         let vocabulary = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
