@@ -65,6 +65,7 @@ if [ "$want_reference" -eq 1 ]; then
     venv="$(cd "$(dirname "$0")/.." && pwd)/.venv"
     [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
     "$venv/bin/python3" -m pip install --quiet -r "$(dirname "$0")/reference/requirements.txt"
+    "$venv/bin/python3" -m pip install --quiet --no-deps -r "$(dirname "$0")/reference/requirements-nodeps.txt"
     echo "setup: reference packages in $venv (the scripts use it; VOCASEG_PYTHON overrides)"
 fi
 echo "setup: done (models directory: $MODELS_DIR)"

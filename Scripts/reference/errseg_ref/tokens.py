@@ -4,8 +4,13 @@ from __future__ import annotations
 import json
 from typing import List
 
+import os
+import sys
+
 import torch
-from open_clip.tokenizer import SimpleTokenizer
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from open_clip_tokenizer import SimpleTokenizer  # noqa: E402
 
 
 def prompt_for(class_name: str, template: str) -> str:
