@@ -34,6 +34,13 @@ public enum ModelLoader {
         _ = try family.task(options.task)
     }
 
+    /// Whether the model `options` name runs a panoptic task (a checkpoint path is recognised from its keys).
+    public static func runsPanoptic(_ options: SegmentOptions) throws -> Bool {
+        try validate(options)
+        let (family, _) = try resolve(options.model)
+        return try family.task(options.task) == .panoptic
+    }
+
     /// The family and variant `options.model` names, opening a checkpoint path to recognise it (keys and shapes
     /// only; no tensor data is read).
     static func resolve(_ spec: String) throws -> (family: any ModelFamily, variant: ModelVariant) {

@@ -54,6 +54,9 @@ struct Watch: ParsableCommand {
     @Option(help: "Threads for inference in each job (default: all cores, divided by --jobs).")
     var threads: Int?
 
+    @Option(help: "semantic or panoptic, over the pipeline file's task, where the model's family offers both. Default: the pipeline's, else the family's first task.")
+    var task: String?
+
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.")
     var quiet = false
 
@@ -69,6 +72,7 @@ struct Watch: ParsableCommand {
         o.backoffSeconds = backoff
         o.overwrite = overwrite
         o.threads = threads
+        o.task = task
         let service = WatchService(options: o, logger: Logger(label: "vocaseg.watch"))
         InterruptHandler.shared.install()
         InterruptHandler.shared.onStop { service.requestStop() }

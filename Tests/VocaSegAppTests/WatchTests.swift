@@ -354,6 +354,20 @@ import VocaSegCore
         #expect(((try? FileManager.default.contentsOfDirectory(atPath: staging)) ?? []).isEmpty)
     }
 
+    /// A pipeline that asks for panoptic outputs from a semantic model is refused when the watcher starts (usage
+    /// error naming the pipeline file), instead of every job failing and being quarantined.
+    @Test func panopticOutputsFromASemanticModelAreRefusedAtStartUp() throws {
+        let f = try makeFolder(pipeline: "vocabulary: [left, middle, right]\noutputs:\n  panoptic: true\n")
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        try makeClip(f.inbox.appendingPathComponent("a.mp4"), frames: 3, seed: 1)
+        let p = try startHarness(f, ["--once"])  // no --panoptic: the workers would run the semantic stand-in
+        p.waitUntilExit()
+        #expect(p.terminationStatus == VocaSegError(.usage, "").exitCode)
+        let said = harnessLog(f)
+        #expect(said.contains("needs a panoptic model") && said.contains(f.pipeline.lastPathComponent), "\(said)")
+        #expect(!FileManager.default.fileExists(atPath: f.out.appendingPathComponent("a.mp4").path))
+    }
+
     /// The stand-in panoptic model through watch (`WatchHarness --panoptic`) with every output a pipeline file can
     /// ask for: overlay, label maps, COCO panoptic folder, JSON lines with segments and RLE masks.
     @Test func aPanopticJobWritesEveryPanopticOutput() throws {
@@ -410,19 +424,14 @@ import VocaSegCore
         }
     }
 
-    /// A pipeline file asking a semantic model for panoptic outputs: the job fails in one line naming the pipeline
-    /// file and what it asked for, and nothing is published.
-    @Test func panopticOutputsFromASemanticModelFailTheJobNamingThePipelineFile() throws {
-        let f = try makeFolder(pipeline: "vocabulary: [left, right]\noutputs:\n  jsonl: true\n  panoptic: true\n")
+    /// `watch --task` overrides the pipeline's task and is checked against the family at start-up.
+    @Test func watchTaskIsCheckedAgainstTheFamily() throws {
+        let f = try makeFolder()
         defer { try? FileManager.default.removeItem(at: f.root) }
-        try makeClip(f.inbox.appendingPathComponent("clip.mp4"), frames: 3, seed: 1)
-        let p = try startHarness(f, ["--once", "--attempts", "1"])
-        p.waitUntilExit()
-        let rows = try journal(f)
-        #expect(rows.count == 1)
-        #expect(rows.first?.error == "\(f.pipeline.path): outputs.panoptic needs a panoptic model; test-stripes is "
-            + "semantic (use --masks or --jsonl)")
-        #expect(try FileManager.default.contentsOfDirectory(atPath: f.out.path).filter { !$0.hasPrefix(".") }.isEmpty)
+        let r = try run(Repo.cli, ["watch", f.inbox.path, "--pipeline", f.pipeline.path, "--out", f.out.path, "--once",
+                                   "--task", "panoptic"])
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("--task panoptic: ERR-Seg offers semantic only"), "\(r.stderr)")
     }
 
     @Test func aPipelineTypoIsReportedWithItsField() throws {

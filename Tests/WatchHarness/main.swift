@@ -88,6 +88,7 @@ o.backoffSeconds = backoff
 o.jobs = jobs
 // Workers are this harness again, with the same stand-in model (and its frame delay).
 o.workerArguments = (panoptic ? ["--panoptic"] : []) + ["--frame-delay", "\(delay)", "--worker"]
+o.modelIsPanoptic = { _ in panoptic }  // the workers run the stand-in model, not the pipeline's
 let service = WatchService(options: o)
 InterruptHandler.shared.install()
 InterruptHandler.shared.onStop { service.requestStop() }

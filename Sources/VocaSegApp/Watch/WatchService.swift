@@ -25,6 +25,12 @@ public struct WatchOptions: Sendable {
     public var contentHash = false
     /// Inference threads per worker (nil: all cores for one job, an equal share of them for several).
     public var threads: Int?
+    /// `semantic` or `panoptic`, over the pipeline file's `task` (for a family that offers both).
+    public var task: String?
+    /// Whether the configured model runs a panoptic task, asked at start-up when the pipeline wants panoptic-only
+    /// outputs (nil: the model registry decides). The watch tests' harness, whose workers run a stand-in panoptic
+    /// model, answers for it.
+    public var modelIsPanoptic: (@Sendable (SegmentOptions) throws -> Bool)?
     /// The worker command: this executable (nil) or another, with these arguments before the job file's path.
     /// The watch tests' harness points it at itself with its stand-in model.
     public var workerExecutable: String?
@@ -104,7 +110,15 @@ public final class WatchService: @unchecked Sendable {
         segment.inputs = ["(watch)"]
         segment.progress = .never
         if let threads = options.threads { segment.threads = threads }
+        if let task = options.task { segment.task = task }
         try segment.validateFlags()
+        // A semantic model cannot fill panoptic outputs: said once here, not as a failed attempt of every job.
+        let wanted = segment.panopticOnlyOutputs
+        if !wanted.isEmpty, try !(options.modelIsPanoptic ?? ModelLoader.runsPanoptic)(segment) {
+            throw VocaSegError(.usage, "\(wanted.joined(separator: ", ")) needs a panoptic model; \(segment.model) runs "
+                               + "semantic segmentation (set model/task in the pipeline file, or --task panoptic)",
+                               path: options.pipelineFile)
+        }
         guard options.jobs >= 1, options.maxAttempts >= 1, options.settleSeconds >= 0 else {
             throw VocaSegError(.usage, "--jobs and attempts must be at least 1, --settle not negative")
         }
@@ -123,7 +137,8 @@ public final class WatchService: @unchecked Sendable {
         let threads = segment.threads
             ?? (options.jobs > 1 ? max(1, ProcessInfo.processInfo.activeProcessorCount / options.jobs) : nil)
         let worker = WorkerLaunch(executable: options.workerExecutable ?? WorkerProcess.currentExecutable,
-                                  arguments: options.workerArguments, pipelineText: pipelineText, threads: threads)
+                                  arguments: options.workerArguments, pipelineText: pipelineText, threads: threads,
+                                  task: options.task)
         let scanner = InboxScanner(inbox: options.inbox, settleSeconds: options.settleSeconds,
                                    recursive: options.recursive)
         let workers = DispatchGroup()
@@ -223,6 +238,7 @@ public final class WatchService: @unchecked Sendable {
         var arguments: [String]
         var pipelineText: String
         var threads: Int?
+        var task: String?
     }
 
     /// Runs one job in a worker process, then commits its outputs or records the failed attempt.
@@ -236,7 +252,7 @@ public final class WatchService: @unchecked Sendable {
             let spec = WatchWorker.Spec(input: (options.inbox as NSString).appendingPathComponent(job.path),
                                         relativePath: job.path, stagingDirectory: dir,
                                         pipelineFile: options.pipelineFile, pipelineText: launch.pipelineText,
-                                        threads: launch.threads)
+                                        threads: launch.threads, task: launch.task)
             let specPath = (dir as NSString).appendingPathComponent(WatchWorker.specName)
             try JSONEncoder().encode(spec).write(to: URL(fileURLWithPath: specPath))
 

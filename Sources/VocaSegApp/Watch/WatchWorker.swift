@@ -23,6 +23,8 @@ public enum WatchWorker {
         public var pipelineFile: String
         public var pipelineText: String
         public var threads: Int?
+        /// `watch --task`, over the pipeline file's `task`.
+        public var task: String?
     }
 
     /// What a worker that finished writes, as `result.json` beside `job.json`.
@@ -78,6 +80,7 @@ public enum WatchWorker {
         segment.progress = .never
         segment.inputs = [spec.input]
         if let threads = spec.threads { segment.threads = threads }
+        if let task = spec.task { segment.task = task }
         // The input is probed before the model is loaded, so that a corrupt file fails fast with exit 3.
         let info = try MediaSource(path: spec.input).info
         let dir = spec.stagingDirectory
