@@ -5,7 +5,7 @@
 /// optimisation level, so these checks run in the build users run. They are per call (a few comparisons), never
 /// per element.
 @inline(__always)
-func opCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
-             file: StaticString = #fileID, line: UInt = #line) {
+public func opCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
+                    file: StaticString = #fileID, line: UInt = #line) {
     if _slowPath(!condition()) { fatalError(message(), file: file, line: line) }
 }
