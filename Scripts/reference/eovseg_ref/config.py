@@ -120,9 +120,9 @@ def large() -> EOVSegConfig:
 
 
 def _tiny(name, backbone, quick, on_valid, **kw) -> EOVSegConfig:
-    # Why these values: the two token embeddings (49408 x width) dominate the checkpoint, so both text towers are
-    # 8 wide; every other size is the smallest that keeps each code path non-trivial (96-px short edge -> res5 3x5
-    # after padding, 10 queries, 3 stages, 4 attention-pool heads of 64).
+    # Sizes as the Swift tests expect them (96-px short edge -> res5 3x5 after padding, 10 queries, 3 stages,
+    # 4 attention-pool heads of 64). The token embedding (49408 x width) dominates the checkpoint, so the text
+    # towers are 8 wide, and the never-run ViT text tower gets a 1024-token vocabulary (vit_text_vocab_size).
     base = dict(resnet_width=0, resnet_layers=[], attnpool_heads=0, attnpool_grid=0, convnext_dims=[],
                 convnext_depths=[])
     base.update(kw)
@@ -133,7 +133,7 @@ def _tiny(name, backbone, quick, on_valid, **kw) -> EOVSegConfig:
         dynamic_kernel=3, ensemble_alpha=0.4, ensemble_beta=0.8, ensemble_on_valid_mask=on_valid,
         object_mask_threshold=0.0, overlap_threshold=0.8, short_edge=96, max_size=200, size_divisibility=32,
         vit_layers=2, vit_embed_dim=16, vit_text_width=8, vit_text_heads=2, vit_text_layers=1,
-        vit_text_vocab_size=49408, **base)
+        vit_text_vocab_size=1024, **base)
 
 
 def tiny_rn() -> EOVSegConfig:

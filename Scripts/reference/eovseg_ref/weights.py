@@ -37,6 +37,7 @@ class Calibration:
     mask_offset: float = 0.0             # added to loc_conv.bias[0] (a near-constant F0 channel) ...
     mask_offset_weight: float = 0.0      # ... and to every fc_mask.bias[0]: a shared negative mask bias when < 0
     decoder_logit_scale: float = math.log(1 / 0.07)
+    class_bias_align: float = 0.0        # + this x (mean text row direction) on every class_embed output bias
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -96,8 +97,48 @@ def init_random(model: nn.Module, seed: int, cal: Calibration = Calibration()) -
     # Calibration.
     dec = model.light_weight_decoder
     dec.object_kernels.weight.mul_(cal.object_kernel_scale)
-    model.lite_aggr.loc_conv.bias[0] += cal.mask_offset
     for head in dec.mask_heads:
         head.fc_mask.weight.mul_(cal.mask_scale)
         head.fc_mask.bias.mul_(cal.mask_scale)
+
+
+@torch.no_grad()
+def calibrate_on_input(model: nn.Module, x: torch.Tensor, tokens: torch.Tensor, num_prompts: int, num_templates,
+                       seen, cal: Calibration) -> torch.Tensor:
+    """Data-dependent part of the recipe, on one input image and one vocabulary (deterministic):
+      1. text_projection := (I - u u^T) text_projection, u = unit mean of the EOT features of all prompts: a random
+         text tower maps every prompt to nearly the same direction (class rows at cosine ~0.99); without that common
+         direction the class rows differ (mean cosine ~0.1) and queries get different labels;
+      2. BatchNorm re-estimation: every BN's running mean / var := this input's per-channel batch statistics
+         (a train-mode forward with cumulative averaging), so features stay O(1) and spatially varied;
+      3. loc_conv.bias -= per-channel mean of F0 on this input (centred pixel features: each stage's kernels, built
+         from mask sums, then depend on where a mask lies instead of mostly on its area);
+      4. a shared negative mask offset (sparser, less overlapping masks): loc_conv.bias[0] += mask_offset (a
+         near-constant F0 channel) and every fc_mask.bias[0] += mask_offset_weight;
+      5. every class_embed output bias += class_bias_align x unit mean class row.
+    Returns the text classifier computed with the final weights."""
+    clip = model.cnn_backbone.clip_model
+    proj = clip.text_projection.data.clone()
+    clip.text_projection.data = torch.eye(proj.shape[0])
+    feats = torch.cat([clip.encode_text(tokens[i:i + 128]) for i in range(0, tokens.shape[0], 128)])
+    u = nn.functional.normalize(feats.mean(dim=0), dim=0)
+    clip.text_projection.data = proj - torch.outer(u, u @ proj)
+    tc = model.text_classifier(tokens, num_prompts)
+    bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+        m.train()
+    model.forward_intermediates(x, tc, num_templates, seen)
+    for m in bns:
+        m.momentum = 0.1
+        m.num_batches_tracked.zero_()
+        m.eval()
+    f0 = model.lite_aggr(clip.visual.features(x))
+    model.lite_aggr.loc_conv.bias.sub_(f0.mean(dim=(0, 2, 3)))
+    model.lite_aggr.loc_conv.bias[0] += cal.mask_offset
+    mean_text = nn.functional.normalize(tc[:-1].mean(dim=0), dim=0)
+    for head in model.light_weight_decoder.mask_heads:
         head.fc_mask.bias[0] += cal.mask_offset_weight
+        head.class_embed.layers[2].bias.add_(cal.class_bias_align * mean_text)
+    return model.text_classifier(tokens, num_prompts)
