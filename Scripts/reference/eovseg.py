@@ -95,6 +95,55 @@ def check_deform() -> bool:
     return ok
 
 
+def check_attnpool() -> bool:
+    """Our masked attention pool vs the official F.multi_head_attention_forward call (spec §2.8), on a random tiny_rn
+    model with two empty masks. need_weights=True (the softmax path of torch <= 2.4 and of torch 1.13, which the
+    released models ran with) gives NaN rows for empty masks like ours; torch's SDPA path (need_weights=False, as the
+    official code calls it) returns c_proj.bias for them in this torch (fully masked rows -> zero attention)."""
+    import torch.nn.functional as F
+    torch.manual_seed(0)
+    model = build_random("tiny_rn", 0)
+    ap = model.cnn_backbone.clip_model.visual.attnpool
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 32 * model.cfg.resnet_width, 3, 5, generator=g)
+    masks = torch.randn(1, 10, 3, 5, generator=g)
+    masks[0, 2] = -1.0
+    masks[0, 5] = -0.5
+    b, c, h, w = x.shape
+    n = masks.shape[1]
+    grid = model.cfg.attnpool_grid
+    with torch.no_grad():
+        ours = ap.masked_pool(x, masks)
+        pos = ap.positional_embedding
+        sp = pos[1:, None, :].permute(1, 2, 0).reshape(1, c, grid, grid)
+        sp = F.interpolate(sp, size=(h, w), mode="bilinear", align_corners=False).permute(2, 3, 0, 1)
+        tokens = x.reshape(b, c, h * w).permute(2, 0, 1)
+        kv = tokens + sp.reshape(h * w, 1, c)
+        query = (tokens.mean(0, keepdim=True) + pos[:1, None, :]).repeat_interleave(n, dim=0)
+        am = ((masks.reshape(b, n, h * w) > 0).float() < 0.5).unsqueeze(1).expand(-1, ap.heads, -1, -1)
+        am = am.reshape(b * ap.heads, n, h * w)
+        ok = True
+        for need_weights in (True, False):
+            ref = F.multi_head_attention_forward(
+                query=query, key=kv, value=kv, embed_dim_to_check=c, num_heads=ap.heads,
+                q_proj_weight=ap.q_proj.weight, k_proj_weight=ap.k_proj.weight, v_proj_weight=ap.v_proj.weight,
+                in_proj_weight=None, in_proj_bias=torch.cat([ap.q_proj.bias, ap.k_proj.bias, ap.v_proj.bias]),
+                bias_k=None, bias_v=None, add_zero_attn=False, dropout_p=0.0, out_proj_weight=ap.c_proj.weight,
+                out_proj_bias=ap.c_proj.bias, use_separate_proj_weight=True, training=False,
+                need_weights=need_weights, attn_mask=am)[0].permute(1, 0, 2)
+            nan_ref = torch.isnan(ref[0]).any(-1).nonzero().flatten().tolist()
+            diff = (ref - ours)[0, [q for q in range(n) if q not in (2, 5)]].abs().max().item()
+            if need_weights:
+                ok &= diff <= 1e-5 and nan_ref == [2, 5]
+                print(f"attention pool vs F.multi_head_attention_forward(need_weights=True): max diff {diff:.3g} on "
+                      f"non-empty masks, NaN rows {nan_ref} (ours {torch.isnan(ours[0]).any(-1).nonzero().flatten().tolist()})")
+            else:
+                bias_rows = bool(torch.allclose(ref[0, 2], ap.c_proj.bias, atol=1e-6))
+                print(f"  (need_weights=False, torch {torch.__version__}: NaN rows {nan_ref}; empty-mask rows equal "
+                      f"c_proj.bias: {bias_rows}; the reference keeps NaN, as torch 1.13 gave)")
+    return ok
+
+
 def build_random(size: str, seed: int, cal: Optional[Calibration] = None, storage: str = "fp32") -> EOVSeg:
     model = EOVSeg(get_config(size)).eval()
     init_random(model, seed, cal or DEFAULT_CALIBRATION.get(size, Calibration()))
@@ -172,6 +221,7 @@ def cmd_check_keys(a) -> None:
 def cmd_self_check(a) -> None:
     ok = check_keys()
     ok &= check_deform()
+    ok &= check_attnpool()
     print("self-check:", "ok" if ok else "FAILED")
     if not ok:
         raise SystemExit(1)
