@@ -34,8 +34,8 @@ import VocaSegTensor
         let pooled = cnn.maskPooled(res5: feats[3], maskLogits: Tensor(shape: [3, 2, 3], data: logits))
         #expect(pooled.shape == [3, 32])
         let v = pooled.toArray()
-        #expect(v[0..<64].allSatisfy(\.isFinite))
-        #expect(v[64..<96].allSatisfy(\.isNaN))
+        #expect(v[0..<64].allSatisfy { $0.isFinite })
+        #expect(v[64..<96].allSatisfy { $0.isNaN })
     }
 
     @Test func convnextFeaturesAndMaskPoolShapes() throws {
@@ -47,7 +47,7 @@ import VocaSegTensor
         let pooled = cnn.maskPooled(res5: feats[3], maskLogits: logits)
         #expect(pooled.shape == [2, 32])
         // An empty mask pools to zeros, which the head maps to finite values (no NaN on the ConvNeXt path).
-        #expect(pooled.toArray().allSatisfy(\.isFinite))
+        #expect(pooled.toArray().allSatisfy { $0.isFinite })
     }
 
     @Test func vitBranchShapeAndIgnoredKeys() throws {
@@ -56,7 +56,7 @@ import VocaSegTensor
         let vit = ViTSpatialBranch(config: c, weights: loader.scope("vit_backbone.clip_model"))
         let v = vit(Tensor(shape: [1, 3, 64, 96], repeating: 0.1))
         #expect(v.shape == [1, 64, 4, 6])
-        #expect(v.toArray().allSatisfy(\.isFinite))
+        #expect(v.toArray().allSatisfy { $0.isFinite })
         #expect(ViTSpatialBranch.ignoredPrefixes.contains { $0.prefix == "visual.ln_post" })
     }
 
