@@ -54,10 +54,10 @@ public final class ViTSpatialBranch: @unchecked Sendable {
         // Tokens [1, 1 + h·w, W]: class token then the patches row-major, each plus its positional row.
         let tokens = Tensor(uninitializedShape: [1, 1 + hw, d])
         for c in 0..<d { tokens.data[c] = classEmbedding.data[c] + positionalEmbedding.data[c] }
-        let body = tokens.narrowed(dim: 1, start: 1, length: hw).reshaped([hw, d])
         let patchTokens = patches.reshaped([d, hw]).transposed(0, 1).contiguous()
         Ops.addInPlace(patchTokens, CLIPPositionalEmbedding.spatial(positionalEmbedding, grid: grid, height: h, width: w))
-        body.data.update(from: patchTokens.data, count: hw * d)
+        // Written through the base pointer: a narrowed view may be copied by `reshaped`, and writes would be lost.
+        (tokens.data + d).update(from: patchTokens.data, count: hw * d)
         withExtendedLifetime(patchTokens) {}
 
         let normed = lnPre(tokens)
