@@ -67,6 +67,14 @@ import VocaSegTensor
         let pooled = m.cnn.maskPooled(res5: res5, maskLogits: masks.reshaped([q, masks.shape[2], masks.shape[3]]))
         #expect(pooled.shape == [q, m.config.embedDim])
         try m.folder.expectClose(pooled, "clip.pooled")
+        // The reference lists the queries whose pooled row is NaN (RN: the empty masks; ConvNeXt: none).
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: m.folder.url("manifest.json")))
+        let checks = try #require((manifest as? [String: Any])?["checks"] as? [String: Any])
+        let nanQueries = try #require(checks["nan_pooled_queries"] as? [Int])
+        let d = m.config.embedDim, values = pooled.toArray()
+        let ours = (0..<q).filter { i in values[(i * d)..<((i + 1) * d)].contains { $0.isNaN } }
+        #expect(ours == nanQueries)
+        if m.config.backbone == .resnet { #expect(!ours.isEmpty, "the RN golden should exercise an empty mask") }
     }
 
     /// The text tower built from EOVSegConfig (QuickGELU for RN, GELU for ConvNeXt) through the 14-template

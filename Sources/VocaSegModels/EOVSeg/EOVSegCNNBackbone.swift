@@ -19,8 +19,10 @@ public enum EOVSegCNNBackbone: @unchecked Sendable {
     }
 
     /// res2 … res5 (strides 4 … 32, NCHW) of the normalised, padded image [1, 3, H, W]. res5 is also
-    /// `clip_vis_dense` (ConvNeXt's `norm_pre` is the identity).
-    public func features(_ x: Tensor) -> [Tensor] {
+    /// `clip_vis_dense` (ConvNeXt's `norm_pre` is the identity). `pool` lends the ConvNeXt trunk its scratch
+    /// (im2col columns of the stem); a model that runs frame after frame passes its own so nothing big is
+    /// allocated per frame. The returned maps never alias the pool.
+    public func features(_ x: Tensor, pool: BufferPool = BufferPool()) -> [Tensor] {
         switch self {
         case .resnet(let net):
             return net.features(x)
@@ -28,7 +30,7 @@ public enum EOVSegCNNBackbone: @unchecked Sendable {
             opCheck(x.rank == 4 && x.shape[0] == 1 && x.shape[1] == 3,
                     "EOVSegCNNBackbone: input must be [1, 3, H, W], got \(x.shape)")
             var timings: [String: Double] = [:]
-            let maps = net.trunk(x.reshaped([3, x.shape[2], x.shape[3]]), pool: BufferPool(), timings: &timings)
+            let maps = net.trunk(x.reshaped([3, x.shape[2], x.shape[3]]), pool: pool, timings: &timings)
             return maps.map { $0.nchw() }
         }
     }
