@@ -4,8 +4,8 @@ import VocaSegCore
 import VocaSegTensor
 @testable import VocaSegModels
 
-/// Reads the tiny ERR-Seg goldens written by Scripts/reference/make_errseg_goldens.py (manifest.json + raw
-/// little-endian .bin files) and the port's own ones from Scripts/reference/errseg_swift_goldens.py.
+/// The tiny ERR-Seg goldens written by Scripts/reference/make_errseg_goldens.py (read through `GoldenFolder`) and
+/// the port's own ones from Scripts/reference/errseg_swift_goldens.py.
 enum ERRSegGoldens {
     static let testsDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     static let tinyDirectory = testsDirectory.appendingPathComponent("Goldens/errseg_tiny")
@@ -14,57 +14,15 @@ enum ERRSegGoldens {
     static let tokenizerPath = repositoryRoot.deletingLastPathComponent()
         .appendingPathComponent("shared/data/clip/bpe_simple_vocab_16e6.txt.gz").path
 
-    struct Manifest: Decodable {
-        struct Entry: Decodable {
-            var shape: [Int]
-            var dtype: String
-            var file: String
-        }
-        var tensors: [String: Entry]
-        var t: Int
-        var k: Int
-    }
+    /// The tiny folder through the shared reader (`GoldenFolder`).
+    static let folder = GoldenFolder("errseg_tiny")
 
-    static let manifest: Result<Manifest, Error> = Result {
-        let data = try Data(contentsOf: tinyDirectory.appendingPathComponent("manifest.json"))
-        return try JSONDecoder().decode(Manifest.self, from: data)
-    }
-
-    static func entry(_ name: String) throws -> Manifest.Entry {
-        let m = try manifest.get()
-        return try #require(m.tensors[name], "golden \(name) is not in the manifest")
-    }
-
-    static func rawBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
-
-    static func floats(_ url: URL) throws -> [Float] {
-        let data = try rawBytes(url)
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-    }
-
-    static func ints(_ url: URL) throws -> [Int] {
-        let data = try rawBytes(url)
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
-        }
-    }
+    static func floats(_ url: URL) throws -> [Float] { try GoldenFolder.floats(url) }
 
     /// A float golden as a tensor of its manifest shape.
-    static func tensor(_ name: String) throws -> Tensor {
-        let e = try entry(name)
-        #expect(e.dtype == "float32")
-        let values = try floats(tinyDirectory.appendingPathComponent(e.file))
-        try #require(values.count == e.shape.reduce(1, *), "golden \(name): size does not match its shape")
-        return Tensor(shape: e.shape, data: values)
-    }
+    static func tensor(_ name: String) throws -> Tensor { try folder.tensor(name) }
 
-    static func intValues(_ name: String) throws -> [Int] {
-        let e = try entry(name)
-        #expect(e.dtype == "int32")
-        return try ints(tinyDirectory.appendingPathComponent(e.file))
-    }
+    static func intValues(_ name: String) throws -> [Int] { try folder.intValues(name) }
 
     static func config() throws -> ERRSegConfig {
         try ERRSegConfig.load(path: tinyDirectory.appendingPathComponent("config.json").path)
@@ -77,33 +35,13 @@ enum ERRSegGoldens {
         return try Vocabulary(classes: names.map { Vocabulary.Class(synonyms: $0.components(separatedBy: ", ")) })
     }
 
-    /// Max |a − b| and max |b| over two tensors of equal size (shapes may differ in layout-free ways). A NaN or
-    /// infinity where the golden has none (or the other way round) makes the difference infinite: `max` would skip
-    /// a NaN and let a broken kernel pass.
-    static func difference(_ a: Tensor, _ b: Tensor) -> (maxAbs: Float, scale: Float) {
-        let x = a.toArray(), y = b.toArray()
-        var d: Float = 0, s: Float = 0
-        for i in 0..<min(x.count, y.count) {
-            d = max(d, elementDifference(x[i], y[i]))
-            if y[i].isFinite { s = max(s, abs(y[i])) }
-        }
-        if x.count != y.count { d = .infinity }
-        return (d, s)
-    }
+    static func difference(_ a: Tensor, _ b: Tensor) -> (maxAbs: Float, scale: Float) { GoldenFolder.difference(a, b) }
 
-    /// |x − y|, 0 when both are the same non-finite value (NaN and NaN, +∞ and +∞), ∞ when only one is non-finite.
-    static func elementDifference(_ x: Float, _ y: Float) -> Float {
-        if x.isNaN || y.isNaN { return x.isNaN && y.isNaN ? 0 : .infinity }
-        if x.isInfinite || y.isInfinite { return x == y ? 0 : .infinity }
-        return abs(x - y)
-    }
+    static func elementDifference(_ x: Float, _ y: Float) -> Float { GoldenFolder.elementDifference(x, y) }
 
     /// Checks `actual` against golden `name` with |Δ| ≤ tolerance · max(1, max|golden|).
     static func expectClose(_ actual: Tensor, _ name: String, tolerance: Float = 1e-4,
                             sourceLocation: SourceLocation = #_sourceLocation) throws {
-        let golden = try tensor(name)
-        #expect(actual.count == golden.count, "\(name): \(actual.shape) vs golden \(golden.shape)", sourceLocation: sourceLocation)
-        let (d, s) = difference(actual, golden)
-        #expect(d <= tolerance * max(1, s), "\(name): max |Δ| = \(d) (golden max |x| = \(s))", sourceLocation: sourceLocation)
+        try folder.expectClose(actual, name, tolerance: tolerance, sourceLocation: sourceLocation)
     }
 }

@@ -49,3 +49,30 @@ public struct CLIPConvNeXtConfig: Sendable, Equatable {
         self.lnEps = lnEps
     }
 }
+
+/// Sizes of an open_clip `ModifiedResNet` visual tower (OpenAI RN50, RN50x4, …) and its attention pool.
+public struct CLIPModifiedResNetConfig: Sendable, Equatable {
+    /// Stem width w: layer planes are w, 2w, 4w, 8w and the stage outputs (×4 expansion) 4w … 32w channels.
+    public var width: Int
+    /// Bottlenecks per layer (4 entries).
+    public var layers: [Int]
+    /// Heads of the attention pool over the 32w-channel res5 tokens.
+    public var heads: Int
+    /// Side of the pretraining grid of the attention pool's positional embedding (image size / 32).
+    public var grid: Int
+    /// Output width of `attnpool.c_proj`.
+    public var embedDim: Int
+    /// BatchNorm eps (PyTorch's default).
+    public var bnEps: Float = 1e-5
+
+    public init(width: Int, layers: [Int], heads: Int, grid: Int, embedDim: Int) {
+        self.width = width
+        self.layers = layers
+        self.heads = heads
+        self.grid = grid
+        self.embedDim = embedDim
+    }
+
+    /// Channels of res2 … res5.
+    public var stageChannels: [Int] { [4, 8, 16, 32].map { $0 * width } }
+}

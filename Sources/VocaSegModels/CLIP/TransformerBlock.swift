@@ -16,7 +16,9 @@ struct CLIPTransformerBlock {
     let activation: Activation
     let causal: Bool
 
-    init(_ w: WeightScope, width: Int, heads: Int, eps: Float, activation: Activation, causal: Bool) {
+    /// `mlpWidth` is the hidden width of the MLP, 4·width unless a model says otherwise.
+    init(_ w: WeightScope, width: Int, heads: Int, mlpWidth: Int? = nil, eps: Float, activation: Activation,
+         causal: Bool) {
         self.width = width
         self.heads = heads
         self.activation = activation
@@ -27,8 +29,9 @@ struct CLIPTransformerBlock {
                              bias: attn.tensor("in_proj_bias", [3 * width]))
         outProj = LinearLayer(attn.scope("out_proj"), in: width, out: width)
         ln2 = LayerNormLayer(w.scope("ln_2"), dim: width, eps: eps)
-        fc = LinearLayer(w.scope("mlp.c_fc"), in: width, out: 4 * width)
-        proj = LinearLayer(w.scope("mlp.c_proj"), in: 4 * width, out: width)
+        let hidden = mlpWidth ?? 4 * width
+        fc = LinearLayer(w.scope("mlp.c_fc"), in: width, out: hidden)
+        proj = LinearLayer(w.scope("mlp.c_proj"), in: hidden, out: width)
     }
 
     /// x [B, n, D], updated in place.
