@@ -51,7 +51,7 @@ enum EOVSegGoldens {
         let list = try #require(try folder.manifestObject()["segments"] as? [[String: Any]], "manifest has no segments")
         return list.map { s in
             let thing = (s["isthing"] as? Bool) ?? ((s["isthing"] as? Int).map { $0 != 0 } ?? false)
-            return ((s["id"] as? Int) ?? -1, (s["category_id"] as? Int) ?? -1, thing)
+            return (id: (s["id"] as? Int) ?? -1, category: (s["category_id"] as? Int) ?? -1, isThing: thing)
         }
     }
 }

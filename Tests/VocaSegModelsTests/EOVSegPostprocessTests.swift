@@ -27,13 +27,14 @@ import VocaSegTensor
     /// Classes: 0 thing, 1 and 2 stuff. q0 thing top-left; q1 and q2 the same stuff class on the right top and
     /// bottom (the second merges into the first's segment); q3 has void on top (dropped although it covers
     /// everything); q4 covers the left half but keeps only the bottom-left after the argmax (≈ 50 % < 80 %: skipped).
-    @Test func panopticRulesOnQuadrants() {
+    @Test func panopticRulesOnQuadrants() throws {
         let m = Self.masks([(0..<4, 0..<4), (0..<4, 4..<8), (4..<8, 4..<8), (0..<8, 0..<8), (0..<8, 0..<4)])
         let p = Self.logP([[0.9, 0.04, 0.03, 0.03], [0.05, 0.8, 0.1, 0.05], [0.05, 0.7, 0.2, 0.05],
                            [0.01, 0.02, 0.02, 0.95], [0.1, 0.1, 0.7, 0.1]])
         let r = EOVSegPostprocess.run(logProbabilities: p, masks: m, geometry: Self.square,
                                       isThing: [true, false, false], objectMaskThreshold: 0, overlapThreshold: 0.8)
         let s = r.panoptic.segments
+        try #require(s.count == 2, "segments: \(s)")
         #expect(s.map(\.id) == [1, 2])
         #expect(s.map(\.classIndex) == [0, 1])
         #expect(s.map(\.isThing) == [true, false])

@@ -69,7 +69,8 @@ enum EOVSegPostprocess {
             let y1 = min(h, y0 + tileRows), n = (y1 - y0) * w
             let sp = sig.pointer
             // sigmoid(Mo_q) for this tile, every query (the semantic map uses all of them); ≥ 0.5 counts per query.
-            originalArea.withUnsafeMutableBufferPointer { areas in
+            originalArea.withUnsafeMutableBufferPointer { buffer in
+                let areas = buffer.baseAddress!
                 ChannelsLast.parallelRanges(q) { range in
                     var scratch = [Float]()
                     for qi in range {
@@ -85,8 +86,9 @@ enum EOVSegPostprocess {
                 }
             }
             // Panoptic owner: argmax over kept queries of score·sigmoid (first index on ties).
-            owner.withUnsafeMutableBufferPointer { own in
-                ownerAbove.withUnsafeMutableBufferPointer { above in
+            owner.withUnsafeMutableBufferPointer { ownBuffer in
+                ownerAbove.withUnsafeMutableBufferPointer { aboveBuffer in
+                    let own = ownBuffer.baseAddress!, above = aboveBuffer.baseAddress!
                     ChannelsLast.parallelRanges(n, grain: 1024) { range in
                         for i in range where !kept.isEmpty {
                             var best = keptScores[0] * sp[kept[0] * n + i], bestIndex = 0
@@ -103,7 +105,8 @@ enum EOVSegPostprocess {
             // Semantic: sem[c, p] = Σ_q P[q, c]·sigmoid(Mo_q(p)) over c < K, one GEMM per tile, then argmax.
             BLAS.sgemm(transA: true, m: k, n: n, k: q, a: probs.data, lda: k + 1, b: sp, ldb: n, c: sem.pointer, ldc: n)
             let semP = sem.pointer
-            labelValues.withUnsafeMutableBufferPointer { lab in
+            labelValues.withUnsafeMutableBufferPointer { buffer in
+                let lab = buffer.baseAddress!
                 ChannelsLast.parallelRanges(n, grain: 1024) { range in
                     for i in range {
                         // torch argmax: first maximum, a NaN counts as the maximum.
