@@ -104,7 +104,7 @@ import VocaSegTensor
         try f.folder.expectClose(mc, "clip.mask_small", tolerance: 1e-5)
         let pooled = EOVSegGoldens.unbatched(try f.folder.tensor("clip.pooled"))
         // The CNN CLIP's logit_scale is frozen at ln 100 in the released weights; read it from the checkpoint.
-        let clipScale = f.weights.tensor("cnn_backbone.clip_model.logit_scale", shape: []).data[0]
+        let clipScale = f.weights.tensor("cnn_backbone.clip_model.logit_scale", shape: []).toArray()[0]
         let out = EOVSegClassification.classificationLogits(embeddings: pooled, textClassifier: f.textClassifier,
                                                             logitScale: clipScale, synonymCounts: f.synonymCounts)
         try f.folder.expectClose(out, "clip.logits", tolerance: 1e-4)

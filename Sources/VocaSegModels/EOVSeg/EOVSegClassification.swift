@@ -35,6 +35,7 @@ enum EOVSegClassification {
             }
             o[k] = row[t - 1]
         }
+        withExtendedLifetime(all) {}
         return out
     }
 
@@ -48,10 +49,12 @@ enum EOVSegClassification {
     static func validMasks(_ masks: Tensor) -> [Bool] {
         let m = masks.contiguous()
         let q = m.shape[0], plane = m.count / max(q, 1)
-        return (0..<q).map { i in
-            let p = m.data + i * plane
-            for j in 0..<plane where p[j] > 0 { return true }
-            return false
+        return withExtendedLifetime(m) {
+            (0..<q).map { i in
+                let p = m.data + i * plane
+                for j in 0..<plane where p[j] > 0 { return true }
+                return false
+            }
         }
     }
 
@@ -104,6 +107,7 @@ enum EOVSegClassification {
             p[k] = void
             for c in 0...k { lp[c] = logf(p[c] + 1e-8) }
         }
+        withExtendedLifetime((a, b)) {}
         return (probs, logs)
     }
 }

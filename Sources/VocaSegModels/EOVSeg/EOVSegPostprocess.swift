@@ -37,6 +37,7 @@ enum EOVSegPostprocess {
             scores[i] = best
             labels[i] = index
         }
+        withExtendedLifetime(src) {}
         return (probs, scores, labels)
     }
 

@@ -50,7 +50,7 @@ struct LightweightDecoderHead {
         classEmbed = [LinearLayer(w.scope("class_embed.layers.0"), in: c, out: c),
                       LinearLayer(w.scope("class_embed.layers.1"), in: c, out: c),
                       LinearLayer(w.scope("class_embed.layers.2"), in: c, out: embedDim)]
-        logitScale = w.tensor("logit_scale", []).data[0]
+        logitScale = w.tensor("logit_scale", []).toArray()[0]  // toArray: a pointer read would outlive the temporary
     }
 
     /// features F [C, HW], kernels K [Q, C], masks M [Q, H, W] → (K' [Q, C], M' [Q, H, W]).
@@ -125,6 +125,7 @@ struct LightweightDecoderHead {
                 o[ch] = s
             }
         }
+        withExtendedLifetime((kk, xx)) {}
         return out
     }
 }

@@ -24,8 +24,8 @@ struct VocabularyAwareSelection {
         let (pw, pb) = LiteAggregatorBatchNorm(e.scope("pointwise.norm"), channels: embedDim)
             .fold(convWeight: e.tensor("pointwise.weight", [embedDim, hiddenDim, 1, 1]))
         pointwise = LiteAggregatorConv(weight: pw, bias: pb, padding: 0, activation: .gelu)
-        scale = w.tensor("scale", [1, 1, 1, 1]).data[0]
-        offset = w.tensor("offset", [1, 1, 1, 1]).data[0]
+        scale = w.tensor("scale", [1, 1, 1, 1]).toArray()[0]
+        offset = w.tensor("offset", [1, 1, 1, 1]).toArray()[0]
     }
 
     /// G = guide_fc(TC) [T, D]: depends on the vocabulary only, so the caller may cache it.
