@@ -109,6 +109,9 @@ struct GoldenFolder: Sendable {
         #expect(actual.count == golden.count, "\(name): \(actual.shape) vs golden \(golden.shape)",
                 sourceLocation: sourceLocation)
         let (d, s) = Self.difference(actual, golden)
+        if ProcessInfo.processInfo.environment["VOCASEG_GOLDEN_VERBOSE"] != nil {
+            print("golden \(directory.lastPathComponent)/\(name): max |Δ| = \(d), max |x| = \(s)")
+        }
         #expect(d <= tolerance * max(1, s), "\(name): max |Δ| = \(d) (golden max |x| = \(s))",
                 sourceLocation: sourceLocation)
     }
