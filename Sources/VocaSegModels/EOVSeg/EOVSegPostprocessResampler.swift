@@ -1,0 +1,92 @@
+import Foundation
+import VocaSegTensor
+
+/// The mask-logit resampling of EOV-Seg (spec §2.9 "Masks", detectron2 `sem_seg_postprocess`): Mq [Q, h, w] at
+/// stride 4 → bilinear to the padded input size → crop to the resized image → bilinear to the original size, both
+/// with align_corners false. Produced a few output rows at a time for one query, so that the post-processing never
+/// holds Q full-resolution maps. Each bilinear step is evaluated as ATen does, h0·(w0·a + w1·b) + h1·(w0·c + w1·d):
+/// the horizontal blends of the rows it needs first, then the vertical blend, so the values are the same as two
+/// full `F.interpolate` calls.
+struct EOVSegMaskResampler {
+    let masks: Tensor
+    let queries: Int, inHeight: Int, inWidth: Int
+    /// Resized (crop) size and output size.
+    let cropHeight: Int, cropWidth: Int, outHeight: Int, outWidth: Int
+    /// Stage A (stride-4 → padded; only the first cropHeight/cropWidth entries are used) and stage B (crop → out).
+    let rowsA: BilinearAxis, colsA: BilinearAxis, rowsB: BilinearAxis, colsB: BilinearAxis
+
+    init(masks: Tensor, paddedHeight: Int, paddedWidth: Int, resizedHeight: Int, resizedWidth: Int,
+         outHeight: Int, outWidth: Int) {
+        eovHeadCheck(masks.rank == 3, "mask resampler: masks \(masks.shape), expected [Q, h, w]")
+        eovHeadCheck(resizedHeight > 0 && resizedWidth > 0 && resizedHeight <= paddedHeight && resizedWidth <= paddedWidth
+                     && outHeight > 0 && outWidth > 0, "mask resampler: sizes padded \(paddedHeight)×\(paddedWidth), "
+                     + "resized \(resizedHeight)×\(resizedWidth), output \(outHeight)×\(outWidth)")
+        self.masks = masks.contiguous()
+        queries = masks.shape[0]
+        inHeight = masks.shape[1]
+        inWidth = masks.shape[2]
+        cropHeight = resizedHeight
+        cropWidth = resizedWidth
+        self.outHeight = outHeight
+        self.outWidth = outWidth
+        rowsA = BilinearAxis(inSize: inHeight, outSize: paddedHeight, alignCorners: false)
+        colsA = BilinearAxis(inSize: inWidth, outSize: paddedWidth, alignCorners: false)
+        rowsB = BilinearAxis(inSize: resizedHeight, outSize: outHeight, alignCorners: false)
+        colsB = BilinearAxis(inSize: resizedWidth, outSize: outWidth, alignCorners: false)
+    }
+
+    /// Mask logits of query q for output rows y0..<y1 into dst [(y1 − y0)·outWidth]. `scratch` is the caller's
+    /// per-thread buffer, grown as needed.
+    func rows(query q: Int, from y0: Int, to y1: Int, into dst: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
+        let wr = cropWidth, ow = outWidth, iw = inWidth
+        let plane = masks.data + q * inHeight * iw
+        // Crop rows [r0, r1] feed these output rows; input rows [i0, i1] feed those crop rows.
+        let r0 = rowsB.index0[y0], r1 = rowsB.index1[y1 - 1]
+        var i0 = Int.max, i1 = Int.min
+        for r in r0...r1 { i0 = min(i0, rowsA.index0[r]); i1 = max(i1, rowsA.index1[r]) }
+        let nIn = i1 - i0 + 1, nCrop = r1 - r0 + 1
+        let need = nIn * wr + nCrop * wr + nCrop * ow
+        if scratch.count < need { scratch = [Float](repeating: 0, count: need) }
+        scratch.withUnsafeMutableBufferPointer { buffer in
+            let hA = buffer.baseAddress!, crop = hA + nIn * wr, hB = crop + nCrop * wr
+            // Stage A, horizontal, then vertical: crop[r, x'] over the crop columns only.
+            for i in 0..<nIn {
+                let s = plane + (i0 + i) * iw, d = hA + i * wr
+                for x in 0..<wr { d[x] = colsA.lambda0[x] * s[colsA.index0[x]] + colsA.lambda1[x] * s[colsA.index1[x]] }
+            }
+            for r in 0..<nCrop {
+                let a = hA + (rowsA.index0[r0 + r] - i0) * wr, b = hA + (rowsA.index1[r0 + r] - i0) * wr
+                let l0 = rowsA.lambda0[r0 + r], l1 = rowsA.lambda1[r0 + r], d = crop + r * wr
+                for x in 0..<wr { d[x] = l0 * a[x] + l1 * b[x] }
+            }
+            // Stage B, horizontal, then vertical.
+            for r in 0..<nCrop {
+                let s = crop + r * wr, d = hB + r * ow
+                for x in 0..<ow { d[x] = colsB.lambda0[x] * s[colsB.index0[x]] + colsB.lambda1[x] * s[colsB.index1[x]] }
+            }
+            for y in y0..<y1 {
+                let a = hB + (rowsB.index0[y] - r0) * ow, b = hB + (rowsB.index1[y] - r0) * ow
+                let l0 = rowsB.lambda0[y], l1 = rowsB.lambda1[y], d = dst + (y - y0) * ow
+                for x in 0..<ow { d[x] = l0 * a[x] + l1 * b[x] }
+            }
+        }
+    }
+
+    /// All of Mo [Q, outHeight, outWidth] (tests and small images; the post-processing itself works in tiles).
+    func all() -> Tensor {
+        let out = Tensor(uninitializedShape: [queries, outHeight, outWidth])
+        let tile = 16
+        ChannelsLast.parallelRanges(queries) { range in
+            var scratch = [Float]()
+            for q in range {
+                var y = 0
+                while y < outHeight {
+                    let y1 = min(outHeight, y + tile)
+                    rows(query: q, from: y, to: y1, into: out.data + (q * outHeight + y) * outWidth, scratch: &scratch)
+                    y = y1
+                }
+            }
+        }
+        return out
+    }
+}
