@@ -76,7 +76,7 @@ let package = Package(
         .testTarget(name: "VocaSegMediaTests", dependencies: ["VocaSegTestSupport", "VocaSegMedia", "VocaSegCore"]),
         .testTarget(name: "VocaSegRenderTests", dependencies: ["VocaSegTestSupport", "VocaSegRender", "VocaSegCore"]),
         .testTarget(name: "VocaSegPipelineTests", dependencies: ["VocaSegTestSupport", "VocaSegPipeline", "VocaSegCore"]),
-        .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegTestSupport", "VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint"],
+        .testTarget(name: "VocaSegModelsTests", dependencies: ["VocaSegTestSupport", "VocaSegModels", "VocaSegTensor", "VocaSegCheckpoint", "VocaSegMedia"],
                     resources: [.copy("Goldens")]),
         // A watcher with a stand-in model, run (and killed) as a real process by the watch tests.
         .executableTarget(name: "WatchHarness", dependencies: [

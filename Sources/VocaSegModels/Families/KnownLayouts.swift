@@ -14,15 +14,6 @@ enum KnownLayouts {
     }
 
     static let layouts: [Layout] = [
-        Layout(family: "EOV-Seg", variant: "L", backbone: "convnext_large_d_320 + ViT-B-16", tensorCount: 1121,
-               signature: CheckpointSignature(keys: ["cnn_backbone.clip_model.visual.trunk.stem.0.weight"], firstDimension: 192),
-               keyPrefix: nil),
-        Layout(family: "EOV-Seg", variant: "S", backbone: "RN50 + ViT-B-16", tensorCount: 1067,
-               signature: CheckpointSignature(keys: ["cnn_backbone.clip_model.visual.conv1.weight"], firstDimension: 32),
-               keyPrefix: nil),
-        Layout(family: "EOV-Seg", variant: "M", backbone: "RN50x4 + ViT-B-16", tensorCount: 1247,
-               signature: CheckpointSignature(keys: ["cnn_backbone.clip_model.visual.conv1.weight"], firstDimension: 40),
-               keyPrefix: nil),
         // SED and CAT-Seg keep CLIP inside the predictor; they share this prefix, so the layout names both.
         Layout(family: "SED or CAT-Seg", variant: nil, backbone: nil, tensorCount: nil,
                signature: CheckpointSignature(keys: []), keyPrefix: "sem_seg_head.predictor.clip_model."),

@@ -1,0 +1,115 @@
+import Foundation
+import Testing
+import VocaSegCore
+import VocaSegMedia
+import VocaSegTensor
+@testable import VocaSegModels
+
+/// The whole EOV-Seg model on the tiny goldens, as the product runs it: the checkpoint through the real loader, the
+/// vocabulary through the tokenizer and the prompt ensemble, the image through the model's own preprocessing, then
+/// `segment`. The stage tests (EOVSegBackbone…, EOVSegHead…) check each part from the reference's inputs; this one
+/// checks that the assembly feeds them the same things the reference does and that the result is the reference's.
+@Suite(.serialized) struct EOVSegModelTinyTests {
+    static func model(_ folder: GoldenFolder, task: SegmentationTask = .panoptic) throws -> EOVSegModel {
+        let config = try EOVSegGoldens.config(folder)
+        let tokenizer = try CLIPTokenizer(vocabularyPath: ERRSegGoldens.tokenizerPath)
+        return try EOVSegModel(config: config, weights: try EOVSegGoldens.weights(folder), tokenizer: tokenizer,
+                               task: task)
+    }
+
+    /// vocab.json's classes (synonyms comma-separated) with the manifest's thing flags.
+    static func vocabulary(_ folder: GoldenFolder) throws -> Vocabulary {
+        let vocab = try #require(try folder.manifestObject()["vocab"] as? [String: Any])
+        let names = try #require(vocab["classes"] as? [String])
+        let things = try #require(vocab["thing"] as? [Bool])
+        return try Vocabulary(classes: zip(names, things).map { name, thing in
+            Vocabulary.Class(synonyms: name.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) },
+                             isThing: thing)
+        })
+    }
+
+    static func image(_ folder: GoldenFolder) throws -> RGBImage {
+        let source = try MediaSource(path: folder.url("image.png").path)
+        return try #require(try source.nextFrame()).image
+    }
+
+    @Test(arguments: ["eovseg_tiny_rn", "eovseg_tiny_cnx"])
+    func prepareGivesTheReferenceTextClassifier(_ name: String) throws {
+        let folder = GoldenFolder(name)
+        let model = try Self.model(folder)
+        try model.prepare(vocabulary: try Self.vocabulary(folder))
+        let prepared = try #require(model.currentClassifier)
+        try folder.expectClose(prepared.classifier.rows, "text.classifier", tolerance: 1e-5)
+        #expect(prepared.classifier.synonymCounts == (try folder.intValues("text.synonym_counts")))
+        #expect(prepared.classifier.seen == (try folder.intValues("seen")).map { $0 != 0 })
+        #expect(prepared.classifier.isThing == (try folder.intValues("thing")).map { $0 != 0 })
+        try folder.expectClose(prepared.guide, "vas.guide", tolerance: 1e-5)
+    }
+
+    @Test(arguments: ["eovseg_tiny_rn", "eovseg_tiny_cnx"])
+    func preprocessingGivesTheReferenceInput(_ name: String) throws {
+        let folder = GoldenFolder(name)
+        let config = try EOVSegGoldens.config(folder)
+        let frame = EOVSegPreprocessing.run(try Self.image(folder), config: config)
+        let golden = try folder.entry("input.tensor").shape
+        #expect([1, frame.channels, frame.height, frame.width] == golden)
+        try folder.expectClose(Tensor(shape: golden, data: frame.data), "input.tensor", tolerance: 1e-6)
+    }
+
+    @Test(arguments: ["eovseg_tiny_rn", "eovseg_tiny_cnx"])
+    func segmentGivesTheReferencePanopticAndSemanticMaps(_ name: String) throws {
+        let folder = GoldenFolder(name)
+        let model = try Self.model(folder)
+        try model.prepare(vocabulary: try Self.vocabulary(folder))
+        let image = try Self.image(folder)
+        var state: FrameState?
+        let result = try model.segment(try model.preprocess(image), state: &state)
+        let panoptic = try #require(result.panoptic)
+
+        let expected = try EOVSegGoldens.segments(folder)
+        #expect(expected.count >= 5, "the goldens must exercise several segments")
+        #expect(panoptic.segments.map { Int($0.id) } == expected.map(\.id))
+        #expect(panoptic.segments.map(\.classIndex) == expected.map(\.category))
+        #expect(panoptic.segments.map(\.isThing) == expected.map(\.isThing))
+
+        let ids = try folder.intValues("panoptic.ids")
+        #expect(ids.count == panoptic.segmentIds.count)
+        let same = zip(ids, panoptic.segmentIds).filter { $0 == Int($1) }.count
+        #expect(Double(same) >= 0.999 * Double(ids.count), "\(same) of \(ids.count) panoptic ids agree")
+
+        let labels = try folder.intValues("semantic.labels")
+        let sameLabels = zip(labels, result.labels.labels).filter { $0 == Int($1) }.count
+        #expect(Double(sameLabels) >= 0.999 * Double(labels.count), "\(sameLabels) of \(labels.count) labels agree")
+    }
+
+    @Test(arguments: ["eovseg_tiny_rn", "eovseg_tiny_cnx"])
+    func theForwardPassMatchesStageByStage(_ name: String) throws {
+        let folder = GoldenFolder(name)
+        let model = try Self.model(folder)
+        try model.prepare(vocabulary: try Self.vocabulary(folder))
+        let (classifier, guide) = try #require(model.currentClassifier)
+        var timings: [String: Double] = [:]
+        let out = model.forward(input: try folder.tensor("input.tensor"), classifier: classifier, guide: guide,
+                                timings: &timings)
+        for (i, level) in ["res2", "res3", "res4", "res5"].enumerated() {
+            try folder.expectClose(out.features[i], "backbone.\(level)", tolerance: 1e-4)
+        }
+        try folder.expectClose(out.spatial, "vit.out", tolerance: 1e-4)
+        try folder.expectClose(out.aggregated, "aggr.out", tolerance: 1e-4)
+        try folder.expectClose(out.gate, "vas.gate", tolerance: 1e-4)
+        try folder.expectClose(out.masks.reshaped([1] + out.masks.shape), "decoder.stage2.masks", tolerance: 1e-3)
+        try folder.expectClose(out.clipMasks.reshaped([1] + out.clipMasks.shape), "clip.mask_small", tolerance: 1e-3)
+        try folder.expectClose(out.clipPooled.reshaped([1] + out.clipPooled.shape), "clip.pooled", tolerance: 1e-3)
+        try folder.expectClose(out.clipLogits.reshaped([1] + out.clipLogits.shape), "clip.logits", tolerance: 1e-3)
+        try folder.expectClose(out.logProbabilities, "ensemble.logp", tolerance: 1e-3)
+        #expect(Set(timings.keys) == ["backbone", "vit", "aggregator", "vas", "decoder", "clip"])
+    }
+
+    /// The released variants are recognised from a checkpoint's keys and shapes, and the registry builds them.
+    @Test func theRegistryKnowsTheVariants() throws {
+        #expect(ModelFamilies.variant(named: "eovseg-s")?.family.name == "EOV-Seg")
+        #expect(ModelFamilies.variant(named: "eovseg-l")?.variant.expectedTensorCount == 1121)
+        #expect(try EOVSegFamily().task(nil) == .panoptic)
+        #expect(try EOVSegFamily().task("semantic") == .semantic)
+    }
+}
