@@ -36,6 +36,11 @@ import VocaSegTensor
             #expect(report.missing.isEmpty, "missing: \(report.missing.prefix(5))")
             #expect(report.shapeMismatches.isEmpty, "misshapen: \(report.shapeMismatches.prefix(5))")
             #expect(report.dtypeMismatches.isEmpty)
+            // Every trained key of the head is read (or deliberately ignored, as criterion.empty_weight).
+            let unread = report.unexpected.filter { $0.hasPrefix("lite_aggr.") || $0.hasPrefix("light_weight_decoder.") }
+            #expect(unread.isEmpty, "head keys never read: \(unread.prefix(5))")
+            #expect(report.ignored.map(\.key).filter { $0.hasPrefix("light_weight_decoder.criterion") }
+                    == LightweightDecoder.ignoredKeys)
         }
     }
 

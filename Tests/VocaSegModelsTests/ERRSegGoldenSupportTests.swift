@@ -37,19 +37,9 @@ enum ERRSegGoldens {
 
     static func rawBytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
 
-    static func floats(_ url: URL) throws -> [Float] {
-        let data = try rawBytes(url)
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: UInt32.self))) }
-        }
-    }
+    static func floats(_ url: URL) throws -> [Float] { GoldenFolder.floats(try rawBytes(url)) }
 
-    static func ints(_ url: URL) throws -> [Int] {
-        let data = try rawBytes(url)
-        return data.withUnsafeBytes { raw in
-            (0..<(data.count / 4)).map { Int(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: $0 * 4, as: Int32.self))) }
-        }
-    }
+    static func ints(_ url: URL) throws -> [Int] { GoldenFolder.ints(try rawBytes(url), dtype: "int32") }
 
     /// A float golden as a tensor of its manifest shape.
     static func tensor(_ name: String) throws -> Tensor {
@@ -77,26 +67,10 @@ enum ERRSegGoldens {
         return try Vocabulary(classes: names.map { Vocabulary.Class(synonyms: $0.components(separatedBy: ", ")) })
     }
 
-    /// Max |a − b| and max |b| over two tensors of equal size (shapes may differ in layout-free ways). A NaN or
-    /// infinity where the golden has none (or the other way round) makes the difference infinite: `max` would skip
-    /// a NaN and let a broken kernel pass.
-    static func difference(_ a: Tensor, _ b: Tensor) -> (maxAbs: Float, scale: Float) {
-        let x = a.toArray(), y = b.toArray()
-        var d: Float = 0, s: Float = 0
-        for i in 0..<min(x.count, y.count) {
-            d = max(d, elementDifference(x[i], y[i]))
-            if y[i].isFinite { s = max(s, abs(y[i])) }
-        }
-        if x.count != y.count { d = .infinity }
-        return (d, s)
-    }
+    /// Max |a − b| and max finite |b|; NaN or ∞ only where the golden has the same (GoldenFolder's rule).
+    static func difference(_ a: Tensor, _ b: Tensor) -> (maxAbs: Float, scale: Float) { GoldenFolder.difference(a, b) }
 
-    /// |x − y|, 0 when both are the same non-finite value (NaN and NaN, +∞ and +∞), ∞ when only one is non-finite.
-    static func elementDifference(_ x: Float, _ y: Float) -> Float {
-        if x.isNaN || y.isNaN { return x.isNaN && y.isNaN ? 0 : .infinity }
-        if x.isInfinite || y.isInfinite { return x == y ? 0 : .infinity }
-        return abs(x - y)
-    }
+    static func elementDifference(_ x: Float, _ y: Float) -> Float { GoldenFolder.elementDifference(x, y) }
 
     /// Checks `actual` against golden `name` with |Δ| ≤ tolerance · max(1, max|golden|).
     static func expectClose(_ actual: Tensor, _ name: String, tolerance: Float = 1e-4,
