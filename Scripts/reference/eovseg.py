@@ -50,8 +50,12 @@ SIZES = sorted(CONFIGS)
 # Defaults of write-checkpoint (make_eovseg_goldens.py keeps its own for the tiny goldens): seed and calibration
 # per size, found by trying a few seeds on a real photo with CALIB_VOCAB (see README, "Calibrated checkpoints").
 CALIB_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eovseg_calib_vocab.json")
-DEFAULT_SEED: Dict[str, int] = {}
-DEFAULT_CALIBRATION: Dict[str, Calibration] = {}
+DEFAULT_SEED: Dict[str, int] = {"s": 0, "m": 0, "l": 0}
+DEFAULT_CALIBRATION: Dict[str, Calibration] = {
+    "s": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
+    "m": Calibration(decoder_logit_scale=4.6052, mask_offset=48.0, mask_offset_weight=-2.0, clip_logit_scale=1.6),
+    "l": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
+}
 
 
 def key_lines(size: str) -> List[str]:
@@ -261,7 +265,8 @@ def cmd_write_checkpoint(a) -> None:
     seed = a.seed if a.seed is not None else DEFAULT_SEED.get(a.size, 0)
     cal = DEFAULT_CALIBRATION.get(a.size, Calibration())
     overrides = {k: v for k, v in (("mask_offset", a.mask_offset), ("mask_offset_weight", a.mask_offset_weight),
-                                   ("decoder_logit_scale", a.decoder_logit_scale)) if v is not None}
+                                   ("decoder_logit_scale", a.decoder_logit_scale),
+                                   ("clip_logit_scale", a.clip_logit_scale)) if v is not None}
     cal = Calibration(**{**cal.to_dict(), **overrides})
     if a.no_calibration:
         model = build_random(a.size, seed, cal, storage=storage)
@@ -351,6 +356,7 @@ def main() -> None:
     p.add_argument("--mask-offset", type=float)
     p.add_argument("--mask-offset-weight", type=float)
     p.add_argument("--decoder-logit-scale", type=float)
+    p.add_argument("--clip-logit-scale", type=float)
     p.add_argument("--check", action="store_true", help="run panoptic inference on the calibration image and report")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out")
