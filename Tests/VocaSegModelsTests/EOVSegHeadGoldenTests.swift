@@ -146,7 +146,7 @@ import VocaSegTensor
         #expect(got.map(\.classIndex) == expected.map(\.category))
         #expect(got.map(\.isThing) == expected.map(\.isThing))
         // Each segment's score is its (first) query's score.
-        if let details = try f.folder.manifestObject()["panoptic"] as? [String: Any],
+        if let details = try f.folder.manifestFields()["panoptic"] as? [String: Any],
            let queries = details["segment_queries"] as? [Int], queries.count == got.count {
             let (_, scores, _) = EOVSegPostprocess.scores(logProbabilities: logp)
             #expect(zip(got, queries).allSatisfy { $0.0.score == scores[$0.1] }, "segment scores")
