@@ -10,7 +10,10 @@ import VocaSegTensor
 ///     VOCASEG_EOV_BENCH=1 swift test -c release -Xswiftc -enable-testing --filter EOVSegHeadBenchmarkTests
 ///
 /// VOCASEG_EOV_BENCH_SIZE=HxW sets the padded input (default 640x864, the spec's worked example; the original frame
-/// is 512×683 scaled alike), VOCASEG_EOV_BENCH_T the text rows (default 404 = ADE-150 synonyms + void, K = 150).
+/// is 512×683 scaled alike; T = 404 text rows: 150 classes, 403 synonyms + void).
+///
+/// Measured 2026-12-03 on the 2-core build machine (release, 2 threads, other builds running): VAS guide 0.006 s,
+/// lite aggregator 0.71 s, VAS 0.43 s, decoder 0.65 s, post-processing 0.36 s.
 @Suite struct EOVSegHeadBenchmarkTests {
     static var enabled: Bool { ProcessInfo.processInfo.environment["VOCASEG_EOV_BENCH"] == "1" }
 
