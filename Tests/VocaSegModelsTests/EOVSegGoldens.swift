@@ -38,7 +38,7 @@ enum EOVSegGoldens {
         let post = try folder.entry("post.masks").shape
         let oh = post[post.count - 2], ow = post[post.count - 1]
         var (rh, rw) = Ops.shortestEdgeResizeShape(height: oh, width: ow, shortEdge: c.shortEdge, maxSize: c.maxSize)
-        let manifest = try folder.manifestObject()
+        let manifest = try folder.manifestFields()
         for key in ["resized", "resized_size", "image_size"] {
             if let size = manifest[key] as? [Int], size.count == 2 { (rh, rw) = (size[0], size[1]) }
         }
@@ -48,10 +48,19 @@ enum EOVSegGoldens {
 
     /// The manifest's `segments` as (id, category, isThing), in order.
     static func segments(_ folder: GoldenFolder) throws -> [(id: Int, category: Int, isThing: Bool)] {
-        let list = try #require(try folder.manifestObject()["segments"] as? [[String: Any]], "manifest has no segments")
+        let list = try #require(try folder.manifestFields()["segments"] as? [[String: Any]], "manifest has no segments")
         return list.map { s in
             let thing = (s["isthing"] as? Bool) ?? ((s["isthing"] as? Int).map { $0 != 0 } ?? false)
             return (id: (s["id"] as? Int) ?? -1, category: (s["category_id"] as? Int) ?? -1, isThing: thing)
         }
+    }
+}
+
+extension GoldenFolder {
+    /// The whole manifest as JSON values, for the EOV-Seg reference's fields beside `tensors` (segments,
+    /// resized_size, panoptic details).
+    func manifestFields() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: url("manifest.json")))
+        return try #require(object as? [String: Any], "manifest.json of \(directory.lastPathComponent) is not an object")
     }
 }

@@ -36,6 +36,11 @@ import VocaSegTensor
             #expect(report.missing.isEmpty, "missing: \(report.missing.prefix(5))")
             #expect(report.shapeMismatches.isEmpty, "misshapen: \(report.shapeMismatches.prefix(5))")
             #expect(report.dtypeMismatches.isEmpty)
+            // Every trained key of the head is read (or deliberately ignored, as criterion.empty_weight).
+            let unread = report.unexpected.filter { $0.hasPrefix("lite_aggr.") || $0.hasPrefix("light_weight_decoder.") }
+            #expect(unread.isEmpty, "head keys never read: \(unread.prefix(5))")
+            #expect(report.ignored.map(\.key).filter { $0.hasPrefix("light_weight_decoder.criterion") }
+                    == LightweightDecoder.ignoredKeys)
         }
     }
 
@@ -141,7 +146,7 @@ import VocaSegTensor
         #expect(got.map(\.classIndex) == expected.map(\.category))
         #expect(got.map(\.isThing) == expected.map(\.isThing))
         // Each segment's score is its (first) query's score.
-        if let details = try f.folder.manifestObject()["panoptic"] as? [String: Any],
+        if let details = try f.folder.manifestFields()["panoptic"] as? [String: Any],
            let queries = details["segment_queries"] as? [Int], queries.count == got.count {
             let (_, scores, _) = EOVSegPostprocess.scores(logProbabilities: logp)
             #expect(zip(got, queries).allSatisfy { $0.0.score == scores[$0.1] }, "segment scores")

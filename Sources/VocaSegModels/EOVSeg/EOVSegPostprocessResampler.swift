@@ -52,7 +52,7 @@ struct EOVSegMaskResampler {
             // Stage A, horizontal, then vertical: crop[r, x'] over the crop columns only.
             for i in 0..<nIn {
                 let s = plane + (i0 + i) * iw, d = hA + i * wr
-                for x in 0..<wr { d[x] = colsA.lambda0[x] * s[colsA.index0[x]] + colsA.lambda1[x] * s[colsA.index1[x]] }
+                Self.horizontal(s, into: d, count: wr, axis: colsA)
             }
             for r in 0..<nCrop {
                 let a = hA + (rowsA.index0[r0 + r] - i0) * wr, b = hA + (rowsA.index1[r0 + r] - i0) * wr
@@ -62,13 +62,22 @@ struct EOVSegMaskResampler {
             // Stage B, horizontal, then vertical.
             for r in 0..<nCrop {
                 let s = crop + r * wr, d = hB + r * ow
-                for x in 0..<ow { d[x] = colsB.lambda0[x] * s[colsB.index0[x]] + colsB.lambda1[x] * s[colsB.index1[x]] }
+                Self.horizontal(s, into: d, count: ow, axis: colsB)
             }
             for y in y0..<y1 {
                 let a = hB + (rowsB.index0[y] - r0) * ow, b = hB + (rowsB.index1[y] - r0) * ow
                 let l0 = rowsB.lambda0[y], l1 = rowsB.lambda1[y], d = dst + (y - y0) * ow
                 for x in 0..<ow { d[x] = l0 * a[x] + l1 * b[x] }
             }
+        }
+    }
+
+    /// d[x] = λ0[x]·s[i0[x]] + λ1[x]·s[i1[x]] for x < count, through raw buffers (no array bounds checks: this is
+    /// the inner loop of the post-processing).
+    @inline(__always)
+    static func horizontal(_ s: UnsafePointer<Float>, into d: UnsafeMutablePointer<Float>, count: Int, axis: BilinearAxis) {
+        axis.withPointers { a in
+            for x in 0..<count { d[x] = a.lambda0[x] * s[a.index0[x]] + a.lambda1[x] * s[a.index1[x]] }
         }
     }
 
