@@ -8,6 +8,12 @@
 #                            [--frames F] [--checkpoint PATH] [--out DIR]
 #
 # Defaults: B at 640, T = 150, K = 32, 2 threads, 3 rounds of 1 timed frame each (after 1 warm-up frame).
+#
+# EOV-Seg: --variant eovseg-s|eovseg-m|eovseg-l compares at the spec's 640×864 input (an 854×640 frame, resized
+# and padded by the model; the reference gets the padded tensor) with ADE-150 and its synonyms (T = 404 rows with
+# void). Both sides use seeded random weights (ours: `--weights random`; the reference: its in-process random
+# model); ours is `vocaseg bench`'s "inference" stage, which includes the panoptic post-processing at the frame
+# size, the reference's its forward up to the ensemble (post-processing excluded): a conservative comparison.
 # Environment: VOCASEG_BIN=path (skip the build and use this vocaseg), SCRATCH=.scratch/bench-compare.
 #
 # What is timed, per frame, warm-up excluded, text encoding excluded on both sides:
@@ -37,15 +43,18 @@ while [[ $# -gt 0 ]]; do
     --frames) frames="$2"; shift 2 ;;
     --checkpoint) checkpoint="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
 case "$variant" in
   b) native=640 ;;
   l) native=768 ;;
-  *) echo "compare.sh: --variant must be b or l" >&2; exit 2 ;;
+  eovseg-s|eovseg-m|eovseg-l) native=640 ;;
+  *) echo "compare.sh: --variant must be b, l, eovseg-s, eovseg-m or eovseg-l" >&2; exit 2 ;;
 esac
+eov=0
+[[ "$variant" == eovseg-* ]] && eov=1
 size="${size:-$native}"
 if [[ "$size" != "$native" ]]; then
   echo "compare.sh: the reference bench runs ERR-Seg ($variant) only at its own size $native, not $size" >&2
@@ -58,7 +67,11 @@ checkpoint="${checkpoint:-/tmp/errseg_${variant}_random.pth}"
 out="${out:-/tmp/bench-compare-$(date -u +%Y%m%dT%H%M%S)}"
 mkdir -p "$out"
 
-if [[ ! -f "$checkpoint" ]]; then
+if ((eov)); then
+  # ADE-150 with its synonyms as a VocaSeg vocabulary file (one class per line, synonyms comma-separated).
+  vocab_file="$out/ade150_synonyms.txt"
+  grep -v ':invalid_class_id' "$repo/../shared/data/vocab-synonyms/ade20k_150.txt" | cut -d: -f2- >"$vocab_file"
+elif [[ ! -f "$checkpoint" ]]; then
   echo "== writing random checkpoint $checkpoint (seed 0, fp32)"
   "$python" "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
 fi
@@ -72,13 +85,29 @@ else
 fi
 [[ -x "$bin" ]] || { echo "compare.sh: no vocaseg binary at $bin" >&2; exit 1; }
 
-echo "== ERR-Seg ($variant) at $size, T=$classes, K=$k, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
+if ((eov)); then
+  echo "== EOV-Seg ($variant) at 640x864, ADE-150 with synonyms, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
+else
+  echo "== ERR-Seg ($variant) at $size, T=$classes, K=$k, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
+fi
 run_ours() {
+  if ((eov)); then
+    "$bin" bench --model "$variant" --weights random --frame 854x640 --vocab "$vocab_file" \
+      --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
+      || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
+    return
+  fi
   "$bin" bench --model "$checkpoint" --weights checkpoint --size "$size" --classes "$classes" --crm-k "$k" \
     --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
     || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
 }
 run_ref() {
+  if ((eov)); then
+    "$python" "$repo/Scripts/reference/eovseg.py" bench --size "${variant#eovseg-}" --height 640 --width 864 \
+      --threads "$threads" --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
+      || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }
+    return
+  fi
   "$python" "$repo/Scripts/reference/errseg.py" bench --size "$variant" --t "$classes" --k "$k" --threads "$threads" \
     --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
     || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }

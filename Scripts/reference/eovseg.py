@@ -331,6 +331,13 @@ def cmd_bench(a) -> None:
           f"median CPU {np.median(cpu):.0f} ms; load average {os.getloadavg()[0]:.1f}")
     for stage in timer.cpu:
         print(f"  {stage:28s} CPU {timer.cpu[stage] / a.runs:8.0f} ms   wall {timer.wall[stage] / a.runs:8.0f} ms")
+    if a.json:
+        # The same document Scripts/bench/compare.sh reads from errseg.py bench.
+        with open(a.json, "w") as f:
+            json.dump({"wall_ms": times, "cpu_ms": cpu, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
+                       "text_rows": t, "height": a.height, "width": a.width,
+                       "stages": [{"stage": s, "wall_ms": timer.wall[s] / a.runs, "cpu_ms": timer.cpu[s] / a.runs}
+                                  for s in timer.cpu]}, f, indent=1)
 
 
 def main() -> None:
@@ -377,6 +384,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--warmup", type=int, default=1)
+    p.add_argument("--json", default=None, help="also write the timings as JSON (for Scripts/bench/compare.sh)")
     p.set_defaults(fn=cmd_bench)
     a = ap.parse_args()
     a.fn(a)

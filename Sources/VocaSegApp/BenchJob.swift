@@ -12,6 +12,9 @@ public struct BenchOptions: Sendable {
     public var model = "errseg-b"
     public var weights: SegmentOptions.Weights = .checkpoint
     public var size: Int?
+    /// Width and height of the synthetic frame (nil: `size` square, else 640 square). EOV-Seg resizes any frame
+    /// itself (short side 640), so its speed is measured on a frame of the shape it will see, e.g. 854×640.
+    public var frameSize: (width: Int, height: Int)?
     /// A vocabulary of this many synthetic class names ("object 1" …), unless `vocabularyFile` is given.
     public var classCount = 150
     public var vocabularyFile: String?
@@ -120,7 +123,8 @@ public enum BenchJob {
             inferenceTotal = timings.first { $0.stage == "inference" }?.totalSeconds ?? 0
         } else {
             let clock = StageClock(warmupSamples: o.warmup)
-            let frame = syntheticFrame(size: o.size ?? 640)
+            let side = o.size ?? 640
+            let frame = syntheticFrame(width: o.frameSize?.width ?? side, height: o.frameSize?.height ?? side)
             var state: FrameState?
             // Panoptic results go through the tracker as in the pipeline, so its cost is in the figures.
             let tracker = SegmentTracker()
@@ -190,19 +194,19 @@ public enum BenchJob {
 
     /// A deterministic picture with structure at several scales (gradients, bars, a disc), so that no stage sees
     /// a degenerate constant input.
-    static func syntheticFrame(size: Int) -> RGBImage {
-        var pixels = [UInt8](repeating: 0, count: size * size * 3)
-        let c = Double(size) / 2
-        for y in 0..<size {
-            for x in 0..<size {
-                let i = (y * size + x) * 3
-                let inDisc = (Double(x) - c) * (Double(x) - c) + (Double(y) - c) * (Double(y) - c) < c * c / 4
-                pixels[i] = UInt8((x * 255) / max(size - 1, 1))
-                pixels[i + 1] = UInt8((y * 255) / max(size - 1, 1))
+    static func syntheticFrame(width: Int, height: Int) -> RGBImage {
+        var pixels = [UInt8](repeating: 0, count: width * height * 3)
+        let cx = Double(width) / 2, cy = Double(height) / 2, r = Double(min(width, height)) / 2
+        for y in 0..<height {
+            for x in 0..<width {
+                let i = (y * width + x) * 3
+                let inDisc = (Double(x) - cx) * (Double(x) - cx) + (Double(y) - cy) * (Double(y) - cy) < r * r / 4
+                pixels[i] = UInt8((x * 255) / max(width - 1, 1))
+                pixels[i + 1] = UInt8((y * 255) / max(height - 1, 1))
                 pixels[i + 2] = inDisc ? 230 : UInt8(((x / 16 + y / 16) % 2) * 120)
             }
         }
-        return RGBImage(width: size, height: size, pixels: pixels)
+        return RGBImage(width: width, height: height, pixels: pixels)
     }
 
     /// Best of five 2048×2048×2048 `cblas_sgemm` calls on OpenBLAS's own pool of the engine's thread count: the

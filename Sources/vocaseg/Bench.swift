@@ -26,6 +26,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Model input size (and synthetic frame size). Default: the model's own.")
     var size: Int?
 
+    @Option(help: "Synthetic frame WIDTHxHEIGHT (default: --size square). EOV-Seg resizes frames itself: 854x640 gives its 640×864 input.")
+    var frame: String?
+
     @Option(help: "Vocabulary size: this many synthetic class names.")
     var classes: Int = 150
 
@@ -62,6 +65,13 @@ struct Bench: ParsableCommand {
         }
         o.weights = w
         o.size = size
+        if let frame {
+            let parts = frame.lowercased().split(separator: "x").compactMap { Int($0) }
+            guard parts.count == 2, parts.allSatisfy({ (1...8192).contains($0) }) else {
+                throw VocaSegError(.usage, "--frame must be WIDTHxHEIGHT, e.g. 854x640 (got \(frame))")
+            }
+            o.frameSize = (parts[0], parts[1])
+        }
         o.classCount = classes
         o.vocabularyFile = vocabularyFile
         if let crmK { o.modelSettings["crm-k"] = crmK }

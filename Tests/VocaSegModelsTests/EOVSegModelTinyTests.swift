@@ -19,7 +19,7 @@ import VocaSegTensor
 
     /// vocab.json's classes (synonyms comma-separated) with the manifest's thing flags.
     static func vocabulary(_ folder: GoldenFolder) throws -> Vocabulary {
-        let vocab = try #require(try folder.manifestObject()["vocab"] as? [String: Any])
+        let vocab = try #require(try folder.manifestFields()["vocab"] as? [String: Any])
         let names = try #require(vocab["classes"] as? [String])
         let things = try #require(vocab["thing"] as? [Bool])
         return try Vocabulary(classes: zip(names, things).map { name, thing in
@@ -111,5 +111,18 @@ import VocaSegTensor
         #expect(ModelFamilies.variant(named: "eovseg-l")?.variant.expectedTensorCount == 1121)
         #expect(try EOVSegFamily().task(nil) == .panoptic)
         #expect(try EOVSegFamily().task("semantic") == .semantic)
+    }
+
+    /// The analytic count against the spec's FLOP-counter figures at 640×864, T = 404 (§5.2; its ViT row includes
+    /// the attention products, its DCN rows the sampling-free conv parts), within 10 % per variant.
+    @Test func theComputeCountMatchesTheSpecsFigures() {
+        for (config, spec) in [(EOVSegConfig.small, 182.0), (.medium, 257.0), (.large, 479.0)] {
+            let total = EOVSegComputeCost(config: config, height: 640, width: 864, textRows: 404).byStage.values
+                .reduce(0, +) / 1e9
+            #expect(abs(total - spec) / spec < 0.10, "\(config.name): \(total) GMAC, spec \(spec)")
+        }
+        let s = EOVSegComputeCost(config: .small, height: 640, width: 864, textRows: 404).byStage
+        #expect(abs(s["backbone"]! / 1e9 - 59.2) < 59.2 * 0.05, "RN50 backbone \(s["backbone"]! / 1e9)")
+        #expect(abs(s["vit"]! / 1e9 - 23.8) < 23.8 * 0.05, "ViT \(s["vit"]! / 1e9)")
     }
 }

@@ -45,6 +45,13 @@ public final class EOVSegModel: SegmentationModel, @unchecked Sendable {
     let pool = BufferPool()
     private let lock = NSLock()
     private var prepared: (classifier: EOVSegTextClassifier, guide: Tensor)?
+    private var lastSize: (height: Int, width: Int)?
+    /// The padded input size of the last frame segmented (for the compute count).
+    var lastInputSize: (height: Int, width: Int)? {
+        lock.lock()
+        defer { lock.unlock() }
+        return lastSize
+    }
     /// Whether the last `prepare(vocabulary:)` found its text rows in the cache.
     public private(set) var lastPrepareUsedCache = false
 
@@ -180,6 +187,9 @@ public final class EOVSegModel: SegmentationModel, @unchecked Sendable {
             throw VocaSegError(.internal, "EOV-Seg: the input \(input.channels)×\(input.height)×\(input.width) did not come from its preprocessing")
         }
         guard input.originalWidth > 0, input.originalHeight > 0 else { throw VocaSegError(.input, "the frame has no pixels") }
+        lock.lock()
+        lastSize = (input.height, input.width)
+        lock.unlock()
         var timings: [String: Double] = [:]
         let x = Tensor(shape: [1, 3, input.height, input.width], data: input.data)
         let out = forward(input: x, classifier: classifier, guide: guide, timings: &timings)
