@@ -47,9 +47,15 @@ SPECS = os.path.join(SHARED, "specs")
 STRUCTURAL = os.path.join(REPO, "Tests", "VocaSegTensorTests", "Goldens", "structural")
 SIZES = sorted(CONFIGS)
 
-# Default seeds and calibrations of write-checkpoint (make_eovseg_goldens.py keeps its own for the tiny goldens).
-DEFAULT_SEED = 0
-DEFAULT_CALIBRATION: Dict[str, Calibration] = {}
+# Defaults of write-checkpoint (make_eovseg_goldens.py keeps its own for the tiny goldens): seed and calibration
+# per size, found by trying a few seeds on a real photo with CALIB_VOCAB (see README, "Calibrated checkpoints").
+CALIB_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eovseg_calib_vocab.json")
+DEFAULT_SEED: Dict[str, int] = {"s": 0, "m": 0, "l": 0}
+DEFAULT_CALIBRATION: Dict[str, Calibration] = {
+    "s": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
+    "m": Calibration(decoder_logit_scale=4.6052, mask_offset=48.0, mask_offset_weight=-2.0, clip_logit_scale=1.6),
+    "l": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
+}
 
 
 def key_lines(size: str) -> List[str]:
@@ -145,10 +151,36 @@ def check_attnpool() -> bool:
 
 
 def build_random(size: str, seed: int, cal: Optional[Calibration] = None, storage: str = "fp32") -> EOVSeg:
+    """Base draw only (no data-dependent calibration): enough for timing."""
     model = EOVSeg(get_config(size)).eval()
     init_random(model, seed, cal or DEFAULT_CALIBRATION.get(size, Calibration()))
     round_to_storage(model, storage)
     return model
+
+
+def build_calibrated(size: str, seed: int, cal: Calibration, img: np.ndarray, vocab: "Vocabulary",
+                     storage: str = "fp32") -> EOVSeg:
+    """Base draw + the data-dependent calibration on one image and vocabulary (weights.calibrate_on_input)."""
+    from eovseg_ref.weights import calibrate_on_input
+    model = EOVSeg(get_config(size)).eval()
+    init_random(model, seed, cal)
+    x, _ = preprocess(img, model.cfg)
+    calibrate_on_input(model, x, vocab.tokens, len(VILD_PROMPT), vocab.counts, vocab.seen, cal)
+    round_to_storage(model, storage)
+    return model
+
+
+def panoptic_checks(r, info) -> dict:
+    segs = info["segments"]
+    mc = r["clip.mask_small"][0]
+    return {"segments": len(segs), "things": sum(s["isthing"] for s in segs),
+            "stuff": sum(not s["isthing"] for s in segs),
+            "merged_stuff_queries": info["details"]["merged_stuff_queries"],
+            "empty_mask_queries": [q for q in range(mc.shape[0]) if not bool((mc[q] > 0).any())]}
+
+
+def checks_pass(c: dict) -> bool:
+    return c["segments"] >= 5 and c["things"] > 0 and c["stuff"] > 0 and len(c["merged_stuff_queries"]) > 0
 
 
 class Vocabulary:
@@ -228,10 +260,29 @@ def cmd_self_check(a) -> None:
 
 
 def cmd_write_checkpoint(a) -> None:
+    torch.set_num_threads(a.threads)
     storage = a.storage or ("mixed" if a.size.startswith("tiny") else "fp32")
-    model = build_random(a.size, a.seed, storage=storage)
-    save_checkpoint(model, a.out, storage)
-    print(f"wrote {a.out}: {os.path.getsize(a.out)} bytes, {len(model.state_dict())} tensors, storage {storage}")
+    seed = a.seed if a.seed is not None else DEFAULT_SEED.get(a.size, 0)
+    cal = DEFAULT_CALIBRATION.get(a.size, Calibration())
+    overrides = {k: v for k, v in (("mask_offset", a.mask_offset), ("mask_offset_weight", a.mask_offset_weight),
+                                   ("decoder_logit_scale", a.decoder_logit_scale),
+                                   ("clip_logit_scale", a.clip_logit_scale)) if v is not None}
+    cal = Calibration(**{**cal.to_dict(), **overrides})
+    if a.no_calibration:
+        model = build_random(a.size, seed, cal, storage=storage)
+    else:
+        img = load_image_rgb(a.calib_image)
+        vocab = Vocabulary.load(a.calib_vocab, get_config(a.size).context_length)
+        model = build_calibrated(a.size, seed, cal, img, vocab, storage=storage)
+        if a.check:
+            r, info = segment(model, img, vocab)
+            c = panoptic_checks(r, info)
+            print(f"seed {seed} {cal.to_dict()}: {'PASS' if checks_pass(c) else 'fail'} {c}")
+            describe(r, info, vocab)
+    if a.out:
+        save_checkpoint(model, a.out, storage)
+        print(f"wrote {a.out}: {os.path.getsize(a.out)} bytes, {len(model.state_dict())} tensors, storage {storage}, "
+              f"seed {seed}, calibration {cal.to_dict()}")
 
 
 def cmd_run(a) -> None:
@@ -295,10 +346,20 @@ def main() -> None:
     p.set_defaults(fn=cmd_self_check)
     p = sub.add_parser("write-checkpoint")
     p.add_argument("--size", default="s", choices=SIZES)
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    p.add_argument("--seed", type=int, default=None, help="default: the size's calibrated seed")
     p.add_argument("--storage", choices=["fp32", "mixed", "fp16"], default=None,
                    help="tensor dtypes in the file (default: mixed for tiny, fp32 otherwise)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--calib-image", default=os.path.join(REPO, "Samples", "still.png"),
+                   help="image for the data-dependent calibration (BN statistics, centring); a real photo is best")
+    p.add_argument("--calib-vocab", default=CALIB_VOCAB)
+    p.add_argument("--no-calibration", action="store_true", help="base draw only")
+    p.add_argument("--mask-offset", type=float)
+    p.add_argument("--mask-offset-weight", type=float)
+    p.add_argument("--decoder-logit-scale", type=float)
+    p.add_argument("--clip-logit-scale", type=float)
+    p.add_argument("--check", action="store_true", help="run panoptic inference on the calibration image and report")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--out")
     p.set_defaults(fn=cmd_write_checkpoint)
     p = sub.add_parser("run")
     p.add_argument("--size", default="s", choices=SIZES)

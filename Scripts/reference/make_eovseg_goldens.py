@@ -13,6 +13,7 @@ Per folder (all deterministic: fixed seeds, one thread, same bytes on every run)
   <name>.bin        raw little-endian float32 / int32 tensors, row-major (NCHW, batch 1); NaN written as NaN
   manifest.json     name -> shape, dtype, file, sha256; segments, resized size, seed, calibration, checks
 Usage: python3 Scripts/reference/make_eovseg_goldens.py [--only tiny_rn|tiny_cnx] [--out-root DIR]
+       python3 Scripts/reference/make_eovseg_goldens.py --verify     (regenerate in a temp folder, compare bytes)
        python3 Scripts/reference/make_eovseg_goldens.py --search tiny_cnx --seeds 0:200   (finds seeds that pass)
 """
 from __future__ import annotations
@@ -173,6 +174,8 @@ def main() -> None:
     ap.add_argument("--search", choices=sorted(VARIANTS), help="try seeds with the variant's calibration")
     ap.add_argument("--seeds", default="0:50")
     ap.add_argument("--mask-offset", type=float, help="override the variant's calibration mask_offset in --search")
+    ap.add_argument("--verify", action="store_true",
+                    help="regenerate into a temporary folder and compare every file with the committed goldens")
     a = ap.parse_args()
     if a.search:
         lo, hi = (int(s) for s in a.seeds.split(":"))
@@ -180,6 +183,22 @@ def main() -> None:
         if a.mask_offset is not None:
             cal = Calibration(**{**cal.to_dict(), "mask_offset": a.mask_offset})
         search(a.search, lo, hi, cal)
+        return
+    if a.verify:
+        import filecmp
+        import tempfile
+        ok = True
+        with tempfile.TemporaryDirectory() as tmp:
+            for size in ([a.only] if a.only else sorted(VARIANTS)):
+                write(size, os.path.join(tmp, f"eovseg_{size}"))
+                ref, new = os.path.join(a.out_root, f"eovseg_{size}"), os.path.join(tmp, f"eovseg_{size}")
+                files = sorted(set(os.listdir(ref)) | set(os.listdir(new)))
+                bad = [f for f in files if not (os.path.exists(os.path.join(ref, f)) and os.path.exists(
+                    os.path.join(new, f)) and filecmp.cmp(os.path.join(ref, f), os.path.join(new, f), shallow=False))]
+                print(f"{size}: {len(files) - len(bad)} of {len(files)} files identical" + (f"; differ: {bad}" if bad else ""))
+                ok &= not bad
+        if not ok:
+            raise SystemExit(1)
         return
     for size in ([a.only] if a.only else sorted(VARIANTS)):
         write(size, os.path.join(a.out_root, f"eovseg_{size}"))

@@ -8,7 +8,8 @@ Recipe (every tensor is redrawn; nothing keeps a constructor constant):
   ConvNeXt layer scale gamma        U(0.1, 1.0)   (instead of 1e-6)
   token / text-positional embedding N(0, 0.02^2) / N(0, 0.01^2)
   ViT class + positional, attnpool positional, text_projection, ViT proj: N(0, 1/width)
-  CLIP logit_scale                  ln 100 (exp = 100, the released value);  decoder logit_scale ln(1/0.07)
+  CLIP logit_scale                  cal.clip_logit_scale (default ln 100, the released value); decoder logit_scale
+                                    cal.decoder_logit_scale (default ln(1/0.07), the constructor's value)
   vas.scale / vas.offset            U(0.5, 1.5) / U(0.0, 0.5)
   object_kernels, void_embedding    N(0, 1)
   criterion.empty_weight            ones, last 0.1 (training buffer)
@@ -38,6 +39,7 @@ class Calibration:
     mask_offset_weight: float = 0.0      # ... and to every fc_mask.bias[0]: a shared negative mask bias when < 0
     decoder_logit_scale: float = math.log(1 / 0.07)
     class_bias_align: float = 0.0        # + this x (mean text row direction) on every class_embed output bias
+    clip_logit_scale: float = math.log(100.0)  # CNN CLIP logit_scale (released: ln 100); lower = flatter p_out
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -71,8 +73,12 @@ def init_random(model: nn.Module, seed: int, cal: Calibration = Calibration()) -
         elif name == "lite_aggr.deconv.bias":
             p.copy_(randn(p.shape, 0.02))
         elif leaf == "logit_scale":
-            p.fill_(math.log(100.0) if name.startswith("cnn_backbone") or name.startswith("vit_backbone")
-                    else cal.decoder_logit_scale)
+            if name.startswith("cnn_backbone"):
+                p.fill_(cal.clip_logit_scale)
+            elif name.startswith("vit_backbone"):
+                p.fill_(math.log(100.0))
+            else:
+                p.fill_(cal.decoder_logit_scale)
         elif name.endswith("token_embedding.weight"):
             p.copy_(randn(p.shape, 0.02))
         elif name.endswith("clip_model.positional_embedding"):
