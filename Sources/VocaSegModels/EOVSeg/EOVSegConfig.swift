@@ -22,7 +22,7 @@ public struct EOVSegConfig: Sendable, Equatable, Codable {
     public var attnpoolHeads: Int
     public var attnpoolGrid: Int
 
-    // CNN CLIP, ConvNeXt: stage widths and depths (head: LayerNorm2d → fc1 C5→C5 → GELU → fc2 C5→D, no bias).
+    // CNN CLIP, ConvNeXt: stage widths and depths (head: LayerNorm2d → fc1 C5→2D → GELU → fc2 2D→D, no bias).
     public var convnextDims: [Int]
     public var convnextDepths: [Int]
 
