@@ -17,9 +17,9 @@ import VocaSegCore
     @Test(arguments: [
         ("sem_seg_head.clip_model.visual.trunk.stem.0.weight", [128, 3, 4, 4], "ERR-Seg", "B", true),
         ("sem_seg_head.clip_model.visual.trunk.stem.0.weight", [192, 3, 4, 4], "ERR-Seg", "L", true),
-        ("cnn_backbone.clip_model.visual.trunk.stem.0.weight", [192, 3, 4, 4], "EOV-Seg", "L", false),
-        ("cnn_backbone.clip_model.visual.conv1.weight", [32, 3, 3, 3], "EOV-Seg", "S", false),
-        ("cnn_backbone.clip_model.visual.conv1.weight", [40, 3, 3, 3], "EOV-Seg", "M", false),
+        ("cnn_backbone.clip_model.visual.trunk.stem.0.weight", [192, 3, 4, 4], "EOV-Seg", "L", true),
+        ("cnn_backbone.clip_model.visual.conv1.weight", [32, 3, 3, 3], "EOV-Seg", "S", true),
+        ("cnn_backbone.clip_model.visual.conv1.weight", [40, 3, 3, 3], "EOV-Seg", "M", true),
         ("sem_seg_head.predictor.clip_model.visual.trunk.stem.0.weight", [192, 3, 4, 4], "SED or CAT-Seg", "", false),
         ("sem_seg_head.predictor.clip_model.visual.conv1.weight", [768, 3, 16, 16], "SED or CAT-Seg", "", false),
     ])
@@ -48,7 +48,7 @@ import VocaSegCore
     }
 
     @Test func namesOptionsAndTasksComeFromTheFamilies() throws {
-        #expect(ModelFamilies.variantNames == ["errseg-b", "errseg-l"])
+        #expect(ModelFamilies.variantNames == ["errseg-b", "errseg-l", "eovseg-s", "eovseg-m", "eovseg-l"])
         #expect(ModelFamilies.variant(named: "errseg-l")?.variant.label == "L")
         #expect(ModelFamilies.help(for: "resize").contains("Default: official"))
         let family = ERRSegFamily()

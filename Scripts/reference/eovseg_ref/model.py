@@ -1,7 +1,6 @@
 """EOV-Seg model (state_dict keys as the official detectron2 model) and inference (spec §2, §4)."""
 from __future__ import annotations
 
-import time
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,19 +11,7 @@ import torch.nn.functional as F
 from .clip import Backbone, CNNClip, ViTClip
 from .config import EOVSegConfig
 from .heads import LightweightDecoder, LiteAggregator, classification_logits
-
-
-class StageTimer:
-    def __init__(self):
-        self.wall: Dict[str, float] = {}
-        self.cpu: Dict[str, float] = {}
-        self._t = (time.perf_counter(), time.process_time())
-
-    def mark(self, stage: str) -> None:
-        t, c = time.perf_counter(), time.process_time()
-        self.wall[stage] = self.wall.get(stage, 0.0) + (t - self._t[0]) * 1000
-        self.cpu[stage] = self.cpu.get(stage, 0.0) + (c - self._t[1]) * 1000
-        self._t = (t, c)
+from errseg_ref.model import StageTimer  # noqa: E402  (wall and CPU ms per stage, shared with the ERR-Seg bench)
 
 
 class EOVSeg(nn.Module):

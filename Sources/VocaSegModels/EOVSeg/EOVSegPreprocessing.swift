@@ -14,16 +14,7 @@ struct EOVSegResizedSize: ModelPayload {
 /// so the padding is 0 in normalised units, as `ImageList.from_tensors` pads).
 enum EOVSegPreprocessing {
     static func run(_ frame: RGBImage, config c: EOVSegConfig) -> PreprocessedFrame {
-        var pixels = frame.pixels
-        var w = frame.width, h = frame.height
-        let (nh, nw) = Ops.shortestEdgeResizeShape(height: h, width: w, shortEdge: c.shortEdge, maxSize: c.maxSize)
-        if nh != h || nw != w {
-            pixels = frame.pixels.withUnsafeBufferPointer {
-                Ops.pilResizeBilinear($0, width: w, height: h, channels: 3, outWidth: nw, outHeight: nh)
-            }
-            w = nw
-            h = nh
-        }
+        let (pixels, w, h) = ShortestEdgeResize.apply(frame, shortEdge: c.shortEdge, maxSize: c.maxSize)
         let d = c.sizeDivisibility
         let pw = (w + d - 1) / d * d, ph = (h + d - 1) / d * d
         var data = [Float](repeating: 0, count: 3 * ph * pw)

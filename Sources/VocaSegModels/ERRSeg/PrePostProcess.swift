@@ -10,18 +10,9 @@ enum ERRSegPreprocessing {
     /// official: shortest edge → `minSize` (long side ≤ `maxSize`) with Pillow bilinear on uint8, normalise, bilinear
     /// (align_corners False) squash to size×size. direct: normalise the frame and squash it straight away.
     static func run(_ frame: RGBImage, config c: ERRSegConfig, official: Bool) -> PreprocessedFrame {
-        var pixels = frame.pixels
-        var w = frame.width, h = frame.height
-        if official {
-            let (nh, nw) = Ops.shortestEdgeResizeShape(height: h, width: w, shortEdge: c.minSizeTest, maxSize: c.maxSizeTest)
-            if nh != h || nw != w {
-                pixels = frame.pixels.withUnsafeBufferPointer {
-                    Ops.pilResizeBilinear($0, width: w, height: h, channels: 3, outWidth: nw, outHeight: nh)
-                }
-                w = nw
-                h = nh
-            }
-        }
+        let (pixels, w, h) = official
+            ? ShortestEdgeResize.apply(frame, shortEdge: c.minSizeTest, maxSize: c.maxSizeTest)
+            : (frame.pixels, frame.width, frame.height)
         let planes = Tensor(uninitializedShape: [3, h, w])
         let plane = h * w
         pixels.withUnsafeBufferPointer { src in
