@@ -21,9 +21,9 @@
 # Steps: (1) the photo (fetched + cropped, or IMAGE) is decoded once with Pillow to a PPM that both sides read;
 # (2) the vocabulary JSON {"classes", "thing"} is written from ../shared/data/vocab-synonyms/ade20k_150.txt and
 # the ADE20K-150 stuff ids of Scripts/vocab/make_known_class_kinds.py; (3) the calibrated random checkpoint
-# (`eovseg.py write-checkpoint --size SIZE --calib-image PPM --calib-vocab VOCAB --check`, the size's default seed
-# and calibration, calibrated on this image and vocabulary: with the default 12-class calibration vocabulary the
-# coffee photo gives S a single segment) is written unless it exists; (4) reference run with --dump; (5) `swift test -c release --filter
+# (`eovseg.py write-checkpoint --size SIZE --calib-image PPM --check`: the size's default seed and calibration,
+# the data-dependent steps on this image with the 12-class calibration vocabulary; calibrating on the 404-row
+# ADE vocabulary itself encodes 5,656 prompts four times, ~5 min each for S on 2 cores) is written unless it exists; (4) reference run with --dump; (5) `swift test -c release --filter
 # EOVSegParityDump` (Tests/VocaSegModelsTests/EOVSegParityDump.swift) with VOCASEG_EOV_PARITY_* set: production
 # loader, tokenizer + prompt ensemble, the model's preprocessing, forward, post-processing, the same names dumped;
 # (6) compare_dumps.py --model eovseg. Long steps run under `flock /tmp/vocaseg-build.lock` (shared machine).
@@ -100,7 +100,7 @@ EOF
 if [[ ! -f "$checkpoint" ]]; then
   echo "== writing the calibrated random checkpoint $checkpoint (calibrated on this image)"
   locked "$python" "$repo/Scripts/reference/eovseg.py" write-checkpoint --size "$size" --calib-image "$ppm" \
-    --calib-vocab "$vocab" --check --threads "$threads" --out "$checkpoint"
+    --check --threads "$threads" --out "$checkpoint"
 fi
 
 if [[ "${REUSE_REF:-0}" == 1 && -f "$ref_dump/manifest.json" ]]; then
