@@ -2,11 +2,20 @@
 """Compares two tensor dumps in the golden layout (<dir>/manifest.json: tensors name -> {shape, dtype, file}).
 
 Prints, for every tensor present in both: shape, max abs diff, max abs diff relative to the reference's max |x|,
-and for int32 tensors the fraction of equal entries (label map agreement, selected classes). Then one PASS/FAIL
-line per parity goal (the full-size ERR-Seg issue): selected classes identical, `logits` max abs diff
+and for int32 tensors the fraction of equal entries (label map agreement, selected classes). NaN counts as equal
+only where the reference has NaN too: the diff is taken over the entries that are numbers on both sides, and a NaN
+on one side only is reported and makes that tensor's diff infinite. Then one PASS/FAIL line per parity goal.
+
+--model errseg (default; the full-size ERR-Seg issue): selected classes identical, `logits` max abs diff
 <= --max-logits-diff (1e-3), label maps agree on >= --min-label-agreement (99.9 %) of the pixels.
+--model eovseg (the full-size EOV-Seg issue): per-query class probabilities (`ensemble.probs`) max abs diff
+<= --max-probs-diff (1e-4); mask logits (the last decoder stage's masks and `post.masks`) max abs diff
+<= --max-logits-diff (1e-3); the same segments (the manifests' `segments`: count, categories, thing flags, in
+order); `panoptic.ids` >= --min-label-agreement identical; and the reference gives >= --min-segments (5) segments
+with both things and stuff (otherwise the check is vacuous).
 Exit status 1 if any goal fails (a goal tensor missing from either dump fails it).
-Usage: compare_dumps.py REFERENCE_DIR CANDIDATE_DIR [--min-label-agreement 0.999] [--max-logits-diff 1e-3]
+Usage: compare_dumps.py REFERENCE_DIR CANDIDATE_DIR [--model errseg|eovseg] [--min-label-agreement 0.999]
+       [--max-logits-diff 1e-3] [--max-probs-diff 1e-4] [--min-segments 5]
 """
 from __future__ import annotations
 
@@ -18,14 +27,34 @@ import sys
 import numpy as np
 
 
-def load(directory: str):
+def load_manifest(directory: str) -> dict:
     with open(os.path.join(directory, "manifest.json"), encoding="utf-8") as f:
-        man = json.load(f)
+        return json.load(f)
+
+
+def load(directory: str):
+    man = load_manifest(directory)
     out = {}
     for name, e in man["tensors"].items():
         dt = "<f4" if e["dtype"] == "float32" else "<i4"
         out[name] = np.fromfile(os.path.join(directory, e["file"]), dtype=dt).reshape(e["shape"])
     return out
+
+
+def float_diff(r: np.ndarray, c: np.ndarray):
+    """(max abs diff over entries that are numbers on both sides, or inf if NaN sits in different places;
+    NaN count in the reference, NaN entries that differ)."""
+    nr, nc = np.isnan(r), np.isnan(c)
+    nan_mismatch = int((nr != nc).sum())
+    both = ~(nr | nc)
+    d = float(np.abs(r[both].astype(np.float64) - c[both]).max()) if both.any() else 0.0
+    return (float("inf") if nan_mismatch else d), int(nr.sum()), nan_mismatch
+
+
+def last_stage_masks(names) -> str:
+    stages = sorted(int(n[len("decoder.stage"):-len(".masks")]) for n in names
+                    if n.startswith("decoder.stage") and n.endswith(".masks"))
+    return f"decoder.stage{stages[-1]}.masks" if stages else "decoder.stage?.masks"
 
 
 def main() -> int:
@@ -34,10 +63,15 @@ def main() -> int:
     ap.add_argument("candidate")
     ap.add_argument("--min-label-agreement", type=float, default=0.999)
     ap.add_argument("--max-logits-diff", type=float, default=1e-3)
+    ap.add_argument("--max-probs-diff", type=float, default=1e-4)
+    ap.add_argument("--min-segments", type=int, default=5)
+    ap.add_argument("--model", choices=["errseg", "eovseg"], default="errseg")
     a = ap.parse_args()
     ref, cand = load(a.reference), load(a.candidate)
     ok = True
     goals = {}  # goal tensor -> measured value (None: missing / shape mismatch)
+    eov_float_goals = {"ensemble.probs", "post.masks", last_stage_masks(ref)}
+    eov_int_goals = {"panoptic.ids"}
     print(f"{'tensor':40s} {'shape':>22s} {'max|diff|':>10s} {'rel':>9s}")
     for name, r in ref.items():
         if name not in cand:
@@ -50,13 +84,17 @@ def main() -> int:
         if r.dtype.kind == "i":
             agree = float((r == c).mean()) if r.size else 1.0
             print(f"{name:40s} {str(list(r.shape)):>22s} agreement {agree:.4%}")
-            if name in ("label_map", "selected_classes"):
+            if name in ("label_map", "selected_classes") or (a.model == "eovseg" and name in eov_int_goals):
                 goals[name] = (agree, int((r != c).sum()), r.size)
         else:
-            d = float(np.abs(r.astype(np.float64) - c).max()) if r.size else 0.0
-            scale = float(np.abs(r).max()) if r.size else 1.0
-            print(f"{name:40s} {str(list(r.shape)):>22s} {d:10.3g} {d / max(scale, 1e-30):9.2e}")
-            if name == "logits":
+            d, nan_ref, nan_mismatch = float_diff(r, c) if r.size else (0.0, 0, 0)
+            finite = r[np.isfinite(r)]
+            scale = float(np.abs(finite).max()) if finite.size else 1.0
+            nan_note = ""
+            if nan_ref or nan_mismatch:
+                nan_note = f"  (NaN: {nan_ref} in reference, {nan_mismatch} placed differently)"
+            print(f"{name:40s} {str(list(r.shape)):>22s} {d:10.3g} {d / max(scale, 1e-30):9.2e}{nan_note}")
+            if name == "logits" or (a.model == "eovseg" and name in eov_float_goals):
                 goals[name] = d
     print()
 
@@ -65,6 +103,10 @@ def main() -> int:
         ok &= passed
         print(f"{'PASS' if passed else 'FAIL'}  {text}")
 
+    if a.model == "eovseg":
+        eovseg_goals(a, goals, load_manifest(a.reference), load_manifest(a.candidate), report)
+        print("PARITY OK" if ok else "PARITY FAILED")
+        return 0 if ok else 1
     sel = goals.get("selected_classes")
     report(sel is not None and sel[0] == 1.0,
            "selected classes identical: " + (f"{sel[2] - sel[1]} of {sel[2]} equal" if sel else "missing or shape differs"))
@@ -77,6 +119,35 @@ def main() -> int:
            + (f"{lm[0]:.4%} ({lm[1]} of {lm[2]} pixels differ)" if lm else "missing or shape differs"))
     print("PARITY OK" if ok else "PARITY FAILED")
     return 0 if ok else 1
+
+
+def eovseg_goals(a, goals, ref_man: dict, cand_man: dict, report) -> None:
+    """The EOV-Seg goals; `report(passed, text)` prints each and records failures."""
+    def fmt(name: str) -> str:
+        v = goals.get(name)
+        return "missing or shape differs" if v is None else f"{v:.3g}"
+
+    pr = goals.get("ensemble.probs")
+    report(pr is not None and pr <= a.max_probs_diff,
+           f"per-query class probabilities (ensemble.probs) max abs diff <= {a.max_probs_diff:g}: {fmt('ensemble.probs')}")
+    mask_names = sorted(n for n in goals if n.endswith(".masks"))
+    ml = [goals[n] for n in mask_names]
+    report(len(ml) == 2 and max(ml) <= a.max_logits_diff,
+           f"mask logits max abs diff <= {a.max_logits_diff:g}: "
+           + (", ".join(f"{n} {goals[n]:.3g}" for n in mask_names) if ml else "missing or shape differs"))
+    rs = [(s["category_id"], bool(s["isthing"])) for s in ref_man.get("segments", [])]
+    cs = [(s["category_id"], bool(s["isthing"])) for s in cand_man.get("segments", [])]
+    report(rs == cs and "segments" in cand_man,
+           f"same segments (count, categories, thing flags): reference {len(rs)}, candidate {len(cs)}"
+           + ("" if rs == cs else f"; reference {rs} vs candidate {cs}"))
+    ids = goals.get("panoptic.ids")
+    report(ids is not None and ids[0] >= a.min_label_agreement,
+           f"panoptic maps >= {a.min_label_agreement:.1%} identical: "
+           + (f"{ids[0]:.4%} ({ids[1]} of {ids[2]} pixels differ)" if ids else "missing or shape differs"))
+    things = sum(t for _, t in rs)
+    report(len(rs) >= a.min_segments and things > 0 and len(rs) - things > 0,
+           f"reference has >= {a.min_segments} segments with things and stuff (not vacuous): "
+           f"{len(rs)} segments, {things} things, {len(rs) - things} stuff")
 
 
 if __name__ == "__main__":

@@ -300,6 +300,8 @@ def cmd_run(a) -> None:
         w = GoldenWriter(a.dump)
         for name, t in r.items():
             w.add(name, t)
+        # Per-query class probabilities as panoptic inference computes them (for Scripts/parity/eovseg.sh).
+        w.add("ensemble.probs", torch.softmax(r["ensemble.logp"], dim=-1))
         w.write_manifest({"config": json.loads(model.cfg.to_json()), "image": os.path.abspath(a.image),
                           "segments": info["segments"], "resized_size": info["resized_size"],
                           "padded_size": info["padded_size"], "panoptic_details": info["details"]})
