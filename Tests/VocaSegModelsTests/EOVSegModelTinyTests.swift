@@ -82,6 +82,25 @@ import VocaSegTensor
         #expect(Double(sameLabels) >= 0.999 * Double(labels.count), "\(sameLabels) of \(labels.count) labels agree")
     }
 
+    /// `--task semantic`: the same pass, the §4.3 map only (no panoptic part), equal to the panoptic run's labels.
+    @Test func theSemanticTaskGivesTheSameMapWithoutSegments() throws {
+        let folder = GoldenFolder("eovseg_tiny_rn")
+        let vocabulary = try Self.vocabulary(folder)
+        let image = try Self.image(folder)
+        var results: [SegmentationResult] = []
+        for task in [SegmentationTask.semantic, .panoptic] {
+            let model = try Self.model(folder, task: task)
+            #expect(model.isPanoptic == (task == .panoptic))
+            try model.prepare(vocabulary: vocabulary)
+            var state: FrameState?
+            results.append(try model.segment(try model.preprocess(image), state: &state))
+        }
+        #expect(results[0].panoptic == nil && results[1].panoptic != nil)
+        #expect(results[0].labels == results[1].labels)
+        let labels = try folder.intValues("semantic.labels")
+        #expect(zip(labels, results[0].labels.labels).filter { $0 == Int($1) }.count >= labels.count * 999 / 1000)
+    }
+
     @Test(arguments: ["eovseg_tiny_rn", "eovseg_tiny_cnx"])
     func theForwardPassMatchesStageByStage(_ name: String) throws {
         let folder = GoldenFolder(name)
