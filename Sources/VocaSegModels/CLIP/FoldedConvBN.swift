@@ -13,12 +13,8 @@ struct FoldedConvBN {
 
     init(conv: WeightScope, bn: WeightScope, in cin: Int, out cout: Int, kernel: Int, stride: Int = 1,
          padding: Int = 0, eps: Float) {
-        let w = conv.tensor("weight", [cout, cin, kernel, kernel])
-        // BN's training step counter (int64): eval mode never reads it.
-        bn.ignore("num_batches_tracked", reason: "BatchNorm training counter, unused with running statistics")
-        (weight, bias) = Ops.foldBatchNorm(
-            convWeight: w, convBias: nil, gamma: bn.tensor("weight", [cout]), beta: bn.tensor("bias", [cout]),
-            mean: bn.tensor("running_mean", [cout]), variance: bn.tensor("running_var", [cout]), eps: eps)
+        (weight, bias) = BatchNormWeights(bn, channels: cout, eps: eps)
+            .fold(convWeight: conv.tensor("weight", [cout, cin, kernel, kernel]))
         self.stride = stride
         self.padding = padding
     }

@@ -13,9 +13,9 @@ struct LiteAggregatorDeformLayer {
 
     init(_ w: WeightScope, in cin: Int, out cout: Int) {
         offsetConv = LiteAggregatorConv(w.scope("dcn_offset"), in: cin, out: 27, kernel: 3)
-        let dcnBN = LiteAggregatorBatchNorm(w.scope("dcn_bn"), channels: cout)
+        let dcnBN = BatchNormWeights(w.scope("dcn_bn"), channels: cout)
         (dcnWeight, dcnBias) = dcnBN.fold(convWeight: w.tensor("dcn.weight", [cout, cin, 3, 3]))
-        let upBN = LiteAggregatorBatchNorm(w.scope("up_bn"), channels: cout)
+        let upBN = BatchNormWeights(w.scope("up_bn"), channels: cout)
         (upWeight, upBias) = upBN.foldTransposed(convWeight: w.tensor("up_sample.weight", [cout, cout, 4, 4]))
     }
 

@@ -19,9 +19,9 @@ struct VocabularyAwareSelection {
         self.embedDim = embedDim
         guideFC = LinearLayer(w.scope("guide_fc"), in: embedDim, out: embedDim)
         let e = w.scope("embed_conv")
-        (depthwiseWeight, depthwiseBias) = LiteAggregatorBatchNorm(e.scope("depthwise.norm"), channels: hiddenDim)
+        (depthwiseWeight, depthwiseBias) = BatchNormWeights(e.scope("depthwise.norm"), channels: hiddenDim)
             .fold(convWeight: e.tensor("depthwise.weight", [hiddenDim, 1, 3, 3]))
-        let (pw, pb) = LiteAggregatorBatchNorm(e.scope("pointwise.norm"), channels: embedDim)
+        let (pw, pb) = BatchNormWeights(e.scope("pointwise.norm"), channels: embedDim)
             .fold(convWeight: e.tensor("pointwise.weight", [embedDim, hiddenDim, 1, 1]))
         pointwise = LiteAggregatorConv(weight: pw, bias: pb, padding: 0, activation: .gelu)
         scale = w.tensor("scale", [1, 1, 1, 1]).toArray()[0]
