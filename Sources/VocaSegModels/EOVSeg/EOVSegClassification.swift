@@ -8,10 +8,10 @@ enum EOVSegClassification {
     /// max over its `synonymCounts[c]` consecutive columns, and the last column (void) appended → [N, K+1].
     static func classificationLogits(embeddings x: Tensor, textClassifier tc: Tensor, logitScale: Float,
                                      synonymCounts: [Int]) -> Tensor {
-        eovHeadCheck(x.rank == 2 && tc.rank == 2 && x.shape[1] == tc.shape[1],
+        opCheck(x.rank == 2 && tc.rank == 2 && x.shape[1] == tc.shape[1],
                      "classificationLogits: embeddings \(x.shape) vs text classifier \(tc.shape)")
         let t = tc.shape[0], n = x.shape[0], k = synonymCounts.count
-        eovHeadCheck(synonymCounts.allSatisfy { $0 > 0 } && synonymCounts.reduce(0, +) == t - 1,
+        opCheck(synonymCounts.allSatisfy { $0 > 0 } && synonymCounts.reduce(0, +) == t - 1,
                      "classificationLogits: synonym counts sum to \(synonymCounts.reduce(0, +)), text rows \(t) (void last)")
         // The original evaluates `logit_scale * x @ T` left to right: the rows are scaled before the product.
         let s = min(expf(logitScale), 100)  // float32 exp, clamped as torch.clamp(max=100)
@@ -41,7 +41,7 @@ enum EOVSegClassification {
 
     /// Mq [Q, h, w] → Mc at the CLIP dense grid (H/32 × W/32): bilinear, align_corners false, no antialias.
     static func clipMasks(_ masks: Tensor, height: Int, width: Int) -> Tensor {
-        eovHeadCheck(masks.rank == 3, "clipMasks: masks \(masks.shape), expected [Q, h, w]")
+        opCheck(masks.rank == 3, "clipMasks: masks \(masks.shape), expected [Q, h, w]")
         return Ops.interpolateBilinear(masks, size: (height, width), alignCorners: false)
     }
 
@@ -79,10 +79,10 @@ enum EOVSegClassification {
     /// `category_overlapping_mask`; `valid` (ENSEMBLE_ON_VALID_MASK) zeroes α and β for queries without pixels in Mc.
     static func ensemble(inVocab cls: Tensor, outVocab out: Tensor, seen: [Bool], alpha: Float, beta: Float,
                          valid: [Bool]?) -> (probabilities: Tensor, logProbabilities: Tensor) {
-        eovHeadCheck(cls.rank == 2 && out.shape == cls.shape, "ensemble: logits \(cls.shape) vs \(out.shape)")
+        opCheck(cls.rank == 2 && out.shape == cls.shape, "ensemble: logits \(cls.shape) vs \(out.shape)")
         let q = cls.shape[0], k = cls.shape[1] - 1
-        eovHeadCheck(seen.count == k, "ensemble: \(seen.count) seen flags for \(k) classes")
-        eovHeadCheck(valid == nil || valid!.count == q, "ensemble: valid flags for \(valid?.count ?? 0) of \(q) queries")
+        opCheck(seen.count == k, "ensemble: \(seen.count) seen flags for \(k) classes")
+        opCheck(valid == nil || valid!.count == q, "ensemble: valid flags for \(valid?.count ?? 0) of \(q) queries")
         let a = cls.contiguous(), b = out.contiguous()
         let probs = Tensor(uninitializedShape: [q, k + 1])
         let logs = Tensor(uninitializedShape: [q, k + 1])

@@ -46,9 +46,9 @@ enum EOVSegPostprocess {
     static func run(logProbabilities logP: Tensor, masks: Tensor, geometry g: EOVSegFrameGeometry, isThing: [Bool],
                     objectMaskThreshold: Float, overlapThreshold: Float) -> EOVSegPostprocessResult {
         let q = masks.shape[0], k = logP.shape[1] - 1
-        eovHeadCheck(logP.rank == 2 && logP.shape[0] == q && k > 0, "postprocess: logP \(logP.shape), masks \(masks.shape)")
-        eovHeadCheck(isThing.count == k, "postprocess: \(isThing.count) thing flags for \(k) classes")
-        eovHeadCheck(k < Int(LabelMap.unlabeled), "postprocess: \(k) classes do not fit a label map")
+        opCheck(logP.rank == 2 && logP.shape[0] == q && k > 0, "postprocess: logP \(logP.shape), masks \(masks.shape)")
+        opCheck(isThing.count == k, "postprocess: \(isThing.count) thing flags for \(k) classes")
+        opCheck(k < Int(LabelMap.unlabeled), "postprocess: \(k) classes do not fit a label map")
         let resampler = EOVSegMaskResampler(masks: masks, paddedHeight: g.paddedHeight, paddedWidth: g.paddedWidth,
                                             resizedHeight: g.resizedHeight, resizedWidth: g.resizedWidth,
                                             outHeight: g.originalHeight, outWidth: g.originalWidth)

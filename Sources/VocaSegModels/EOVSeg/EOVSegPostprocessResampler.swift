@@ -17,8 +17,8 @@ struct EOVSegMaskResampler {
 
     init(masks: Tensor, paddedHeight: Int, paddedWidth: Int, resizedHeight: Int, resizedWidth: Int,
          outHeight: Int, outWidth: Int) {
-        eovHeadCheck(masks.rank == 3, "mask resampler: masks \(masks.shape), expected [Q, h, w]")
-        eovHeadCheck(resizedHeight > 0 && resizedWidth > 0 && resizedHeight <= paddedHeight && resizedWidth <= paddedWidth
+        opCheck(masks.rank == 3, "mask resampler: masks \(masks.shape), expected [Q, h, w]")
+        opCheck(resizedHeight > 0 && resizedWidth > 0 && resizedHeight <= paddedHeight && resizedWidth <= paddedWidth
                      && outHeight > 0 && outWidth > 0, "mask resampler: sizes padded \(paddedHeight)×\(paddedWidth), "
                      + "resized \(resizedHeight)×\(resizedWidth), output \(outHeight)×\(outWidth)")
         self.masks = masks.contiguous()

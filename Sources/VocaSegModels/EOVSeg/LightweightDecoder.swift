@@ -66,12 +66,12 @@ struct LightweightDecoder {
     /// the class branch in the last one only (earlier stages' classes are discarded by the original, spec §5.3).
     func decode(features f: Tensor, spatial v: Tensor, textClassifier: Tensor, synonymCounts: [Int])
         -> LightweightDecoderOutput {
-        eovHeadCheck(f.rank == 4 && f.shape[0] == 1 && f.shape[1] == hidden, "decoder: features \(f.shape)")
+        opCheck(f.rank == 4 && f.shape[0] == 1 && f.shape[1] == hidden, "decoder: features \(f.shape)")
         let h = f.shape[2], w = f.shape[3]
         let flat = f.contiguous().reshaped([hidden, h * w])
         let m0 = Ops.matmul(objectKernels, flat).reshaped([objectKernels.shape[0], h, w])
         let vu = upscale(v)
-        eovHeadCheck(vu.shape[2] == h && vu.shape[3] == w, "decoder: upscaled ViT features \(vu.shape) vs \(f.shape)")
+        opCheck(vu.shape[2] == h && vu.shape[3] == w, "decoder: upscaled ViT features \(vu.shape) vs \(f.shape)")
         var kernels = objectKernels, masks = m0
         var outputs: [(kernels: Tensor, masks: Tensor)] = []
         var logits: Tensor? = nil

@@ -56,7 +56,7 @@ struct LightweightDecoderHead {
     /// features F [C, HW], kernels K [Q, C], masks M [Q, H, W] → (K' [Q, C], M' [Q, H, W]).
     func update(features f: Tensor, kernels k: Tensor, masks m: Tensor) -> (kernels: Tensor, masks: Tensor) {
         let q = k.shape[0], c = hidden, h = m.shape[1], w = m.shape[2]
-        eovHeadCheck(f.shape == [c, h * w] && k.shape == [q, c] && m.shape[0] == q,
+        opCheck(f.shape == [c, h * w] && k.shape == [q, c] && m.shape[0] == q,
                      "decoder stage: features \(f.shape), kernels \(k.shape), masks \(m.shape)")
         // Hm = (sigmoid(M) > 0.5) as the original writes it, then a mask SUM of F: [Q, C].
         let hard = Self.hardMasks(m)
@@ -110,7 +110,7 @@ struct LightweightDecoderHead {
     /// kernel kernels[n, :] (taps t, zero padding t/2): out[n, c] = Σ_j kernels[n, j]·x[n, c + j − t/2].
     static func dynamicChannelConv(_ kernels: Tensor, _ x: Tensor) -> Tensor {
         let q = x.shape[0], c = x.shape[1], t = kernels.shape[1]
-        eovHeadCheck(kernels.shape[0] == q && t % 2 == 1, "dynamic channel conv: kernels \(kernels.shape), x \(x.shape)")
+        opCheck(kernels.shape[0] == q && t % 2 == 1, "dynamic channel conv: kernels \(kernels.shape), x \(x.shape)")
         let kk = kernels.contiguous(), xx = x.contiguous()
         let out = Tensor(uninitializedShape: [q, c])
         let pad = t / 2

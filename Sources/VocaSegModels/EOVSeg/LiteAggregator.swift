@@ -39,14 +39,14 @@ struct LiteAggregator {
 
     /// `features` = [res2, res3, res4, res5], each [1, C, H/s, W/s] of the padded input → F0 [1, hidden, H/4, W/4].
     func callAsFunction(features: [Tensor]) -> Tensor {
-        eovHeadCheck(features.count == 4 && features.allSatisfy { $0.rank == 4 && $0.shape[0] == 1 },
+        opCheck(features.count == 4 && features.allSatisfy { $0.rank == 4 && $0.shape[0] == 1 },
                      "LiteAggregator: expected res2…res5 as [1, C, H, W]")
         // Top-down: x5 = lateral(res5); x_l = lateral(res_l) + deform(x_{l+1}).
         var levels = [laterals[0](features[3])]  // x5, x4, x3, x2
         for i in 1...3 {
             let up = deformLayers[i - 1](levels[i - 1])
             let lateral = laterals[i](features[3 - i])
-            eovHeadCheck(up.shape == lateral.shape, "LiteAggregator: level sizes \(up.shape) vs \(lateral.shape)")
+            opCheck(up.shape == lateral.shape, "LiteAggregator: level sizes \(up.shape) vs \(lateral.shape)")
             Ops.addInPlace(lateral, up)
             levels.append(lateral)
         }
@@ -90,11 +90,4 @@ struct LiteAggregator {
             i < half ? Float(-1).addingProduct(step, Float(i)) : Float(1).addingProduct(-step, Float(n - 1 - i))
         }
     }
-}
-
-/// A shape check on model inputs that survives release builds (the tensor ops' own checks sit below it).
-@inline(__always)
-func eovHeadCheck(_ condition: @autoclosure () -> Bool, _ message: @autoclosure () -> String,
-                  file: StaticString = #fileID, line: UInt = #line) {
-    if _slowPath(!condition()) { fatalError(message(), file: file, line: line) }
 }

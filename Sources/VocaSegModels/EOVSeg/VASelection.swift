@@ -30,16 +30,16 @@ struct VocabularyAwareSelection {
 
     /// G = guide_fc(TC) [T, D]: depends on the vocabulary only, so the caller may cache it.
     func guide(textClassifier: Tensor) -> Tensor {
-        eovHeadCheck(textClassifier.rank == 2 && textClassifier.shape[1] == embedDim,
+        opCheck(textClassifier.rank == 2 && textClassifier.shape[1] == embedDim,
                      "VAS: text classifier \(textClassifier.shape), expected [T, \(embedDim)]")
         return guideFC(textClassifier)
     }
 
     /// F0 [1, hidden, H, W] and G [T, D] → (F = F0 · gate [1, hidden, H, W], gate [1, 1, H, W]).
     func callAsFunction(_ f0: Tensor, guide g: Tensor) -> (features: Tensor, gate: Tensor) {
-        eovHeadCheck(f0.rank == 4 && f0.shape[0] == 1 && f0.shape[1] == depthwiseWeight.shape[0],
+        opCheck(f0.rank == 4 && f0.shape[0] == 1 && f0.shape[1] == depthwiseWeight.shape[0],
                      "VAS: features \(f0.shape)")
-        eovHeadCheck(g.rank == 2 && g.shape[1] == embedDim && g.shape[0] > 0, "VAS: guide \(g.shape)")
+        opCheck(g.rank == 2 && g.shape[1] == embedDim && g.shape[0] > 0, "VAS: guide \(g.shape)")
         let h = f0.shape[2], w = f0.shape[3], hw = h * w
         let dw = Ops.depthwiseConv2d(f0, weight: depthwiseWeight, bias: depthwiseBias, padding: 1, activation: .gelu)
         let e = pointwise(dw)  // [1, D, H, W]
