@@ -12,8 +12,9 @@
 # EOV-Seg: --variant eovseg-s|eovseg-m|eovseg-l compares at the spec's 640×864 input (an 854×640 frame, resized
 # and padded by the model; the reference gets the padded tensor) with ADE-150 and its synonyms (T = 404 rows with
 # void). Both sides use seeded random weights (ours: `--weights random`; the reference: its in-process random
-# model); ours is `vocaseg bench`'s "inference" stage, which includes the panoptic post-processing at the frame
-# size, the reference's its forward up to the ensemble (post-processing excluded): a conservative comparison.
+# model); ours is `vocaseg bench`'s "inference" stage, which includes the post-processing at the frame size
+# (masks resized, panoptic inference, semantic map), the reference's its forward plus the same post-processing
+# (`eovseg.py bench --frame-width 854`: the original's inference returns both too).
 # Environment: VOCASEG_BIN=path (skip the build and use this vocaseg), SCRATCH=.scratch/bench-compare.
 #
 # What is timed, per frame, warm-up excluded, text encoding excluded on both sides:
@@ -103,7 +104,7 @@ run_ours() {
 }
 run_ref() {
   if ((eov)); then
-    "$python" "$repo/Scripts/reference/eovseg.py" bench --size "${variant#eovseg-}" --height 640 --width 864 \
+    "$python" "$repo/Scripts/reference/eovseg.py" bench --size "${variant#eovseg-}" --height 640 --width 864 --frame-width 854 \
       --threads "$threads" --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
       || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }
     return

@@ -100,38 +100,41 @@ EOF
 if [[ ! -f "$checkpoint" ]]; then
   echo "== writing the calibrated random checkpoint $checkpoint (calibrated on this image)"
   locked "$python" "$repo/Scripts/reference/eovseg.py" write-checkpoint --size "$size" --calib-image "$ppm" \
-    --check --threads "$threads" --out "$checkpoint"
+    --calib-vocab "$vocab" --check --threads "$threads" --out "$checkpoint"
 fi
 
-if [[ "${REUSE_REF:-0}" == 1 && -f "$ref_dump/manifest.json" ]]; then
+ref64_dump="${ref_dump}_fp64"
+decided_dump="${swift_dump}_decided"
+if [[ "${REUSE_REF:-0}" == 1 && -f "$ref_dump/manifest.json" && -f "$ref64_dump/manifest.json" ]]; then
   echo "== reusing reference dump $ref_dump"
 else
   echo "== reference (PyTorch) run -> $ref_dump"
-  rm -rf "$ref_dump"
+  rm -rf "$ref_dump" "$ref64_dump"
   start=$SECONDS
   locked "$python" "$repo/Scripts/reference/eovseg.py" run --size "$size" --checkpoint "$checkpoint" --image "$ppm" \
-    --vocab "$vocab" --threads "$threads" --dump "$ref_dump"
-  echo "   reference took $((SECONDS - start)) s (load + text + forward + post-processing + dump)"
+    --vocab "$vocab" --threads "$threads" --dump "$ref_dump" --fp64-dump "$ref64_dump"
+  echo "   reference took $((SECONDS - start)) s (load + text + forward + post-processing + dump, then in float64)"
 fi
 
 echo "== Swift run (swift test -c release --filter EOVSegParityDump) -> $swift_dump"
-rm -rf "$swift_dump"
+rm -rf "$swift_dump" "$decided_dump"
 start=$SECONDS
 log="${swift_dump}.test.log"
 set +e
 (cd "$repo" && locked env VOCASEG_EOV_PARITY_CHECKPOINT="$checkpoint" VOCASEG_EOV_PARITY_IMAGE="$ppm" \
   VOCASEG_EOV_PARITY_VOCAB="$vocab" VOCASEG_EOV_PARITY_OUT="$swift_dump" VOCASEG_EOV_PARITY_SIZE="$size" \
-  VOCASEG_EOV_PARITY_THREADS="$threads" \
+  VOCASEG_EOV_PARITY_THREADS="$threads" VOCASEG_EOV_PARITY_DECISIONS="$ref_dump" \
+  VOCASEG_EOV_PARITY_DECIDED_OUT="$decided_dump" \
   swift test -c release -Xswiftc -enable-testing --scratch-path "$scratch" --filter EOVSegParityDump) >"$log" 2>&1
 test_status=$?
 set -e
 grep -E "EOVSegParityDump:|error:|✘|dumpFullSizeStages\(\) (passed|failed|skipped)" "$log" || true
 echo "   swift build + run took $((SECONDS - start)) s"
-if [[ $test_status -ne 0 || ! -f "$swift_dump/manifest.json" ]]; then
+if [[ $test_status -ne 0 || ! -f "$swift_dump/manifest.json" || ! -f "$decided_dump/manifest.json" ]]; then
   echo "FAIL  the Swift side failed (swift test exit $test_status; full log: $log)" >&2
   exit 1
 fi
 
-echo "== comparison (reference vs Swift)"
+echo "== comparison (reference vs Swift; columns: the Swift run with the reference's decisions, and the reference in float64)"
 "$python" "$here/compare_dumps.py" "$ref_dump" "$swift_dump" --model eovseg --max-probs-diff 1e-4 \
-  --max-logits-diff 1e-3 --min-label-agreement 0.999 --min-segments 5
+  --max-logits-diff 1e-3 --min-label-agreement 0.999 --min-segments 5 --decided "$decided_dump" --fp64 "$ref64_dump"

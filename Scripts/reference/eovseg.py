@@ -8,7 +8,7 @@ Sub-commands:
                     Tests/VocaSegTensorTests/Goldens/structural (max abs diff <= 1e-5)
   write-checkpoint  seeded, calibrated random weights in the official layout {"model": state_dict, "iteration": 0}
   run               segment one image (panoptic + semantic); optionally dump every intermediate
-  bench             time the per-frame forward (text excluded) at 640x864, T=404 (ADE-150 with synonyms)
+  bench             time one frame, forward + post-processing (text excluded), at 640x864, T=404 (ADE-150)
 
 Examples:
   python3 Scripts/reference/eovseg.py self-check
@@ -199,11 +199,14 @@ class Vocabulary:
 
 
 def segment(model: EOVSeg, img: np.ndarray, vocab: Vocabulary, tc: Optional[torch.Tensor] = None):
-    """Full inference on one RGB uint8 image. Returns (intermediates, extra info)."""
+    """Full inference on one RGB uint8 image. Returns (intermediates, extra info). A model in float64 (the
+    parity script's rounding baseline) gets the float32 preprocessed input and `tc` in float64."""
     cfg = model.cfg
     x, resized = preprocess(img, cfg)
     if tc is None:
         tc = model.text_classifier(vocab.tokens, len(VILD_PROMPT))
+    dtype = next(model.parameters()).dtype
+    x, tc = x.to(dtype), tc.to(dtype)
     r: Dict[str, torch.Tensor] = {"input.tensor": x, "text.tokens": vocab.tokens, "text.classifier": tc,
                                   "text.synonym_counts": torch.tensor(vocab.counts, dtype=torch.int32),
                                   "seen": vocab.seen, "thing": torch.tensor(vocab.thing, dtype=torch.int32)}
@@ -297,15 +300,27 @@ def cmd_run(a) -> None:
           f"{(time.perf_counter() - t0):.1f} s including text")
     describe(r, info, vocab)
     if a.dump:
-        w = GoldenWriter(a.dump)
-        for name, t in r.items():
-            w.add(name, t)
-        # Per-query class probabilities as panoptic inference computes them (for Scripts/parity/eovseg.sh).
-        w.add("ensemble.probs", torch.softmax(r["ensemble.logp"], dim=-1))
-        w.write_manifest({"config": json.loads(model.cfg.to_json()), "image": os.path.abspath(a.image),
-                          "segments": info["segments"], "resized_size": info["resized_size"],
-                          "padded_size": info["padded_size"], "panoptic_details": info["details"]})
-        print(f"dumped {len(w.entries)} tensors to {a.dump}")
+        write_dump(a.dump, model, a.image, r, info)
+    if a.fp64_dump:
+        # The same forward in float64 on the same text classifier: how far fp32 rounding alone moves each stage
+        # (Scripts/parity/eovseg.sh compares the Swift port's differences with these).
+        import copy
+        t0 = time.perf_counter()
+        r64, info64 = segment(copy.deepcopy(model).double(), img, vocab, r["text.classifier"])
+        print(f"float64 run: {(time.perf_counter() - t0):.1f} s; {len(info64['segments'])} segments")
+        write_dump(a.fp64_dump, model, a.image, r64, info64)
+
+
+def write_dump(directory: str, model: EOVSeg, image: str, r, info) -> None:
+    w = GoldenWriter(directory)
+    for name, t in r.items():
+        w.add(name, t)
+    # Per-query class probabilities as panoptic inference computes them (for Scripts/parity/eovseg.sh).
+    w.add("ensemble.probs", torch.softmax(r["ensemble.logp"], dim=-1))
+    w.write_manifest({"config": json.loads(model.cfg.to_json()), "image": os.path.abspath(image),
+                      "segments": info["segments"], "resized_size": info["resized_size"],
+                      "padded_size": info["padded_size"], "panoptic_details": info["details"]})
+    print(f"dumped {len(w.entries)} tensors to {directory}")
 
 
 def cmd_bench(a) -> None:
@@ -321,10 +336,24 @@ def cmd_bench(a) -> None:
     seen = torch.zeros(len(counts), dtype=torch.int32)
     times, cpu = [], []
     timer = StageTimer()
+    # Post-processing as the original's inference does it and as `vocaseg bench` times it: masks to the frame's
+    # size (resize, crop, resize), panoptic inference and the semantic map. The frame is the resized image
+    # itself (e.g. 854x640 for the default 640x864 input), the shape `vocaseg bench --frame 854x640` feeds.
+    frame = (a.height, a.frame_width or a.width)
+    sys.path.insert(0, os.path.join(REPO, "Scripts", "vocab"))
+    from make_known_class_kinds import ADE150_STUFF_IDS
+    thing = [i + 1 not in ADE150_STUFF_IDS for i in range(len(counts))]
     for i in range(a.warmup + a.runs):
         t0, c0 = time.perf_counter(), time.process_time()
         timer._t = (t0, c0)
-        model.forward_intermediates(x, tc, counts, seen, timer=timer if i >= a.warmup else None)
+        timed = timer if i >= a.warmup else None
+        r = model.forward_intermediates(x, tc, counts, seen, timer=timed)
+        if not a.no_postprocess:
+            masks = postprocess_masks(r[f"decoder.stage{cfg.num_stages - 1}.masks"], (a.height, a.width), frame, frame)
+            panoptic_inference(r["ensemble.logp"], masks, thing, cfg.object_mask_threshold, cfg.overlap_threshold)
+            semantic_inference(r["ensemble.logp"], masks)
+            if timed is not None:
+                timed.mark("post-process")
         if i >= a.warmup:
             times.append((time.perf_counter() - t0) * 1000)
             cpu.append((time.process_time() - c0) * 1000)
@@ -378,6 +407,7 @@ def main() -> None:
                    help="JSON list of class strings, JSON {classes, thing}, or an FC-CLIP 'id:names' .txt")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--dump", help="directory for <name>.bin + manifest.json of every intermediate")
+    p.add_argument("--fp64-dump", help="also run the image in float64 (same text classifier) and dump it here")
     p.set_defaults(fn=cmd_run)
     p = sub.add_parser("bench")
     p.add_argument("--size", default="s", choices=SIZES)
@@ -387,6 +417,10 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=2)
     p.add_argument("--warmup", type=int, default=1)
     p.add_argument("--json", default=None, help="also write the timings as JSON (for Scripts/bench/compare.sh)")
+    p.add_argument("--frame-width", type=int, default=None,
+                   help="width of the frame the post-processing writes, the resized image inside the padded input "
+                        "(default: --width; Scripts/bench/compare.sh gives 854 for the 854x640 frame)")
+    p.add_argument("--no-postprocess", action="store_true", help="time the forward only")
     p.set_defaults(fn=cmd_bench)
     a = ap.parse_args()
     a.fn(a)

@@ -18,7 +18,9 @@ import VocaSegTensor
 ///                                    comma-separated, one thing flag per class (the reference's `--vocab` format)
 ///     VOCASEG_EOV_PARITY_OUT         output directory
 ///
-/// are set. Optional: VOCASEG_EOV_PARITY_SIZE (s | m | l, default s), VOCASEG_EOV_PARITY_THREADS (default 2).
+/// are set. Optional: VOCASEG_EOV_PARITY_SIZE (s | m | l, default s), VOCASEG_EOV_PARITY_THREADS (default 2), and
+/// VOCASEG_EOV_PARITY_DECISIONS (the reference's dump) with VOCASEG_EOV_PARITY_DECIDED_OUT: a second forward whose
+/// hard decisions read the reference's mask logits (EOVSegDecisions), dumped there.
 @Suite struct EOVSegParityDump {
     static let environment = ProcessInfo.processInfo.environment
     static let requiredVariables = ["VOCASEG_EOV_PARITY_CHECKPOINT", "VOCASEG_EOV_PARITY_IMAGE",
@@ -52,9 +54,28 @@ import VocaSegTensor
         let resized = try #require(frame.payload as? EOVSegResizedSize)
         let input = Tensor(shape: [1, 3, frame.height, frame.width], data: frame.data)
 
+        let outputs = [(env["VOCASEG_EOV_PARITY_OUT"]!, nil as EOVSegDecisions?)]
+            + (try Self.decisions(env).map { [(env["VOCASEG_EOV_PARITY_DECIDED_OUT"]!, $0)] } ?? [])
+        for (directory, decisions) in outputs {
+            try Self.runAndDump(model: model, classifier: classifier, guide: guide, frame: frame, resized: resized,
+                                input: input, config: config, decisions: decisions, directory: directory,
+                                extra: ["producer": "swift EOVSegParityDump" + (decisions == nil ? "" : " (shared decisions)"),
+                                        "size": size, "threads": threads, "image": env["VOCASEG_EOV_PARITY_IMAGE"]!,
+                                        "load_seconds": loadSeconds, "text_seconds": textSeconds])
+        }
+        #expect(classifier.rows.shape[0] == classifier.synonymCounts.reduce(0, +) + 1)
+        print("EOVSegParityDump: loaded in \(String(format: "%.1f", loadSeconds)) s, text encoded in "
+              + "\(String(format: "%.1f", textSeconds)) s")
+    }
+
+    /// One forward (with `decisions` when given) and the post-processing, dumped under the reference's names.
+    static func runAndDump(model: EOVSegModel, classifier: EOVSegTextClassifier, guide: Tensor,
+                           frame: PreprocessedFrame, resized: EOVSegResizedSize, input: Tensor, config: EOVSegConfig,
+                           decisions: EOVSegDecisions?, directory: String, extra: [String: Any]) throws {
         var timings: [String: Double] = [:]
         let forwardStart = Date()
-        let r = model.forward(input: input, classifier: classifier, guide: guide, timings: &timings)
+        let r = model.forward(input: input, classifier: classifier, guide: guide, timings: &timings,
+                              decisions: decisions)
         let forwardSeconds = Date().timeIntervalSince(forwardStart)
         let postStart = Date()
         let geometry = EOVSegFrameGeometry(paddedHeight: frame.height, paddedWidth: frame.width,
@@ -65,7 +86,7 @@ import VocaSegTensor
                                          overlapThreshold: config.overlapThreshold)
         let postSeconds = Date().timeIntervalSince(postStart)
 
-        let dump = try TensorDumpWriter(directory: env["VOCASEG_EOV_PARITY_OUT"]!)
+        let dump = try TensorDumpWriter(directory: directory)
         func batched(_ x: Tensor) -> [Int] { [1] + x.shape }
         try dump.floats("input.tensor", input)
         try dump.floats("text.classifier", classifier.rows)
@@ -110,18 +131,33 @@ import VocaSegTensor
         let segments: [[String: Any]] = post.panoptic.segments.map {
             ["id": Int($0.id), "isthing": $0.isThing, "category_id": $0.classIndex]
         }
-        try dump.finish(extra: [
-            "producer": "swift EOVSegParityDump", "size": size, "threads": threads,
-            "image": env["VOCASEG_EOV_PARITY_IMAGE"]!, "segments": segments,
+        try dump.finish(extra: extra.merging([
+            "segments": segments,
             "resized_size": [resized.resizedHeight, resized.resizedWidth], "padded_size": [frame.height, frame.width],
-            "load_seconds": loadSeconds, "text_seconds": textSeconds, "forward_seconds": forwardSeconds,
+            "forward_seconds": forwardSeconds,
             "postprocess_seconds": postSeconds, "timings": timings,
-        ])
-        #expect(classifier.rows.shape[0] == classifier.synonymCounts.reduce(0, +) + 1)
-        print("EOVSegParityDump: \(dump.count) tensors in \(env["VOCASEG_EOV_PARITY_OUT"]!); T \(classifier.rows.shape[0]), "
-              + "input \(frame.height)x\(frame.width); load \(String(format: "%.1f", loadSeconds)) s, text "
-              + "\(String(format: "%.1f", textSeconds)) s, forward \(String(format: "%.1f", forwardSeconds)) s, "
+        ]) { $1 })
+        print("EOVSegParityDump: \(dump.count) tensors in \(directory); T \(classifier.rows.shape[0]), "
+              + "input \(frame.height)x\(frame.width); forward \(String(format: "%.1f", forwardSeconds)) s, "
               + "post-processing \(String(format: "%.2f", postSeconds)) s; \(segments.count) segments")
+    }
+
+    /// The reference dump's mask logits at every threshold (VOCASEG_EOV_PARITY_DECISIONS), or nil.
+    static func decisions(_ env: [String: String]) throws -> EOVSegDecisions? {
+        guard let path = env["VOCASEG_EOV_PARITY_DECISIONS"], !path.isEmpty else { return nil }
+        try #require(!(env["VOCASEG_EOV_PARITY_DECIDED_OUT"] ?? "").isEmpty,
+                     "VOCASEG_EOV_PARITY_DECISIONS needs VOCASEG_EOV_PARITY_DECIDED_OUT")
+        let ref = GoldenFolder(directory: URL(fileURLWithPath: path))
+        func unbatched(_ name: String) throws -> Tensor {
+            let t = try ref.tensor(name)
+            return t.reshaped(Array(t.shape.dropFirst()))
+        }
+        let stages = try ref.manifest().tensors.keys.filter { $0.hasPrefix("decoder.stage") && $0.hasSuffix(".masks") }.count
+        try #require(stages > 0, "\(path): no decoder.stage*.masks")
+        return EOVSegDecisions(stageInputs: try [unbatched("decoder.mask0")]
+                                   + (0..<(stages - 1)).map { try unbatched("decoder.stage\($0).masks") },
+                               classMasks: try unbatched("decoder.stage\(stages - 1).masks"),
+                               clipMasks: try unbatched("clip.mask_small"))
     }
 
     /// The reference's JSON vocabulary: class strings (synonyms split as eovseg_ref/text.py does: `", "` → `","`,

@@ -13,6 +13,9 @@ struct GoldenFolder: Sendable {
     /// `name` is a folder under Tests/VocaSegModelsTests/Goldens.
     init(_ name: String) { directory = Self.testsDirectory.appendingPathComponent("Goldens/\(name)") }
 
+    /// Any folder in the same layout (e.g. a reference dump of the parity scripts).
+    init(directory: URL) { self.directory = directory }
+
     struct Manifest: Decodable {
         struct Entry: Decodable {
             var shape: [Int]

@@ -40,6 +40,10 @@ class Calibration:
     decoder_logit_scale: float = math.log(1 / 0.07)
     class_bias_align: float = 0.0        # + this x (mean text row direction) on every class_embed output bias
     clip_logit_scale: float = math.log(100.0)  # CNN CLIP logit_scale (released: ln 100); lower = flatter p_out
+    center_class_embeddings: bool = False  # last stage: class_embed output bias -= mean over queries (varied labels)
+    center_clip_embeddings: bool = False   # RN: attnpool.c_proj.bias -= mean over queries of the mask-pooled output
+    final_mask_scale: float = 1.0        # at the end: object_kernels and every fc_mask x this (mask logit magnitude;
+                                         # positive, so every mask > 0 decision and the segments' masks stay the same)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,7 +125,16 @@ def calibrate_on_input(model: nn.Module, x: torch.Tensor, tokens: torch.Tensor, 
          from mask sums, then depend on where a mask lies instead of mostly on its area);
       4. a shared negative mask offset (sparser, less overlapping masks): loc_conv.bias[0] += mask_offset (a
          near-constant F0 channel) and every fc_mask.bias[0] += mask_offset_weight;
-      5. every class_embed output bias += class_bias_align x unit mean class row.
+      5. every class_embed output bias += class_bias_align x unit mean class row;
+      6. center_class_embeddings: the last stage's class_embed output bias -= the mean over queries of its output
+         on this input (a random head gives every query nearly the same class embedding, so one or two classes
+         win everywhere; centred, queries spread over the vocabulary, things and stuff);
+      6b. center_clip_embeddings (ResNet CLIP only; ConvNeXt's head has no output bias): the same for the
+         out-of-vocabulary branch, attnpool.c_proj.bias -= the mean over queries (NaN rows of empty masks skipped)
+         of the mask-pooled CLIP embedding, which otherwise picks one unseen class for every query;
+      7. final_mask_scale: object_kernels and every fc_mask weight and bias x final_mask_scale (> 0). Mask logits
+         of a random head reach +-250, where fp32 rounding alone moves them by ~1e-2; a trained head's are of the
+         order of +-20. The sign of every mask logit, hence every binary mask and pooled feature, is unchanged.
     Returns the text classifier computed with the final weights."""
     clip = model.cnn_backbone.clip_model
     proj = clip.text_projection.data.clone()
@@ -147,4 +160,23 @@ def calibrate_on_input(model: nn.Module, x: torch.Tensor, tokens: torch.Tensor, 
     for head in model.light_weight_decoder.mask_heads:
         head.fc_mask.bias[0] += cal.mask_offset_weight
         head.class_embed.layers[2].bias.add_(cal.class_bias_align * mean_text)
-    return model.text_classifier(tokens, num_prompts)
+    tc = model.text_classifier(tokens, num_prompts)
+    if cal.center_class_embeddings or cal.center_clip_embeddings:
+        last = model.light_weight_decoder.mask_heads[-1].class_embed
+        seen_z = []
+        hook = last.register_forward_hook(lambda mod, inp, out: seen_z.append(out.detach()))
+        r = model.forward_intermediates(x, tc, num_templates, seen)
+        hook.remove()
+        if cal.center_class_embeddings:
+            last.layers[2].bias.sub_(seen_z[-1].reshape(-1, seen_z[-1].shape[-1]).mean(dim=0))
+        if cal.center_clip_embeddings:
+            pooled = r["clip.pooled"].reshape(-1, r["clip.pooled"].shape[-1])
+            clip.visual.attnpool.c_proj.bias.sub_(pooled.nanmean(dim=0))
+    if cal.final_mask_scale != 1.0:
+        assert cal.final_mask_scale > 0
+        dec = model.light_weight_decoder
+        dec.object_kernels.weight.mul_(cal.final_mask_scale)
+        for head in dec.mask_heads:
+            head.fc_mask.weight.mul_(cal.final_mask_scale)
+            head.fc_mask.bias.mul_(cal.final_mask_scale)
+    return tc

@@ -142,8 +142,9 @@ public final class EOVSegModel: SegmentationModel, @unchecked Sendable {
     }
 
     /// The network on a normalised, padded input [1, 3, H, W] (H, W multiples of 32), up to the ensemble.
+    /// `decisions`: parity checks only (see EOVSegDecisions).
     public func forward(input x: Tensor, classifier c: EOVSegTextClassifier, guide: Tensor,
-                        timings: inout [String: Double]) -> EOVSegIntermediates {
+                        timings: inout [String: Double], decisions: EOVSegDecisions? = nil) -> EOVSegIntermediates {
         var clock = DispatchTime.now().uptimeNanoseconds
         func lap(_ name: String) {
             let now = DispatchTime.now().uptimeNanoseconds
@@ -158,10 +159,15 @@ public final class EOVSegModel: SegmentationModel, @unchecked Sendable {
         lap("aggregator")
         let (f, gate) = decoder.vas(f0, guide: guide)
         lap("vas")
-        let decoded = decoder.decode(features: f, spatial: v, textClassifier: c.rows, synonymCounts: c.synonymCounts)
+        let decoded = decoder.decode(features: f, spatial: v, textClassifier: c.rows, synonymCounts: c.synonymCounts,
+                                     decisions: decisions)
         lap("decoder")
         let res5 = features[3]
-        let mc = EOVSegClassification.clipMasks(decoded.masks, height: res5.shape[2], width: res5.shape[3])
+        var mc = EOVSegClassification.clipMasks(decoded.masks, height: res5.shape[2], width: res5.shape[3])
+        if let decided = decisions?.clipMasks {
+            opCheck(decided.shape == mc.shape, "EOV-Seg: decided CLIP masks \(decided.shape), computed \(mc.shape)")
+            mc = decided
+        }
         let pooled = backbone.maskPooled(res5: res5, maskLogits: mc)
         let clipLogits = EOVSegClassification.classificationLogits(embeddings: pooled, textClassifier: c.rows,
                                                                    logitScale: clipLogitScale,

@@ -77,11 +77,9 @@ enum EOVSegPostprocess {
                     for qi in range {
                         let d = sp + qi * n
                         resampler.rows(query: qi, from: y0, to: y1, into: d, scratch: &scratch)
+                        Ops.activateInPlace(UnsafeMutableBufferPointer(start: d, count: n), .sigmoid)
                         var count = 0
-                        for i in 0..<n {
-                            d[i] = 1 / (1 + expf(-d[i]))
-                            if d[i] >= 0.5 { count += 1 }
-                        }
+                        for i in 0..<n where d[i] >= 0.5 { count += 1 }
                         areas[qi] += count
                     }
                 }

@@ -64,8 +64,9 @@ struct LightweightDecoder {
 
     /// From the VAS output F [1, C, H/4, W/4] and the ViT features V [1, vitWidth, H/16, W/16]: the stages, with
     /// the class branch in the last one only (earlier stages' classes are discarded by the original, spec §5.3).
-    func decode(features f: Tensor, spatial v: Tensor, textClassifier: Tensor, synonymCounts: [Int])
-        -> LightweightDecoderOutput {
+    /// `decisions` (parity checks only) replaces the masks each threshold reads; nil computes them.
+    func decode(features f: Tensor, spatial v: Tensor, textClassifier: Tensor, synonymCounts: [Int],
+                decisions: EOVSegDecisions? = nil) -> LightweightDecoderOutput {
         opCheck(f.rank == 4 && f.shape[0] == 1 && f.shape[1] == hidden, "decoder: features \(f.shape)")
         let h = f.shape[2], w = f.shape[3]
         let flat = f.contiguous().reshaped([hidden, h * w])
@@ -75,11 +76,16 @@ struct LightweightDecoder {
         var kernels = objectKernels, masks = m0
         var outputs: [(kernels: Tensor, masks: Tensor)] = []
         var logits: Tensor? = nil
+        if let decisions {
+            opCheck(decisions.stageInputs.count == stages.count && decisions.stageInputs.allSatisfy { $0.shape == m0.shape }
+                        && decisions.classMasks.shape == m0.shape,
+                    "decoder: decisions for \(decisions.stageInputs.count) stages, \(stages.count) stages of \(m0.shape)")
+        }
         for (i, stage) in stages.enumerated() {
-            (kernels, masks) = stage.update(features: flat, kernels: kernels, masks: masks)
+            (kernels, masks) = stage.update(features: flat, kernels: kernels, masks: decisions?.stageInputs[i] ?? masks)
             outputs.append((kernels, masks))
             if i == stages.count - 1 {
-                logits = stage.classify(kernels: kernels, masks: masks, features: flat,
+                logits = stage.classify(kernels: kernels, masks: decisions?.classMasks ?? masks, features: flat,
                                         spatial: vu.reshaped([vu.shape[1], h * w]), textClassifier: textClassifier,
                                         synonymCounts: synonymCounts)
             }

@@ -92,6 +92,13 @@ extension Ops {
         pointwise(x.data, x.data, count: x.count, activation)
     }
 
+    /// Applies `activation` in place to a raw buffer, on the calling thread (callers that tile their own work,
+    /// e.g. a post-processing pass over rows, use this instead of a tensor op).
+    public static func activateInPlace(_ buffer: UnsafeMutableBufferPointer<Float>, _ activation: Activation) {
+        guard let base = buffer.baseAddress, !buffer.isEmpty else { return }
+        activation.apply(base, base, count: buffer.count)
+    }
+
     public static func gelu(_ x: Tensor) -> Tensor { activate(x, .gelu) }
     public static func quickGelu(_ x: Tensor) -> Tensor { activate(x, .quickGelu) }
     public static func relu(_ x: Tensor) -> Tensor { activate(x, .relu) }
