@@ -52,7 +52,8 @@ SIZES = sorted(CONFIGS)
 CALIB_VOCAB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "eovseg_calib_vocab.json")
 DEFAULT_SEED: Dict[str, int] = {"s": 0, "m": 0, "l": 0}
 DEFAULT_CALIBRATION: Dict[str, Calibration] = {
-    "s": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
+    "s": Calibration(decoder_logit_scale=2.6593, mask_offset=32.0, mask_offset_weight=-2.0,
+                     center_class_embeddings=True, center_clip_embeddings=True),
     "m": Calibration(decoder_logit_scale=4.6052, mask_offset=48.0, mask_offset_weight=-2.0, clip_logit_scale=1.6),
     "l": Calibration(decoder_logit_scale=4.6052, mask_offset=32.0, mask_offset_weight=-2.0),
 }

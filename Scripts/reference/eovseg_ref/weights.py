@@ -161,7 +161,9 @@ def calibrate_on_input(model: nn.Module, x: torch.Tensor, tokens: torch.Tensor, 
         head.fc_mask.bias[0] += cal.mask_offset_weight
         head.class_embed.layers[2].bias.add_(cal.class_bias_align * mean_text)
     tc = model.text_classifier(tokens, num_prompts)
-    if cal.center_class_embeddings or cal.center_clip_embeddings:
+    # Two rounds: centring one branch moves the other's inputs a little (the ensemble does not, but the second
+    # forward sees the first round's biases).
+    for _ in range(2 if (cal.center_class_embeddings or cal.center_clip_embeddings) else 0):
         last = model.light_weight_decoder.mask_heads[-1].class_embed
         seen_z = []
         hook = last.register_forward_hook(lambda mod, inp, out: seen_z.append(out.detach()))
@@ -169,8 +171,8 @@ def calibrate_on_input(model: nn.Module, x: torch.Tensor, tokens: torch.Tensor, 
         hook.remove()
         if cal.center_class_embeddings:
             last.layers[2].bias.sub_(seen_z[-1].reshape(-1, seen_z[-1].shape[-1]).mean(dim=0))
-        if cal.center_clip_embeddings:
-            pooled = r["clip.pooled"].reshape(-1, r["clip.pooled"].shape[-1])
+        pooled = r["clip.pooled"].reshape(-1, r["clip.pooled"].shape[-1])
+        if cal.center_clip_embeddings and not bool(torch.isnan(pooled).all()):
             clip.visual.attnpool.c_proj.bias.sub_(pooled.nanmean(dim=0))
     if cal.final_mask_scale != 1.0:
         assert cal.final_mask_scale > 0
