@@ -14,6 +14,8 @@ struct EOVSegMaskResampler {
     let cropHeight: Int, cropWidth: Int, outHeight: Int, outWidth: Int
     /// Stage A (stride-4 → padded; only the first cropHeight/cropWidth entries are used) and stage B (crop → out).
     let rowsA: BilinearAxis, colsA: BilinearAxis, rowsB: BilinearAxis, colsB: BilinearAxis
+    /// The frame is the resized image itself (e.g. an 854×640 frame): stage B is a copy.
+    var identityB: Bool { cropHeight == outHeight && cropWidth == outWidth }
 
     init(masks: Tensor, paddedHeight: Int, paddedWidth: Int, resizedHeight: Int, resizedWidth: Int,
          outHeight: Int, outWidth: Int) {
@@ -40,6 +42,22 @@ struct EOVSegMaskResampler {
     func rows(query q: Int, from y0: Int, to y1: Int, into dst: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
         let wr = cropWidth, ow = outWidth, iw = inWidth
         let plane = masks.data + q * inHeight * iw
+        if identityB {
+            // Stage B maps the crop onto itself: ATen copies the input when the sizes are equal (and a blend with
+            // weights 1 and 0 would give the same values), so stage A writes the output rows directly.
+            let i0 = rowsA.index0[y0], i1 = rowsA.index1[y1 - 1], nIn = i1 - i0 + 1
+            if scratch.count < nIn * wr { scratch = [Float](repeating: 0, count: nIn * wr) }
+            scratch.withUnsafeMutableBufferPointer { buffer in
+                let hA = buffer.baseAddress!
+                for i in 0..<nIn { Self.horizontal(plane + (i0 + i) * iw, into: hA + i * wr, count: wr, axis: colsA) }
+                for y in y0..<y1 {
+                    let a = hA + (rowsA.index0[y] - i0) * wr, b = hA + (rowsA.index1[y] - i0) * wr
+                    let l0 = rowsA.lambda0[y], l1 = rowsA.lambda1[y], d = dst + (y - y0) * ow
+                    for x in 0..<wr { d[x] = l0 * a[x] + l1 * b[x] }
+                }
+            }
+            return
+        }
         // Crop rows [r0, r1] feed these output rows; input rows [i0, i1] feed those crop rows.
         let r0 = rowsB.index0[y0], r1 = rowsB.index1[y1 - 1]
         var i0 = Int.max, i1 = Int.min

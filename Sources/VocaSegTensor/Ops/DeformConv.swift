@@ -11,8 +11,9 @@ extension Ops {
     ///   a sample outside −1 < y < H, −1 < x < W is 0, corners outside the image count as 0.
     ///
     /// Implementation: im2col with bilinear sampling into a column buffer [Cin·kh·kw, tile] for a tile of output
-    /// positions (bounded memory), then one GEMM per group. Sampling is parallel over input channels, the GEMM uses
-    /// the BLAS thread pool; the two phases alternate, never nest.
+    /// positions (bounded memory), then one GEMM per group. The sampling geometry is computed once per tile and
+    /// offset group (DeformSamplingTable); sampling is parallel over input channels, the GEMM uses the BLAS thread
+    /// pool; the two phases alternate, never nest.
     public static func deformConv2d(input: Tensor, offset: Tensor, weight: Tensor, bias: Tensor? = nil, mask: Tensor? = nil,
                              stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
                              groups: Int = 1, offsetGroups: Int = 1) -> Tensor {
@@ -55,12 +56,18 @@ extension Ops {
                 while p0 < positions {
                     let count = min(tile, positions - p0)
                     let col = columns.pointer
-                    parallelPlanes(cin) { c in
-                        let g = c / channelsPerOffsetGroup
-                        geometry.sampleChannel(plane: xb + c * h * w, offset: offB + g * 2 * taps * positions,
-                                               mask: maskB.map { $0 + g * taps * positions },
-                                               positionStart: p0, count: count,
-                                               into: col + c * taps * count, rowStride: count)
+                    // The sampling geometry (corner indices and bilinear weights of every tap and position) is the
+                    // same for every channel of an offset group: computed once per tile, then each channel is four
+                    // gathers and four multiply-adds per sample.
+                    for g in 0..<offsetGroups {
+                        let table = DeformSamplingTable(geometry: geometry, offset: offB + g * 2 * taps * positions,
+                                                        positionStart: p0, count: count)
+                        let m = maskB.map { $0 + g * taps * positions }
+                        parallelPlanes(channelsPerOffsetGroup) { cg in
+                            let c = g * channelsPerOffsetGroup + cg
+                            table.sample(plane: xb + c * h * w, mask: m, positionStart: p0,
+                                         into: col + c * taps * count)
+                        }
                     }
                     for g in 0..<groups {
                         BLAS.sgemm(m: coutPerGroup, n: count, k: rowsPerGroup,
@@ -83,47 +90,79 @@ extension Ops {
     }
 }
 
-/// Sizes of one deformable convolution and the per-channel sampling loop.
+/// Sizes of one deformable convolution.
 struct DeformGeometry {
     let h: Int, w: Int, ho: Int, wo: Int, kh: Int, kw: Int
     let stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int)
+}
 
-    /// Fills rows c·taps + k (k = tap) of the column buffer for output positions positionStart ..< +count.
-    @inline(__always)
-    func sampleChannel(plane: UnsafePointer<Float>, offset: UnsafePointer<Float>, mask: UnsafePointer<Float>?,
-                       positionStart: Int, count: Int, into col: UnsafeMutablePointer<Float>, rowStride: Int) {
-        let positions = ho * wo
-        for i in 0..<kh {
-            for j in 0..<kw {
-                let k = i * kw + j
-                let dyRow = offset + 2 * k * positions
-                let dxRow = offset + (2 * k + 1) * positions
-                let mRow = mask.map { $0 + k * positions }
-                let dst = col + k * rowStride
-                for q in 0..<count {
-                    let p = positionStart + q
-                    let oy = p / wo, ox = p - oy * wo
-                    let y = Float(oy * stride.0 - padding.0 + i * dilation.0) + dyRow[p]
-                    let x = Float(ox * stride.1 - padding.1 + j * dilation.1) + dxRow[p]
-                    let v = bilinearSample(plane, y: y, x: x)
-                    dst[q] = mRow.map { $0[p] * v } ?? v
+/// Per tile of output positions: for every tap k and position q, the four corner indices into an input plane and
+/// their bilinear weights, as torchvision's `bilinear_interpolate` for deformable conv computes them: a sample
+/// outside (−1, H) × (−1, W) is 0 (four zero weights), a corner outside the plane counts as 0 (weight 0, index 0).
+/// `sample` then forms hy·hx·v1 + hy·lx·v2 + ly·hx·v3 + ly·lx·v4 and the mask product in torchvision's order. With a
+/// non-finite value at index 0 of a plane, a zero-weight corner gives NaN where torchvision gives 0.
+struct DeformSamplingTable {
+    let taps: Int, count: Int, positions: Int
+    let index: [Int32]   // [taps · count · 4]
+    let weight: [Float]  // [taps · count · 4]
+
+    init(geometry gm: DeformGeometry, offset: UnsafePointer<Float>, positionStart: Int, count: Int) {
+        let taps = gm.kh * gm.kw, positions = gm.ho * gm.wo
+        self.taps = taps
+        self.count = count
+        self.positions = positions
+        var index = [Int32](repeating: 0, count: taps * count * 4)
+        var weight = [Float](repeating: 0, count: taps * count * 4)
+        let h = gm.h, w = gm.w
+        index.withUnsafeMutableBufferPointer { ib in
+            weight.withUnsafeMutableBufferPointer { wb in
+                let ip = ib.baseAddress!, wp = wb.baseAddress!
+                for i in 0..<gm.kh {
+                    for j in 0..<gm.kw {
+                        let k = i * gm.kw + j
+                        let dyRow = offset + 2 * k * positions, dxRow = offset + (2 * k + 1) * positions
+                        for q in 0..<count {
+                            let p = positionStart + q
+                            let oy = p / gm.wo, ox = p - oy * gm.wo
+                            let y = Float(oy * gm.stride.0 - gm.padding.0 + i * gm.dilation.0) + dyRow[p]
+                            let x = Float(ox * gm.stride.1 - gm.padding.1 + j * gm.dilation.1) + dxRow[p]
+                            let e = (k * count + q) * 4
+                            if y <= -1 || Float(h) <= y || x <= -1 || Float(w) <= x { continue }
+                            let yLow = Int(y.rounded(.down)), xLow = Int(x.rounded(.down))
+                            let yHigh = yLow + 1, xHigh = xLow + 1
+                            let ly = y - Float(yLow), lx = x - Float(xLow)
+                            let hy = 1 - ly, hx = 1 - lx
+                            if yLow >= 0 && xLow >= 0 { ip[e] = Int32(yLow * w + xLow); wp[e] = hy * hx }
+                            if yLow >= 0 && xHigh <= w - 1 { ip[e + 1] = Int32(yLow * w + xHigh); wp[e + 1] = hy * lx }
+                            if yHigh <= h - 1 && xLow >= 0 { ip[e + 2] = Int32(yHigh * w + xLow); wp[e + 2] = ly * hx }
+                            if yHigh <= h - 1 && xHigh <= w - 1 { ip[e + 3] = Int32(yHigh * w + xHigh); wp[e + 3] = ly * lx }
+                        }
+                    }
                 }
             }
         }
+        self.index = index
+        self.weight = weight
     }
 
-    /// torchvision's `bilinear_interpolate` for deformable conv: 0 outside (−1, H) × (−1, W), missing corners 0.
+    /// Rows k (taps) of one channel's column block: col[k · count + q] = mask[k, p] · Σ corners weight · plane[index].
     @inline(__always)
-    func bilinearSample(_ plane: UnsafePointer<Float>, y: Float, x: Float) -> Float {
-        if y <= -1 || Float(h) <= y || x <= -1 || Float(w) <= x { return 0 }
-        let yLow = Int(y.rounded(.down)), xLow = Int(x.rounded(.down))
-        let yHigh = yLow + 1, xHigh = xLow + 1
-        let ly = y - Float(yLow), lx = x - Float(xLow)
-        let hy = 1 - ly, hx = 1 - lx
-        let v1: Float = (yLow >= 0 && xLow >= 0) ? plane[yLow * w + xLow] : 0
-        let v2: Float = (yLow >= 0 && xHigh <= w - 1) ? plane[yLow * w + xHigh] : 0
-        let v3: Float = (yHigh <= h - 1 && xLow >= 0) ? plane[yHigh * w + xLow] : 0
-        let v4: Float = (yHigh <= h - 1 && xHigh <= w - 1) ? plane[yHigh * w + xHigh] : 0
-        return hy * hx * v1 + hy * lx * v2 + ly * hx * v3 + ly * lx * v4
+    func sample(plane: UnsafePointer<Float>, mask: UnsafePointer<Float>?, positionStart: Int,
+                into col: UnsafeMutablePointer<Float>) {
+        index.withUnsafeBufferPointer { ib in
+            weight.withUnsafeBufferPointer { wb in
+                let ip = ib.baseAddress!, wp = wb.baseAddress!
+                for k in 0..<taps {
+                    let dst = col + k * count
+                    let mRow = mask.map { $0 + k * positions + positionStart }
+                    for q in 0..<count {
+                        let e = (k * count + q) * 4
+                        let v = wp[e] * plane[Int(ip[e])] + wp[e + 1] * plane[Int(ip[e + 1])]
+                            + wp[e + 2] * plane[Int(ip[e + 2])] + wp[e + 3] * plane[Int(ip[e + 3])]
+                        dst[q] = mRow.map { $0[q] * v } ?? v
+                    }
+                }
+            }
+        }
     }
 }
