@@ -110,10 +110,14 @@ import VocaSegTensor
         let parts: Set<String> = ["backbone.stage0", "backbone.stage1", "backbone.stage2", "backbone.stage3", "backbone.hsm",
                                   "head.cost+guidance", "head.sfm", "head.cfm", "head.gud"]
         #expect(Set(result.timings.keys) == stages.union(parts))
-        // The sub-stage clocks split their stage without gaps or overlaps (up to the clock reads in between).
+        // The sub-stage clocks split their stage without overlaps (the parts never add up to more than the stage) and
+        // without real gaps: what is left is the code between the clock reads, which under AddressSanitizer on a busy
+        // 2-core machine took 4 ms once, so the bound is 5 % of the stage (at least 1 ms), not a fixed 1 ms.
         for stage in ["backbone", "head"] {
             let sum = result.timings.filter { $0.key.hasPrefix(stage + ".") }.values.reduce(0, +)
-            #expect(abs(sum - result.timings[stage]!) < 1e-3, "\(stage): parts \(sum) s vs \(result.timings[stage]!) s")
+            let total = result.timings[stage]!
+            #expect(sum <= total + 1e-4 && total - sum < max(0.05 * total, 1e-3),
+                    "\(stage): parts \(sum) s vs \(total) s")
         }
         let s = try #require(state as? ERRSegFrameState)
         #expect(s.selectedClasses == result.selectedClasses && s.framesSinceSelection == 0)
