@@ -40,43 +40,26 @@ struct EOVSegMaskResampler {
     /// Mask logits of query q for output rows y0..<y1 into dst [(y1 − y0)·outWidth]. `scratch` is the caller's
     /// per-thread buffer, grown as needed.
     func rows(query q: Int, from y0: Int, to y1: Int, into dst: UnsafeMutablePointer<Float>, scratch: inout [Float]) {
-        let wr = cropWidth, ow = outWidth, iw = inWidth
-        let plane = masks.data + q * inHeight * iw
+        let wr = cropWidth, ow = outWidth
+        let plane = masks.data + q * inHeight * inWidth
         if identityB {
             // Stage B maps the crop onto itself: ATen copies the input when the sizes are equal (and a blend with
             // weights 1 and 0 would give the same values), so stage A writes the output rows directly.
-            let i0 = rowsA.index0[y0], i1 = rowsA.index1[y1 - 1], nIn = i1 - i0 + 1
+            let nIn = rowsA.index1[y1 - 1] - rowsA.index0[y0] + 1
             if scratch.count < nIn * wr { scratch = [Float](repeating: 0, count: nIn * wr) }
             scratch.withUnsafeMutableBufferPointer { buffer in
-                let hA = buffer.baseAddress!
-                for i in 0..<nIn { Self.horizontal(plane + (i0 + i) * iw, into: hA + i * wr, count: wr, axis: colsA) }
-                for y in y0..<y1 {
-                    let a = hA + (rowsA.index0[y] - i0) * wr, b = hA + (rowsA.index1[y] - i0) * wr
-                    let l0 = rowsA.lambda0[y], l1 = rowsA.lambda1[y], d = dst + (y - y0) * ow
-                    for x in 0..<wr { d[x] = l0 * a[x] + l1 * b[x] }
-                }
+                stageA(plane: plane, cropRows: y0...(y1 - 1), into: dst, scratch: buffer.baseAddress!)
             }
             return
         }
-        // Crop rows [r0, r1] feed these output rows; input rows [i0, i1] feed those crop rows.
+        // Crop rows [r0, r1] feed these output rows (bilinear indices never decrease along an axis).
         let r0 = rowsB.index0[y0], r1 = rowsB.index1[y1 - 1]
-        var i0 = Int.max, i1 = Int.min
-        for r in r0...r1 { i0 = min(i0, rowsA.index0[r]); i1 = max(i1, rowsA.index1[r]) }
-        let nIn = i1 - i0 + 1, nCrop = r1 - r0 + 1
+        let nIn = rowsA.index1[r1] - rowsA.index0[r0] + 1, nCrop = r1 - r0 + 1
         let need = nIn * wr + nCrop * wr + nCrop * ow
         if scratch.count < need { scratch = [Float](repeating: 0, count: need) }
         scratch.withUnsafeMutableBufferPointer { buffer in
             let hA = buffer.baseAddress!, crop = hA + nIn * wr, hB = crop + nCrop * wr
-            // Stage A, horizontal, then vertical: crop[r, x'] over the crop columns only.
-            for i in 0..<nIn {
-                let s = plane + (i0 + i) * iw, d = hA + i * wr
-                Self.horizontal(s, into: d, count: wr, axis: colsA)
-            }
-            for r in 0..<nCrop {
-                let a = hA + (rowsA.index0[r0 + r] - i0) * wr, b = hA + (rowsA.index1[r0 + r] - i0) * wr
-                let l0 = rowsA.lambda0[r0 + r], l1 = rowsA.lambda1[r0 + r], d = crop + r * wr
-                for x in 0..<wr { d[x] = l0 * a[x] + l1 * b[x] }
-            }
+            stageA(plane: plane, cropRows: r0...r1, into: crop, scratch: hA)
             // Stage B, horizontal, then vertical.
             for r in 0..<nCrop {
                 let s = crop + r * wr, d = hB + r * ow
@@ -87,6 +70,22 @@ struct EOVSegMaskResampler {
                 let l0 = rowsB.lambda0[y], l1 = rowsB.lambda1[y], d = dst + (y - y0) * ow
                 for x in 0..<ow { d[x] = l0 * a[x] + l1 * b[x] }
             }
+        }
+    }
+
+    /// Stage A, horizontal then vertical: crop rows `cropRows` (over the crop columns only) into `out`
+    /// [cropRows.count · cropWidth]. `scratch` holds the horizontally resampled input rows those crop rows read
+    /// (at least (index1[last] − index0[first] + 1) · cropWidth floats; index0/index1 are non-decreasing).
+    @inline(__always)
+    private func stageA(plane: UnsafePointer<Float>, cropRows: ClosedRange<Int>, into out: UnsafeMutablePointer<Float>,
+                        scratch hA: UnsafeMutablePointer<Float>) {
+        let wr = cropWidth, iw = inWidth
+        let i0 = rowsA.index0[cropRows.lowerBound], i1 = rowsA.index1[cropRows.upperBound]
+        for i in 0...(i1 - i0) { Self.horizontal(plane + (i0 + i) * iw, into: hA + i * wr, count: wr, axis: colsA) }
+        for r in cropRows {
+            let a = hA + (rowsA.index0[r] - i0) * wr, b = hA + (rowsA.index1[r] - i0) * wr
+            let l0 = rowsA.lambda0[r], l1 = rowsA.lambda1[r], d = out + (r - cropRows.lowerBound) * wr
+            for x in 0..<wr { d[x] = l0 * a[x] + l1 * b[x] }
         }
     }
 
