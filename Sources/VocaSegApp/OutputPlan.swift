@@ -17,12 +17,18 @@ public struct OutputPlan: Sendable, Equatable {
     /// `overlayIsFolder`.
     public var overlay: String
     public var overlayIsFolder = false
+    /// `overlay` is a numbered image-sequence pattern (`name_%06d.png`): one picture per frame.
+    public var overlayIsSequence = false
+    /// The overlay stream goes to standard output in `OutputPlan.streamFormat` (`-o -`).
+    public var overlayIsStdout = false
     public var masksDirectory: String?
     public var panopticDirectory: String?
     public var jsonLines: String?
 
     static let videoExtensions: Set<String> = ["mp4", "mov", "mkv", "m4v"]
     static let imageExtensions: Set<String> = ["png", "jpg", "jpeg"]
+    /// What `-o -` can write to standard output (`--format`).
+    public static let streamFormats = ["nut", "y4m", "mjpeg", "mp4"]
 
     /// The input's kind from its probe.
     static func kind(of info: MediaInfo) -> InputKind {
@@ -38,7 +44,13 @@ public struct OutputPlan: Sendable, Equatable {
         let fm = FileManager.default
         let many = inputs.count > 1
         var outputDirectory: String?
-        if let output = options.output {
+        if let output = options.output, output == "-" || SequencePattern.isPattern(output) {
+            if many {
+                throw VocaSegError(.usage, output == "-" ? "standard output (-o -) takes one input"
+                                   : "a numbered sequence takes one input (give a folder with -o DIR/ for several)",
+                                   path: output)
+            }
+        } else if let output = options.output {
             var isDir: ObjCBool = false
             if many || output.hasSuffix("/") || (fm.fileExists(atPath: output, isDirectory: &isDir) && isDir.boolValue) {
                 outputDirectory = output
@@ -54,6 +66,8 @@ public struct OutputPlan: Sendable, Equatable {
         for input in inputs {
             let overlay: String
             var overlayIsFolder = false
+            var overlayIsSequence = false
+            var overlayIsStdout = false
             if let outputDirectory {
                 let base = options.naming.replacingOccurrences(of: "{stem}", with: stem(of: input.path))
                 switch input.kind {
@@ -61,12 +75,30 @@ public struct OutputPlan: Sendable, Equatable {
                     overlay = (outputDirectory as NSString).appendingPathComponent("\(base).png")
                 case .video:
                     overlay = (outputDirectory as NSString).appendingPathComponent("\(base).\(options.container)")
+                case .imageFolder where options.asVideo:
+                    overlay = (outputDirectory as NSString).appendingPathComponent("\(base).\(options.container)")
                 case .imageFolder:
                     // One input with `-o DIR/`: the folder itself receives the pictures.
                     overlay = many || options.output == nil
                         ? (outputDirectory as NSString).appendingPathComponent(base) : outputDirectory
                     overlayIsFolder = true
                 }
+            } else if options.output == "-" {
+                overlay = "-"
+                overlayIsStdout = true
+                if options.masksBesideOverlay || options.jsonLinesBesideOverlay || options.panopticBesideOverlay {
+                    throw VocaSegError(.usage, "the overlay goes to standard output, so label maps, JSON lines and "
+                                       + "panoptic output need their own paths (--masks DIR, --jsonl FILE, --panoptic DIR)")
+                }
+            } else if SequencePattern.isPattern(options.output!) {
+                overlay = options.output!
+                let ext = (overlay as NSString).pathExtension.lowercased()
+                guard imageExtensions.contains(ext) else {
+                    throw VocaSegError(.usage, "a numbered sequence is written as pictures: end the pattern in "
+                                       + ".png or .jpg (e.g. frame_%06d.png)", path: overlay)
+                }
+                _ = try SequencePattern(overlay)
+                overlayIsSequence = true
             } else {
                 overlay = options.output!
                 let ext = (overlay as NSString).pathExtension.lowercased()
@@ -77,6 +109,10 @@ public struct OutputPlan: Sendable, Equatable {
                                            + "(or a .mp4/.mov/.mkv video)", path: overlay)
                     }
                     overlayIsFolder = true
+                case .video where imageExtensions.contains(ext):
+                    throw VocaSegError(.usage, "this input holds several frames: write a video (.mp4, .mov, .mkv) "
+                                       + "or a numbered sequence (e.g. \((overlay as NSString).deletingPathExtension)"
+                                       + "_%06d.\(ext)), not one picture", path: overlay)
                 default:
                     let allowed = input.kind == .stillImage ? imageExtensions : videoExtensions
                     if !allowed.contains(ext) {
@@ -87,11 +123,16 @@ public struct OutputPlan: Sendable, Equatable {
             }
             if overlayIsFolder {
                 try ensureDirectory(overlay, what: "overlay folder")
-            } else {
+            } else if overlayIsSequence {
+                let dir = (overlay as NSString).deletingLastPathComponent
+                try ensureDirectory(dir.isEmpty ? "." : dir, what: "sequence folder")
+            } else if !overlayIsStdout {
                 try checkWritable(file: overlay)
             }
-            try checkNotSame(input.path, overlay)
-            let overlayBase = (overlay as NSString).deletingPathExtension
+            if !overlayIsStdout && !overlayIsSequence { try checkNotSame(input.path, overlay) }
+            // Outputs beside the overlay are named after it (`seq_%06d.png` → `seq.masks/`).
+            let overlayBase = overlayIsSequence ? try SequencePattern(overlay).baseName
+                : (overlay as NSString).deletingPathExtension
             var masks: String?
             if let dir = options.masksDirectory {
                 masks = many ? (dir as NSString).appendingPathComponent(stem(of: input.path)) : dir
@@ -120,7 +161,7 @@ public struct OutputPlan: Sendable, Equatable {
                 try checkWritable(file: jsonl!)
                 try checkNotSame(input.path, jsonl!)
             }
-            for path in [overlay, jsonl].compactMap({ $0 }) {
+            for path in [overlayIsStdout ? nil : overlay, jsonl].compactMap({ $0 }) {
                 let key = canonical(path)
                 if seen.contains(key) {
                     throw VocaSegError(.usage, "two outputs would be written to the same file", path: path)
@@ -128,6 +169,7 @@ public struct OutputPlan: Sendable, Equatable {
                 seen.insert(key)
             }
             plans.append(OutputPlan(input: input.path, overlay: overlay, overlayIsFolder: overlayIsFolder,
+                                    overlayIsSequence: overlayIsSequence, overlayIsStdout: overlayIsStdout,
                                     masksDirectory: masks, panopticDirectory: panoptic, jsonLines: jsonl))
         }
         return plans

@@ -15,6 +15,10 @@ public struct InputReport: Sendable, Codable {
     public var jsonLines: String?
     public var frames: Int
     public var inferredFrames: Int
+    /// Live mode: frames dropped because inference was still busy with an earlier one.
+    public var droppedFrames: Int
+    /// Live mode: whether the run kept latency bounded by dropping frames.
+    public var live: Bool
     public var interrupted: Bool
     public var wallSeconds: Double
     public var timings: [StageTiming]
@@ -48,9 +52,9 @@ public final class SegmentJob {
         // Probe every input before loading anything heavy.
         var probed: [(path: String, info: MediaInfo)] = []
         for input in options.inputs {
-            let source = try MediaSource(path: input)
-            // A pipe can be read once: keep the probing decoder for the run itself.
-            if input == "-" { keptSources[input] = source }
+            let source = try MediaSource(path: input, options: options.sourceOptions)
+            // A pipe or a live stream can be read once: keep the probing decoder for the run itself.
+            if input == "-" || source.info.isNetworkStream { keptSources[input] = source }
             probed.append((input, source.info))
         }
         let plans = try OutputPlan.make(kinds: probed.map { ($0.path, OutputPlan.kind(of: $0.info)) }, options: options)
@@ -116,7 +120,8 @@ public final class SegmentJob {
     /// it starts, so that the caller can stop it (the CLI on Ctrl-C, the watcher on SIGTERM).
     func runOne(plan: OutputPlan, info: MediaInfo, model: SegmentationModel, vocabulary: Vocabulary,
                 renderer: OverlayRenderer, onPipeline: ((FramePipeline) -> Void)? = nil) throws -> InputReport {
-        let media = try keptSources.removeValue(forKey: plan.input) ?? MediaSource(path: plan.input)
+        let media = try keptSources.removeValue(forKey: plan.input)
+            ?? MediaSource(path: plan.input, options: options.sourceOptions)
         var sinks: [FrameSink] = []
         var videoSink: OverlayVideoSink?
         do {
@@ -124,11 +129,14 @@ public final class SegmentJob {
                 // Label maps and JSON lines only.
             } else if plan.overlayIsFolder {
                 sinks.append(try OverlayImageFolderSink(directory: plan.overlay))
-            } else if info.isStillImage {
+            } else if plan.overlayIsSequence {
+                sinks.append(try OverlayImageSequenceSink(pattern: plan.overlay, startNumber: options.startNumber))
+            } else if info.isStillImage && !plan.overlayIsStdout {
                 sinks.append(OverlayImageSink(path: plan.overlay))
             } else {
                 let sink = try OverlayVideoSink(path: plan.overlay, input: plan.input, info: media.info,
-                                                crf: options.crf, preset: options.preset)
+                                                crf: options.crf, preset: options.preset,
+                                                streamFormat: plan.overlayIsStdout ? options.streamFormat ?? "nut" : nil)
                 videoSink = sink
                 sinks.append(sink)
             }
@@ -158,10 +166,12 @@ public final class SegmentJob {
             throw error
         }
 
+        let live = options.live ?? media.info.isNetworkStream
+        if live { logger.info("\(plan.input): live source: bounded latency, frames dropped while inference is busy") }
         let pipeline = FramePipeline(source: MediaFrameSource(media), model: model,
                                      renderer: options.writeOverlay ? OverlayFrameRenderer(renderer) : nil, sinks: sinks,
                                      options: .init(queueDepth: options.queueDepth, every: options.every,
-                                                    tracking: options.tracking))
+                                                    tracking: options.tracking, live: live))
         let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
                                         mode: options.progress, quiet: options.quiet)
         pipeline.onFrameWritten = { frame in progress.update(frames: frame.frame.index + 1) }
@@ -182,6 +192,7 @@ public final class SegmentJob {
         for w in warnings { logger.warning("\(plan.input): \(w)") }
         return InputReport(input: plan.input, overlay: plan.overlay, masksDirectory: plan.masksDirectory,
                            panopticDirectory: plan.panopticDirectory, jsonLines: plan.jsonLines, frames: outcome.frames, inferredFrames: outcome.inferredFrames,
+                           droppedFrames: outcome.droppedFrames, live: live,
                            interrupted: outcome.interrupted, wallSeconds: outcome.wallSeconds,
                            timings: outcome.timings, corruptPackets: stats.corruptPackets, warnings: warnings)
     }

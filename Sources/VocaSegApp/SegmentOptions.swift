@@ -1,4 +1,5 @@
 import VocaSegCore
+import VocaSegMedia
 import VocaSegModels
 import VocaSegPipeline
 
@@ -65,6 +66,24 @@ public struct SegmentOptions: Sendable {
     public var writeOverlay = true
     /// Class colours that replace the palette's, as "#rrggbb" by class name.
     public var colorOverrides: [String: String] = [:]
+    /// `-o -`: the container written to standard output (`OutputPlan.streamFormats`; default nut).
+    public var streamFormat: String?
+    /// A folder of pictures gives one video (`<name>.vocaseg.mp4`) instead of a folder of overlays.
+    public var asVideo = false
+    /// Frame rate of inputs without timestamps (folders, sequences, piped pictures, raw streams); nil: 25.
+    public var fps: (num: Int32, den: Int32)?
+    /// First number of a numbered output sequence (`-o name_%06d.png`), as FFmpeg's `-start_number` (default 1).
+    public var startNumber = 1
+    /// Bounded latency for live sources: when inference falls behind, only the newest frame waits and the
+    /// older ones are dropped (counted). Nil: on for network URLs, off otherwise.
+    public var live: Bool?
+    /// Network sources: seconds without data that end the input.
+    public var networkTimeoutSeconds: Double = 5
+
+    /// How inputs are opened, from these options.
+    public var sourceOptions: SourceOptions {
+        SourceOptions(frameRate: fps, networkTimeoutSeconds: networkTimeoutSeconds)
+    }
 
     public init() {}
 
@@ -94,6 +113,18 @@ public struct SegmentOptions: Sendable {
         if !(0...1).contains(tracking.iouThreshold) || tracking.iouThreshold == 0 {
             throw VocaSegError(.usage, "--track-iou must be above 0 and at most 1 (got \(tracking.iouThreshold))")
         }
+        if let format = streamFormat {
+            guard OutputPlan.streamFormats.contains(format) else {
+                throw VocaSegError(.usage, "--format must be one of \(OutputPlan.streamFormats.joined(separator: ", ")) "
+                                   + "(got \(format))")
+            }
+            guard output == "-" else { throw VocaSegError(.usage, "--format is for standard output: use it with -o -") }
+        }
+        if let fps, fps.num <= 0 || fps.den <= 0 || Double(fps.num) / Double(fps.den) > 1000 {
+            throw VocaSegError(.usage, "--fps must be above 0 and at most 1000")
+        }
+        if startNumber < 0 { throw VocaSegError(.usage, "--start-number must be 0 or more (got \(startNumber))") }
+        if !(networkTimeoutSeconds > 0) { throw VocaSegError(.usage, "--timeout must be above 0 seconds") }
         if tracking.memory < 0 { throw VocaSegError(.usage, "--track-memory must be 0 or more (got \(tracking.memory))") }
     }
 }

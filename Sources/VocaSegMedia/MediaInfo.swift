@@ -4,16 +4,28 @@ import VocaSegCore
 public struct SourceOptions: Sendable {
     /// Decoder threads; 0 lets FFmpeg choose (one per core), with frame and slice threading.
     public var threadCount: Int
-    /// Frame rate assumed for image sequences and folders of images (the image2 demuxer's default is 25).
-    public var imageSequenceFrameRate: Int
+    /// Frame rate of inputs that carry no timestamps: image sequences, folders of images, piped pictures, raw
+    /// elementary streams (the image2 demuxer's default is 25).
+    public var frameRate: (num: Int32, den: Int32)
+    /// True when the user set `frameRate` (`--fps`): it is then also handed to every demuxer that has a
+    /// `framerate` option (image pipes, raw H.264/HEVC), not only to image sequences and folders.
+    public var frameRateIsExplicit: Bool
     /// Apply the display matrix (rotation/flip) to the pixels so frames come out upright.
     public var autorotate: Bool
+    /// Network sources: give up after this many seconds without data (the end of a live stream is silence).
+    public var networkTimeoutSeconds: Double
 
-    public init(threadCount: Int = 0, imageSequenceFrameRate: Int = 25, autorotate: Bool = true) {
+    public init(threadCount: Int = 0, frameRate: (num: Int32, den: Int32)? = nil, autorotate: Bool = true,
+                networkTimeoutSeconds: Double = 5) {
         self.threadCount = threadCount
-        self.imageSequenceFrameRate = imageSequenceFrameRate
+        self.frameRate = frameRate ?? (25, 1)
+        frameRateIsExplicit = frameRate != nil
         self.autorotate = autorotate
+        self.networkTimeoutSeconds = networkTimeoutSeconds
     }
+
+    /// The frame rate as FFmpeg's `framerate` option spells it.
+    var frameRateText: String { frameRate.den == 1 ? "\(frameRate.num)" : "\(frameRate.num)/\(frameRate.den)" }
 }
 
 /// What an input holds, as far as the video stream goes. Sizes are those of the UPRIGHT picture (after rotation).
@@ -47,6 +59,8 @@ public struct MediaInfo: Sendable {
     public var isImageSequence: Bool
     /// A folder of pictures: each keeps its own size, and frames carry their file names (`DecodedFrame.sourceName`).
     public var isFolder = false
+    /// Read from the network (udp, rtp, rtsp, srt, http, tcp): a live source unless it says otherwise.
+    public var isNetworkStream = false
     public var audioStreamCount: Int
     public var subtitleStreamCount: Int
     /// Demuxer name, e.g. "mov,mp4,m4a,3gp,3g2,mj2", "image2".

@@ -11,7 +11,7 @@ import VocaSegCore
 /// Use from one thread at a time (it may be handed from thread to thread, hence `@unchecked Sendable`).
 public final class MediaSource: @unchecked Sendable {
     public let path: String
-    public let info: MediaInfo
+    public private(set) var info: MediaInfo
     public var stats: DecodeStats {
         var s = finishedStats
         if let decoder { merge(decoder.stats, into: &s) }
@@ -32,6 +32,8 @@ public final class MediaSource: @unchecked Sendable {
     private var lastDuration: Int64 = 0
     private var firstFrameSize: (Int, Int)?
     private var warnedAboutSizeChange = false
+    /// Frames decoded while probing (a picture stream is looked into to tell one picture from many).
+    private var lookahead: [DecodedFrame] = []
 
     public init(path: String, options: SourceOptions = .init()) throws {
         self.path = path
@@ -43,6 +45,8 @@ public final class MediaSource: @unchecked Sendable {
             pendingFolderFiles = []
             isFolder = false
             info = Self.describe(decoder, options: options, isSequence: isPattern, folderCount: nil)
+            info.isNetworkStream = StreamDecoder.isNetwork(url)
+            if info.isStillImage { try lookIntoPictureStream() }
         case let .folder(files):
             let first = try StreamDecoder(url: files[0], formatName: nil, displayPath: files[0], options: options)
             decoder = first
@@ -57,6 +61,7 @@ public final class MediaSource: @unchecked Sendable {
     /// The next upright RGB frame, or nil after the last one. Corrupt packets are skipped (see `stats`); only a
     /// failure to open the next picture of a folder throws.
     public func nextFrame() throws -> DecodedFrame? {
+        if !lookahead.isEmpty { return lookahead.removeFirst() }
         while true {
             guard let decoder else { return nil }
             if let frame = decoder.nextFrame() {
@@ -68,6 +73,19 @@ public final class MediaSource: @unchecked Sendable {
             let file = pendingFolderFiles.removeFirst()
             self.decoder = try StreamDecoder(url: file, formatName: nil, displayPath: file, options: options)
         }
+    }
+
+    /// An image demuxer (png_pipe, jpeg_pipe, image2pipe, …) cannot say how many pictures follow: piped MJPEG or
+    /// PNG frames look like one picture until the second arrives. Decode up to two now and keep them for
+    /// `nextFrame()`; two or more make the input a picture stream (a video or a sequence out, never one image).
+    private func lookIntoPictureStream() throws {
+        while lookahead.count < 2, let decoder, let frame = decoder.nextFrame() {
+            lookahead.append(try makeFrame(from: frame, decoder: decoder))
+        }
+        guard lookahead.count >= 2 else { return }
+        info.isStillImage = false
+        info.isImageSequence = true
+        info.estimatedFrameCount = nil
     }
 
     private func makeFrame(from frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws -> DecodedFrame {
@@ -119,7 +137,7 @@ public final class MediaSource: @unchecked Sendable {
     private func timestamps(of frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder)
         -> (pts: Int64, duration: Int64, timeBase: (num: Int32, den: Int32)) {
         if isFolder {
-            return (Int64(nextIndex), 1, (1, Int32(options.imageSequenceFrameRate)))
+            return (Int64(nextIndex), 1, (options.frameRate.den, options.frameRate.num))
         }
         let timeBase = decoder.stream.pointee.time_base
         let nominal = Self.nominalFrameDuration(decoder.stream)
@@ -192,8 +210,8 @@ public final class MediaSource: @unchecked Sendable {
         if isImageDemuxer, !isSequence { frameCount = 1 }
         if let folderCount {
             frameCount = folderCount
-            rate = AVRational(num: Int32(options.imageSequenceFrameRate), den: 1)
-            duration = Double(folderCount) / Double(options.imageSequenceFrameRate)
+            rate = AVRational(num: options.frameRate.num, den: options.frameRate.den)
+            duration = Double(folderCount) * Double(options.frameRate.den) / Double(options.frameRate.num)
         }
         let (audio, subtitles) = StreamDecoder.countStreams(decoder.format!)
         // The container's value wins over the bitstream's, as in FFmpeg (e.g. mkv/mov display size overrides).
@@ -203,7 +221,7 @@ public final class MediaSource: @unchecked Sendable {
         return MediaInfo(
             width: upright.width, height: upright.height, codedWidth: Int(par.width), codedHeight: Int(par.height),
             rotationDegrees: rotation, isMirrored: orientation.isMirrored,
-            timeBase: folderCount != nil ? (1, Int32(options.imageSequenceFrameRate)) : (timeBase.num, timeBase.den),
+            timeBase: folderCount != nil ? (options.frameRate.den, options.frameRate.num) : (timeBase.num, timeBase.den),
             averageFrameRate: (rate.num, rate.den), estimatedFrameCount: frameCount, durationSeconds: duration,
             codecName: FF.string(avcodec_get_name(par.codec_id)) ?? "unknown",
             pixelFormatName: FF.string(av_get_pix_fmt_name(AVPixelFormat(rawValue: par.format))) ?? "unknown",

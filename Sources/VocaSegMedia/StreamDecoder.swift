@@ -17,6 +17,8 @@ final class StreamDecoder {
     private var finished = false
     private var packetsRead = 0
     private var consecutiveErrors = 0
+    /// A network source: a read error after the timeout is how its stream ends.
+    private var isNetwork = false
     var stats = DecodeStats()
 
     /// Opens `url` (a file, URL, `pipe:0`, or an image2 pattern with `formatName: "image2"`).
@@ -28,9 +30,18 @@ final class StreamDecoder {
         var demuxerOptions: OpaquePointer? = nil
         defer { av_dict_free(&demuxerOptions) }
         var inputFormat: UnsafePointer<AVInputFormat>? = nil
-        if let formatName {
-            inputFormat = av_find_input_format(formatName)
-            if formatName == "image2" { av_dict_set(&demuxerOptions, "framerate", "\(options.imageSequenceFrameRate)", 0) }
+        if let formatName { inputFormat = av_find_input_format(formatName) }
+        // Demuxers without timestamps of their own (image2, image pipes, raw elementary streams) read `framerate`;
+        // the others leave it unused in the dictionary.
+        if formatName == "image2" || options.frameRateIsExplicit {
+            av_dict_set(&demuxerOptions, "framerate", options.frameRateText, 0)
+        }
+        isNetwork = Self.isNetwork(url)
+        if isNetwork {
+            // A live stream ends in silence, not with an end-of-file: give up reading after the timeout (µs).
+            let micros = "\(Int64(options.networkTimeoutSeconds * 1_000_000))"
+            av_dict_set(&demuxerOptions, "rw_timeout", micros, 0)
+            if url.hasPrefix("udp:") || url.hasPrefix("rtp:") { av_dict_set(&demuxerOptions, "timeout", micros, 0) }
         }
         let opened = avformat_open_input(&ctx, url, inputFormat, &demuxerOptions)
         guard opened >= 0, let ctx else {
@@ -125,7 +136,7 @@ final class StreamDecoder {
             if draining { finishStream(); return nil }
             let read = av_read_frame(format, packet)
             if read < 0 {
-                if read != FF.eof {
+                if read != FF.eof && !(isNetwork && packetsRead > 0) {
                     stats.truncated = true
                     stats.warnings.append("\(path): reading stopped early: \(FF.describe(read))")
                 }
@@ -162,6 +173,12 @@ final class StreamDecoder {
             stats.truncated = true
             stats.warnings.append("\(path): the file is truncated: \(packetsRead) of \(promised) video packets present")
         }
+    }
+
+    /// A URL whose protocol reads from the network (udp, rtp, rtsp, srt, http, tcp, …), as opposed to a file or pipe.
+    static func isNetwork(_ url: String) -> Bool {
+        guard let proto = avio_find_protocol_name(url).map({ String(cString: $0) }) else { return false }
+        return !["file", "pipe", "fd", "cache", "concat", "subfile", "data", "crypto"].contains(proto)
     }
 
     static func countStreams(_ ctx: UnsafeMutablePointer<AVFormatContext>) -> (audio: Int, subtitles: Int) {

@@ -8,8 +8,14 @@ import VocaSegCore
 ///
 /// The file is written under a hidden temporary name and only renamed to `path` by `finish()`; `abort()` or
 /// dropping an unfinished writer deletes it. Use from one thread at a time.
+///
+/// `path` "-" writes a stream to standard output instead, in `streamFormat`: `mp4` (fragmented, so a reader can
+/// play it before the end), `nut` (H.264 like the files), `y4m` (raw 4:2:0) or `mjpeg` (a raw JPEG stream, full
+/// range BT.601 as JPEG defines it).
 public final class VideoWriter: @unchecked Sendable {
     public let path: String
+    /// What messages call the destination (the path, or "standard output").
+    private var displayPath: String { path == "-" ? "standard output" : path }
     /// Things the caller should tell the user: encoder fallback, padding of odd sizes, streams not copied.
     public var warnings: [String] { ownWarnings + (copier?.warnings ?? []) }
     public private(set) var framesWritten = 0
@@ -17,7 +23,8 @@ public final class VideoWriter: @unchecked Sendable {
     public let encodedWidth: Int
     public let encodedHeight: Int
 
-    private let file: AtomicOutputFile
+    private let file: AtomicOutputFile?
+    private let codecChoice: CodecChoice
     private var output: UnsafeMutablePointer<AVFormatContext>?
     private var codec: UnsafeMutablePointer<AVCodecContext>?
     private var stream: UnsafeMutablePointer<AVStream>
@@ -43,9 +50,24 @@ public final class VideoWriter: @unchecked Sendable {
 
     private enum State { case open, finished, aborted }
 
+    /// What the video stream is coded as: H.264 for files, mp4 and nut; raw or JPEG for the y4m and mjpeg streams.
+    private enum CodecChoice {
+        case h264, rawYUV, mjpeg
+        init(format: String?) {
+            switch format {
+            case "y4m": self = .rawYUV
+            case "mjpeg": self = .mjpeg
+            default: self = .h264
+            }
+        }
+    }
+
+    /// Standard output formats and their FFmpeg muxer names.
+    public static let streamMuxers = ["mp4": "mp4", "nut": "nut", "y4m": "yuv4mpegpipe", "mjpeg": "mjpeg"]
+
     public init(path: String, settings: EncoderSettings = .init(), width: Int, height: Int,
                 timeBase: (num: Int32, den: Int32), frameRate: (num: Int32, den: Int32),
-                copyStreamsFrom: String? = nil) throws {
+                copyStreamsFrom: String? = nil, streamFormat: String? = nil) throws {
         _ = MediaLibrary.configureOnce
         guard width > 0, height > 0, timeBase.num > 0, timeBase.den > 0 else {
             throw VocaSegError(.internal, "VideoWriter: invalid size \(width)x\(height) or time base \(timeBase)", path: path)
@@ -59,17 +81,24 @@ public final class VideoWriter: @unchecked Sendable {
         // (the last column/row repeated) rather than cropped, so no picture content is lost.
         encodedWidth = width + (width & 1)
         encodedHeight = height + (height & 1)
-        file = try AtomicOutputFile(finalPath: path)
+        let toStdout = path == "-"
+        codecChoice = CodecChoice(format: toStdout ? (streamFormat ?? "nut") : nil)
+        file = toStdout ? nil : try AtomicOutputFile(finalPath: path)
 
-        guard let muxer = av_guess_format(nil, path, nil) else {
+        let muxerName = toStdout ? Self.streamMuxers[streamFormat ?? "nut"] : nil
+        if toStdout, muxerName == nil {
+            throw VocaSegError(.usage, "cannot write \(streamFormat ?? "") to standard output (use "
+                               + Self.streamMuxers.keys.sorted().joined(separator: ", ") + ")")
+        }
+        guard let muxer = av_guess_format(muxerName, toStdout ? nil : path, nil) else {
             throw VocaSegError(.usage, "cannot tell the container from the file name (use .mp4, .mov or .mkv)", path: path)
         }
-        if avformat_query_codec(muxer, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0 {
+        if codecChoice == .h264, avformat_query_codec(muxer, AV_CODEC_ID_H264, FF_COMPLIANCE_NORMAL) == 0 {
             throw VocaSegError(.usage, "the \(FF.string(muxer.pointee.name) ?? "") container cannot hold H.264 video "
                                + "(use .mp4, .mov or .mkv)", path: path)
         }
         var oc: UnsafeMutablePointer<AVFormatContext>? = nil
-        guard avformat_alloc_output_context2(&oc, muxer, nil, file.temporaryPath) >= 0, let oc else {
+        guard avformat_alloc_output_context2(&oc, muxer, nil, file?.temporaryPath ?? "pipe:1") >= 0, let oc else {
             throw VocaSegError(.internal, "cannot create the muxer", path: path)
         }
         output = oc
@@ -79,7 +108,7 @@ public final class VideoWriter: @unchecked Sendable {
         }
         stream = videoStream
         if encodedWidth != width || encodedHeight != height {
-            ownWarnings.append("\(path): \(width)x\(height) is odd-sized; H.264 4:2:0 needs even sizes, so the video is "
+            ownWarnings.append("\(displayPath): \(width)x\(height) is odd-sized; 4:2:0 needs even sizes, so the video is "
                                + "padded to \(encodedWidth)x\(encodedHeight) by repeating the last column/row")
         }
         do {
@@ -95,20 +124,31 @@ public final class VideoWriter: @unchecked Sendable {
     deinit { if state == .open { abort() } }
 
     private func openEncoder(settings: EncoderSettings, frameRate: (num: Int32, den: Int32)) throws {
-        var encoder = avcodec_find_encoder_by_name(settings.encoderName)
-        let usingFallback = encoder == nil
+        var encoder: UnsafePointer<AVCodec>?
+        switch codecChoice {
+        case .h264: encoder = avcodec_find_encoder_by_name(settings.encoderName)
+        // FFmpeg 5's y4m muxer takes frames wrapped in packets, not rawvideo.
+        case .rawYUV: encoder = avcodec_find_encoder(AV_CODEC_ID_WRAPPED_AVFRAME)
+        case .mjpeg: encoder = avcodec_find_encoder(AV_CODEC_ID_MJPEG)
+        }
+        let usingFallback = encoder == nil && codecChoice == .h264
         if usingFallback {
             encoder = avcodec_find_encoder(AV_CODEC_ID_MPEG4)
             ownWarnings.append("\(path): encoder \(settings.encoderName) is not in this FFmpeg build; "
                                + "encoding MPEG-4 Part 2 instead (larger files, lower quality)")
         }
         guard let encoder, let ctx = avcodec_alloc_context3(encoder) else {
-            throw VocaSegError(.internal, "no usable video encoder in this FFmpeg build", path: path)
+            throw VocaSegError(.internal, "no usable video encoder in this FFmpeg build", path: displayPath)
         }
         codec = ctx
         ctx.pointee.width = Int32(encodedWidth)
         ctx.pointee.height = Int32(encodedHeight)
-        ctx.pointee.pix_fmt = AV_PIX_FMT_YUV420P
+        // JPEG is full-range BT.601 by definition; the rest are BT.709 limited range, tagged so.
+        let isJPEG = codecChoice == .mjpeg
+        let pixelFormat = isJPEG ? AV_PIX_FMT_YUVJ420P : AV_PIX_FMT_YUV420P
+        let range = isJPEG ? AVCOL_RANGE_JPEG : AVCOL_RANGE_MPEG
+        let matrix = isJPEG ? AVCOL_SPC_BT470BG : AVCOL_SPC_BT709
+        ctx.pointee.pix_fmt = pixelFormat
         if usingFallback, timeBase.den > 65535 {
             // Coarsen by the smallest factor that fits; exact whenever the timestamps are multiples of it
             // (e.g. 1/90000 → 1/45000 for 30 fps material).
@@ -123,8 +163,8 @@ public final class VideoWriter: @unchecked Sendable {
         let sar = settings.sampleAspectRatio
         ctx.pointee.sample_aspect_ratio = sar.num > 0 && sar.den > 0 ? AVRational(num: sar.num, den: sar.den)
                                                                      : AVRational(num: 1, den: 1)
-        ctx.pointee.color_range = AVCOL_RANGE_MPEG
-        ctx.pointee.colorspace = AVCOL_SPC_BT709
+        ctx.pointee.color_range = range
+        ctx.pointee.colorspace = matrix
         ctx.pointee.color_primaries = AVCOL_PRI_BT709
         ctx.pointee.color_trc = AVCOL_TRC_BT709
         ctx.pointee.thread_count = Int32(settings.threadCount)
@@ -133,8 +173,8 @@ public final class VideoWriter: @unchecked Sendable {
         }
         var options: OpaquePointer? = nil
         defer { av_dict_free(&options) }
-        if usingFallback {
-            // MPEG-4 Part 2 has no CRF: a fixed quantiser of similar visual quality (crf 20 → q 3).
+        if usingFallback || isJPEG {
+            // MPEG-4 Part 2 and JPEG have no CRF: a fixed quantiser of similar visual quality (crf 20 → q 3).
             ctx.pointee.flags |= AV_CODEC_FLAG_QSCALE
             ctx.pointee.global_quality = Int32(FF_QP2LAMBDA) * Int32(max(2, min(31, settings.crf / 6)))
         } else if FF.string(encoder.pointee.name) == "libx264" {
@@ -144,51 +184,58 @@ public final class VideoWriter: @unchecked Sendable {
         let opened = avcodec_open2(ctx, encoder, &options)
         guard opened >= 0 else {
             throw VocaSegError(.usage, "cannot open the \(FF.string(encoder.pointee.name) ?? "") encoder "
-                               + "(crf \(settings.crf), preset \(settings.preset)): \(FF.describe(opened))", path: path)
+                               + "(crf \(settings.crf), preset \(settings.preset)): \(FF.describe(opened))", path: displayPath)
         }
         avcodec_parameters_from_context(stream.pointee.codecpar, ctx)
         stream.pointee.time_base = timeBase
+        if codecChoice == .rawYUV, frameRate.num > 0, frameRate.den > 0 {
+            // y4m states its rate in the header from the stream time base: make it the frame rate.
+            stream.pointee.time_base = AVRational(num: frameRate.den, den: frameRate.num)
+        }
         stream.pointee.sample_aspect_ratio = ctx.pointee.sample_aspect_ratio
         stream.pointee.avg_frame_rate = ctx.pointee.framerate
 
-        guard let f = av_frame_alloc() else { throw VocaSegError(.internal, "out of memory", path: path) }
+        guard let f = av_frame_alloc() else { throw VocaSegError(.internal, "out of memory", path: displayPath) }
         frame = f
-        f.pointee.format = AV_PIX_FMT_YUV420P.rawValue
+        f.pointee.format = pixelFormat.rawValue
         f.pointee.width = Int32(encodedWidth)
         f.pointee.height = Int32(encodedHeight)
-        f.pointee.color_range = AVCOL_RANGE_MPEG
-        f.pointee.colorspace = AVCOL_SPC_BT709
+        f.pointee.color_range = range
+        f.pointee.colorspace = matrix
         f.pointee.color_primaries = AVCOL_PRI_BT709
         f.pointee.color_trc = AVCOL_TRC_BT709
         guard av_frame_get_buffer(f, 0) >= 0, let p = av_packet_alloc() else {
-            throw VocaSegError(.internal, "out of memory", path: path)
+            throw VocaSegError(.internal, "out of memory", path: displayPath)
         }
         packet = p
         scaler = sws_getContext(Int32(encodedWidth), Int32(encodedHeight), AV_PIX_FMT_RGB24,
-                                Int32(encodedWidth), Int32(encodedHeight), AV_PIX_FMT_YUV420P, SWS_BILINEAR, nil, nil, nil)
-        guard let scaler else { throw VocaSegError(.internal, "cannot create the RGB→YUV converter", path: path) }
-        // RGB in (full range by nature) → BT.709 limited-range YUV, matching the tags written above.
-        let bt709 = sws_getCoefficients(SWS_CS_ITU709)
-        sws_setColorspaceDetails(scaler, bt709, 1, bt709, 0, 0, 1 << 16, 1 << 16)
+                                Int32(encodedWidth), Int32(encodedHeight), pixelFormat, SWS_BILINEAR, nil, nil, nil)
+        guard let scaler else { throw VocaSegError(.internal, "cannot create the RGB→YUV converter", path: displayPath) }
+        // RGB in (full range by nature) → YUV with the matrix and range tagged above.
+        let coefficients = sws_getCoefficients(isJPEG ? SWS_CS_ITU601 : SWS_CS_ITU709)
+        sws_setColorspaceDetails(scaler, coefficients, 1, coefficients, isJPEG ? 1 : 0, 0, 1 << 16, 1 << 16)
     }
 
     private func openFile(settings: EncoderSettings) throws {
         guard let oc = output else { return }
         if oc.pointee.oformat.pointee.flags & AVFMT_NOFILE == 0 {
-            let opened = avio_open(&oc.pointee.pb, file.temporaryPath, AVIO_FLAG_WRITE)
+            let opened = avio_open(&oc.pointee.pb, file?.temporaryPath ?? "pipe:1", AVIO_FLAG_WRITE)
             guard opened >= 0 else {
-                throw VocaSegError(.io, "cannot create the output file: \(FF.describe(opened))", path: path)
+                throw VocaSegError(.io, "cannot create the output file: \(FF.describe(opened))", path: displayPath)
             }
         }
         var options: OpaquePointer? = nil
         defer { av_dict_free(&options) }
         let muxerName = FF.string(oc.pointee.oformat.pointee.name) ?? ""
-        if settings.fastStart, muxerName == "mp4" || muxerName == "mov" {
+        if file == nil, muxerName == "mp4" {
+            // A pipe cannot seek back to write the index: fragments, each with its own index, after an empty moov.
+            av_dict_set(&options, "movflags", "+frag_keyframe+empty_moov+default_base_moof", 0)
+        } else if settings.fastStart, muxerName == "mp4" || muxerName == "mov" {
             av_dict_set(&options, "movflags", "+faststart", 0)
         }
         let header = avformat_write_header(oc, &options)
         guard header >= 0 else {
-            throw VocaSegError(.io, "cannot write the container header: \(FF.describe(header))", path: path)
+            throw VocaSegError(.io, "cannot write the container header: \(FF.describe(header))", path: displayPath)
         }
     }
 
@@ -197,11 +244,11 @@ public final class VideoWriter: @unchecked Sendable {
     /// encoders reject it.
     public func write(_ image: RGBImage, pts: Int64, duration: Int64) throws {
         guard state == .open, let codec, let frame, let scaler else {
-            throw VocaSegError(.internal, "write after finish/abort", path: path)
+            throw VocaSegError(.internal, "write after finish/abort", path: displayPath)
         }
         guard image.width == width, image.height == height else {
             throw VocaSegError(.internal, "frame is \(image.width)x\(image.height), the writer was opened for "
-                               + "\(width)x\(height)", path: path)
+                               + "\(width)x\(height)", path: displayPath)
         }
         var stamp = pts
         if let last = lastPTS, stamp <= last {
@@ -212,7 +259,7 @@ public final class VideoWriter: @unchecked Sendable {
         try copier?.copy(upTo: stamp, timeBase: timeBase, into: output!, outputPath: path)
 
         let made = av_frame_make_writable(frame)
-        guard made >= 0 else { throw VocaSegError(.internal, "cannot reuse the frame buffer", path: path) }
+        guard made >= 0 else { throw VocaSegError(.internal, "cannot reuse the frame buffer", path: displayPath) }
         try convert(image, into: frame, scaler: scaler)
         let encoderStamp = av_rescale_q(stamp, timeBase, encoderTimeBase)
         if !warnedAboutRounding, av_rescale_q(encoderStamp, encoderTimeBase, timeBase) != stamp {
@@ -244,13 +291,13 @@ public final class VideoWriter: @unchecked Sendable {
             }
         }
         guard Swscale.scale(scaler, from: input.avFrame, into: frame) else {
-            throw VocaSegError(.internal, "RGB→YUV conversion failed", path: path)
+            throw VocaSegError(.internal, "RGB→YUV conversion failed", path: displayPath)
         }
     }
 
     private func send(_ frame: UnsafeMutablePointer<AVFrame>?, codec: UnsafeMutablePointer<AVCodecContext>) throws {
         let sent = avcodec_send_frame(codec, frame)
-        guard sent >= 0 else { throw VocaSegError(.internal, "the encoder refused a frame: \(FF.describe(sent))", path: path) }
+        guard sent >= 0 else { throw VocaSegError(.internal, "the encoder refused a frame: \(FF.describe(sent))", path: displayPath) }
         try drainEncoder(codec)
     }
 
@@ -260,7 +307,7 @@ public final class VideoWriter: @unchecked Sendable {
             let received = avcodec_receive_packet(codec, packet)
             if received == FF.eagain || received == FF.eof { return }
             guard received >= 0 else {
-                throw VocaSegError(.internal, "the encoder failed: \(FF.describe(received))", path: path)
+                throw VocaSegError(.internal, "the encoder failed: \(FF.describe(received))", path: displayPath)
             }
             if packet.pointee.duration <= 0, let d = durations[packet.pointee.pts] { packet.pointee.duration = d }
             durations[packet.pointee.pts] = nil
@@ -268,7 +315,7 @@ public final class VideoWriter: @unchecked Sendable {
             av_packet_rescale_ts(packet, encoderTimeBase, stream.pointee.time_base)
             let written = av_interleaved_write_frame(output, packet)
             guard written >= 0 else {
-                throw VocaSegError(.io, "cannot write the video: \(FF.describe(written))", path: path)
+                throw VocaSegError(.io, "cannot write the video: \(FF.describe(written))", path: displayPath)
             }
         }
     }
@@ -278,21 +325,21 @@ public final class VideoWriter: @unchecked Sendable {
     public func finish() throws {
         guard state == .open else {
             if state == .finished { return }
-            throw VocaSegError(.internal, "finish after abort", path: path)
+            throw VocaSegError(.internal, "finish after abort", path: displayPath)
         }
         do {
-            guard let codec, let output else { throw VocaSegError(.internal, "writer not open", path: path) }
+            guard let codec, let output else { throw VocaSegError(.internal, "writer not open", path: displayPath) }
             try send(nil, codec: codec)
             try copier?.copy(upTo: nil, timeBase: timeBase, into: output, outputPath: path)
             let trailer = av_write_trailer(output)
             guard trailer >= 0 else {
-                throw VocaSegError(.io, "cannot finish the file: \(FF.describe(trailer))", path: path)
+                throw VocaSegError(.io, "cannot finish the file: \(FF.describe(trailer))", path: displayPath)
             }
             let closed = avio_closep(&output.pointee.pb)
             guard closed >= 0 else {
-                throw VocaSegError(.io, "cannot close the file: \(FF.describe(closed))", path: path)
+                throw VocaSegError(.io, "cannot close the file: \(FF.describe(closed))", path: displayPath)
             }
-            try file.commit()
+            try file?.commit()
             state = .finished
             release()
         } catch {
@@ -307,7 +354,7 @@ public final class VideoWriter: @unchecked Sendable {
         let wasFinished = state == .finished
         state = .aborted
         release()
-        if !wasFinished { file.abort() }
+        if !wasFinished { file?.abort() }
     }
 
     private func release() {

@@ -6,8 +6,12 @@ import Foundation
 /// the queue depths); an empty one suspends its consumer. End-of-stream travels in-band: `close()` lets the consumer
 /// drain what is queued and then receive `nil`. `cancel()` wakes everybody at once and discards the contents; it is
 /// how an error or an interrupt in one stage stops the others.
+///
+/// A *leaky* queue never blocks its producer: a push into a full queue drops the oldest item and counts it
+/// (`dropped`). Live pipelines use one in front of a slow stage so that it always takes the newest frame.
 public final class BoundedQueue<Element>: @unchecked Sendable {
     public let capacity: Int
+    public let isLeaky: Bool
     private var items: [Element?]
     private var head = 0
     private var size = 0
@@ -19,10 +23,18 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
     public private(set) var producerWaits = 0
     public private(set) var consumerWaits = 0
     public private(set) var highWaterMark = 0
+    /// Items a leaky queue dropped to make room for newer ones.
+    public var dropped: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return droppedCount
+    }
+    private var droppedCount = 0
 
-    public init(capacity: Int) {
+    public init(capacity: Int, leaky: Bool = false) {
         precondition(capacity > 0, "BoundedQueue needs a positive capacity")
         self.capacity = capacity
+        isLeaky = leaky
         items = Array(repeating: nil, count: capacity)
     }
 
@@ -31,6 +43,13 @@ public final class BoundedQueue<Element>: @unchecked Sendable {
     public func push(_ item: Element) -> Bool {
         condition.lock()
         defer { condition.unlock() }
+        if isLeaky, size == capacity, !cancelled {
+            // Make room by dropping the oldest: the consumer will see the newest frames only.
+            items[head] = nil
+            head = (head + 1) % capacity
+            size -= 1
+            droppedCount += 1
+        }
         if size == capacity && !cancelled { producerWaits += 1 }
         while size == capacity && !cancelled { condition.wait() }
         if cancelled { return false }

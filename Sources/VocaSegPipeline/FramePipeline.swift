@@ -19,18 +19,25 @@ public final class FramePipeline: @unchecked Sendable {
         public var warmupFrames: Int = 0
         /// How panoptic segments are matched across frames.
         public var tracking = TrackingOptions()
+        /// Bounded latency for live sources: the queues in front of preprocessing and inference hold one frame
+        /// each and drop the older one when a newer arrives, so inference always takes the newest frame and the
+        /// decoder never waits; drops are counted and end-to-end latency is timed (`latency`).
+        public var live = false
         public init(queueDepth: Int = 3, every: Int = 1, warmupFrames: Int = 0,
-                    tracking: TrackingOptions = TrackingOptions()) {
+                    tracking: TrackingOptions = TrackingOptions(), live: Bool = false) {
             self.queueDepth = queueDepth
             self.every = every
             self.warmupFrames = warmupFrames
             self.tracking = tracking
+            self.live = live
         }
     }
 
     public struct Outcome: Sendable {
         public var frames: Int
         public var inferredFrames: Int
+        /// Live mode: frames decoded but dropped because inference was busy with an earlier one.
+        public var droppedFrames: Int
         /// True when `requestStop()` ended the run early; the outputs are complete up to the last frame.
         public var interrupted: Bool
         public var timings: [StageTiming]
@@ -73,8 +80,9 @@ public final class FramePipeline: @unchecked Sendable {
     /// error is rethrown; on success or stop every sink is finished.
     public func run() throws -> Outcome {
         let start = DispatchTime.now().uptimeNanoseconds
-        let decoded = BoundedQueue<VideoFrame>(capacity: options.queueDepth)
-        let prepared = BoundedQueue<Prepared>(capacity: options.queueDepth)
+        let live = options.live
+        let decoded = BoundedQueue<VideoFrame>(capacity: live ? 1 : options.queueDepth, leaky: live)
+        let prepared = BoundedQueue<Prepared>(capacity: live ? 1 : options.queueDepth, leaky: live)
         let inferred = BoundedQueue<Inferred>(capacity: options.queueDepth)
         let tracked = BoundedQueue<Inferred>(capacity: options.queueDepth)
         let rendered = BoundedQueue<ProcessedFrame>(capacity: options.queueDepth)
@@ -89,20 +97,25 @@ public final class FramePipeline: @unchecked Sendable {
         }
         let every = options.every
         var inferredCount = 0
+        var droppedBeforeFirstResult = 0
 
         stage("decode", group) { [source, clock, stopFlag] in
             defer { decoded.close() }
             while !stopFlag.isSet {
-                guard let frame = try clock.measure("decode", { try source.nextFrame() }) else { break }
+                guard var frame = try clock.measure("decode", { try source.nextFrame() }) else { break }
+                frame.arrivalNanoseconds = DispatchTime.now().uptimeNanoseconds
                 if !decoded.push(frame) { return }
             }
         } onError: { fail($0) }
 
         stage("preprocess", group) { [model, clock] in
             defer { prepared.close() }
+            // Counted here rather than read from the frame index: in live mode frames before this stage drop out.
+            var position = 0
             while let frame = decoded.pop() {
                 var input: PreprocessedFrame?
-                if frame.index % every == 0 {
+                defer { position += 1 }
+                if position % every == 0 {
                     input = try clock.measure("preprocess") { try model.preprocess(frame.image) }
                 }
                 if !prepared.push(Prepared(frame: frame, input: input)) { return }
@@ -125,6 +138,8 @@ public final class FramePipeline: @unchecked Sendable {
                     inferredCount += 1
                 }
                 guard let result = latest else {
+                    // Live: the frame chosen for inference was dropped for a newer one; nothing to show yet.
+                    if live { droppedBeforeFirstResult += 1; continue }
                     throw VocaSegError(.internal, "no inference result for frame \(item.frame.index)")
                 }
                 if !inferred.push(Inferred(frame: item.frame, result: result, inferred: ran)) { return }
@@ -172,6 +187,10 @@ public final class FramePipeline: @unchecked Sendable {
                 try clock.measure("write") {
                     for sink in sinks { try sink.consume(item) }
                 }
+                if live {
+                    let now = DispatchTime.now().uptimeNanoseconds
+                    clock.record("latency", seconds: Double(now - min(now, item.frame.arrivalNanoseconds)) / 1e9)
+                }
                 frames += 1
                 onFrameWritten?(item)
             }
@@ -192,7 +211,8 @@ public final class FramePipeline: @unchecked Sendable {
         }
         var marks: [String: Int] = [:]
         for (name, q) in queues { marks[name] = q.highWater }
-        return Outcome(frames: frames, inferredFrames: inferredCount, interrupted: stopFlag.isSet,
+        return Outcome(frames: frames, inferredFrames: inferredCount, droppedFrames: decoded.dropped + prepared.dropped + droppedBeforeFirstResult,
+                       interrupted: stopFlag.isSet,
                        timings: clock.timings(),
                        wallSeconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9,
                        queueHighWaterMarks: marks)

@@ -12,6 +12,8 @@ public struct VideoFrame: Sendable {
     public var ptsSeconds: Double
     /// The picture's file name when the input is a folder of pictures (outputs are named after it).
     public var sourceName: String?
+    /// When the decode stage received the frame (monotonic clock, ns): end-to-end latency is measured from here.
+    public var arrivalNanoseconds: UInt64 = 0
 
     public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, ptsSeconds: Double,
                 sourceName: String? = nil) {

@@ -22,11 +22,29 @@ struct Segment: ParsableCommand {
             """
     )
 
-    @Argument(help: "Input files: videos (mp4, mov, mkv, webm, avi), images, image sequences (name_%04d.png), folders of images, '-' for stdin, or URLs.")
+    @Argument(help: "Input files: videos (mp4, mov, mkv, webm, avi), images, image sequences (name_%04d.png), folders of images, '-' for stdin (image2pipe MJPEG/PNG, y4m, nut or any stream FFmpeg reads), or URLs (udp, rtp, rtsp, srt, http, tcp: live, see --live).")
     var inputs: [String]
 
-    @Option(name: .shortAndLong, help: "Overlay output: a file for one input (video → .mp4/.mov/.mkv, image → .png/.jpg), a directory for several. Default: <input>.vocaseg.mp4 in the current directory.")
+    @Option(name: .shortAndLong, help: "Overlay output: a file for one input (video or picture stream → .mp4/.mov/.mkv, one picture → .png/.jpg), a numbered sequence for any input (name_%06d.png or .jpg, numbered from --start-number), '-' for standard output (with --format), or a directory for several inputs. A folder of pictures gives a folder of overlays with the same names (or one video with --as-video). Default: <input>.vocaseg.mp4 (.png, or a folder) in the current directory.")
     var output: String?
+
+    @Option(help: "With -o -: the stream written to standard output: nut (H.264), mp4 (fragmented H.264), y4m (raw 4:2:0) or mjpeg. Default: nut.")
+    var format: String?
+
+    @Flag(name: .customLong("as-video"), help: "A folder of pictures gives one video (<name>.vocaseg.mp4, at --fps) instead of a folder of overlays; its pictures must share one size.")
+    var asVideo = false
+
+    @Option(help: "Frame rate of inputs that carry no timestamps: folders, sequences, piped pictures, raw H.264 (a number or a fraction such as 30000/1001). Default: 25.")
+    var fps: String?
+
+    @Option(name: .customLong("start-number"), help: "First number of a numbered output sequence (as ffmpeg's -start_number). Default: 1.")
+    var startNumber: Int?
+
+    @Flag(inversion: .prefixedNo, help: "Bounded latency for live sources: when inference falls behind, only the newest frame is kept and the others are dropped (counted); the summary gives latency p50/p95 and the drop rate. Default: on for network URLs, off otherwise.")
+    var live: Bool?
+
+    @Option(help: "Network inputs: seconds without data that end the stream. Default: 5.")
+    var timeout: Double?
 
     @Option(help: "Vocabulary as a comma-separated list, e.g. \"person, car, road\". No default: give --classes or --vocab.")
     var classes: String?
@@ -152,6 +170,12 @@ struct Segment: ParsableCommand {
         }
         o.inputs = inputs
         o.output = output
+        o.streamFormat = format
+        o.asVideo = asVideo
+        if let fps { o.fps = try Self.parseRate(fps) }
+        if let startNumber { o.startNumber = startNumber }
+        o.live = live
+        if let timeout { o.networkTimeoutSeconds = timeout }
         if classes != nil || vocabularyFile != nil {
             o.classes = classes
             o.vocabularyFile = vocabularyFile
@@ -220,8 +244,39 @@ struct Segment: ParsableCommand {
         }
     }
 
+    /// "25", "29.97" or "30000/1001" as a rational frame rate.
+    static func parseRate(_ text: String) throws -> (num: Int32, den: Int32) {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        if parts.count == 2, let n = Int32(parts[0]), let d = Int32(parts[1]), n > 0, d > 0 { return (n, d) }
+        if parts.count == 1, let v = Double(text), v > 0, v <= 1000 {
+            // Decimal rates as FFmpeg writes the usual ones: 29.97 → 30000/1001.
+            for base in [24.0, 30.0, 60.0, 120.0] where abs(v - base * 1000 / 1001) < 0.005 {
+                return (Int32(base * 1000), 1001)
+            }
+            let scaled = (v * 1000).rounded()
+            if abs(scaled / 1000 - v) < 1e-9 {
+                var n = Int64(scaled), d: Int64 = 1000
+                var a = n, b = d
+                while b != 0 { (a, b) = (b, a % b) }
+                n /= a; d /= a
+                return (Int32(n), Int32(d))
+            }
+        }
+        throw VocaSegError(.usage, "--fps must be a positive number or fraction such as 25 or 30000/1001 (got \(text))")
+    }
+
     private func printSummary(_ r: InputReport) {
-        var lines = ["\(r.input): \(r.frames) frames (\(r.inferredFrames) inferred) in \(String(format: "%.2f", r.wallSeconds)) s → \(r.overlay)"]
+        var lines = ["\(r.input): \(r.frames) frames (\(r.inferredFrames) inferred) in \(String(format: "%.2f", r.wallSeconds)) s → \(r.overlay == "-" ? "standard output" : r.overlay)"]
+        if r.live {
+            let total = r.frames + r.droppedFrames
+            let rate = total > 0 ? 100 * Double(r.droppedFrames) / Double(total) : 0
+            var line = "  live: \(r.droppedFrames) of \(total) frames dropped (\(String(format: "%.1f", rate)) %)"
+            if let latency = r.timings.first(where: { $0.stage == "latency" }) {
+                line += String(format: "; end-to-end latency p50 %.0f ms, p95 %.0f ms", latency.p50Milliseconds,
+                               latency.p95Milliseconds)
+            }
+            lines.append(line)
+        }
         if let m = r.masksDirectory { lines.append("  label maps: \(m)") }
         if let p = r.panopticDirectory { lines.append("  COCO panoptic: \(p)") }
         if let j = r.jsonLines { lines.append("  JSON lines: \(j)") }

@@ -29,6 +29,9 @@ struct Vocaseg: ParsableCommand {
             Foundation.exit(1)
         }
         keepLargeBuffersInTheHeap()
+        // `-o - | ffplay -`: when the reader goes away, a write fails with EPIPE (an I/O error that names standard
+        // output, exit 5, other outputs cleaned up) instead of SIGPIPE killing the process mid-write.
+        signal(SIGPIPE, SIG_IGN)
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import VocaSegCore
+import VocaSegMedia
 @testable import VocaSegApp
 
 /// The watch folder with real files, a real SQLite journal and real processes (the WatchHarness executable: the
@@ -103,6 +104,30 @@ import VocaSegCore
         let again = try startHarness(f, ["--once"])
         again.waitUntilExit()
         #expect(try journal(f).count == 4)
+    }
+
+    /// Pictures dropped into the inbox follow `segment`'s rules: one picture gives an overlay picture at its size,
+    /// a stream of pictures (image2pipe bytes) gives a video with every frame, never one picture.
+    @Test func picturesAndPictureStreamsInTheInboxFollowSegmentsRules() throws {
+        let f = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: f.root) }
+        for (name, size, frames, codec) in [("photo.png", "120x80", 1, "png"), ("snap.jpg", "76x52", 1, "mjpeg"),
+                                            ("burst", "96x64", 5, "mjpeg")] {
+            let r = try run("/usr/bin/ffmpeg", ["-v", "error", "-f", "lavfi", "-i", "testsrc2=size=\(size):rate=25",
+                                                "-frames:v", "\(frames)", "-f", "image2pipe", "-c:v", codec,
+                                                f.inbox.appendingPathComponent(name).path])
+            try #require(r.status == 0, "ffmpeg: \(r.stderr)")
+        }
+        let p = try startHarness(f, ["--once"])
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0, "\(harnessLog(f))")
+        let jobs = try journal(f)
+        #expect(jobs.count == 3 && jobs.allSatisfy { $0.state == .done }, "\(jobs.map { ($0.path, $0.state) })")
+        for (name, width, height) in [("photo.vocaseg.png", 120, 80), ("snap.vocaseg.png", 76, 52)] {
+            let frame = try #require(try MediaSource(path: f.out.appendingPathComponent(name).path).nextFrame(), "\(name)")
+            #expect(frame.image.width == width && frame.image.height == height, "\(name)")
+        }
+        #expect(try videoFrameTimes(f.out.appendingPathComponent("burst.vocaseg.mp4").path).count == 5)
     }
 
     @Test func sigtermAbandonsTheCurrentJobCleanlyAndExitsZero() throws {

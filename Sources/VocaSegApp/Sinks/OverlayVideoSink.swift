@@ -9,7 +9,7 @@ final class OverlayVideoSink: FrameSink {
     private let input: String
     private let size: (width: Int, height: Int)
 
-    init(path: String, input: String, info: MediaInfo, crf: Int, preset: String) throws {
+    init(path: String, input: String, info: MediaInfo, crf: Int, preset: String, streamFormat: String? = nil) throws {
         var settings = EncoderSettings()
         settings.crf = crf
         settings.preset = preset
@@ -18,10 +18,19 @@ final class OverlayVideoSink: FrameSink {
         size = (info.width, info.height)
         writer = try VideoWriter(path: path, settings: settings, width: info.width, height: info.height,
                                  timeBase: info.timeBase, frameRate: info.averageFrameRate,
-                                 copyStreamsFrom: info.isStillImage || info.isImageSequence || input == "-" ? nil : input)
+                                 copyStreamsFrom: Self.audioSource(input: input, info: info, streamFormat: streamFormat),
+                                 streamFormat: streamFormat)
     }
 
     var warnings: [String] { writer.warnings }
+
+    /// Where the audio and subtitles to copy come from: a file or URL that can be opened a second time, and only
+    /// into containers that hold them (y4m and a raw JPEG stream are video only). A live source is read once.
+    static func audioSource(input: String, info: MediaInfo, streamFormat: String?) -> String? {
+        if info.isStillImage || info.isImageSequence || input == "-" || info.isNetworkStream { return nil }
+        if let streamFormat, streamFormat == "y4m" || streamFormat == "mjpeg" { return nil }
+        return input
+    }
 
     func consume(_ frame: ProcessedFrame) throws {
         let image = frame.overlay ?? frame.frame.image
@@ -81,6 +90,30 @@ final class OverlayImageFolderSink: FrameSink {
     static func outputName(for source: String, extension ext: String, in folder: StagedFolder) -> String {
         let plain = (source as NSString).deletingPathExtension + "." + ext
         return folder.contains(plain) ? source + "." + ext : plain
+    }
+
+    func finish() throws { try folder.commit() }
+    func abort() { folder.abort() }
+}
+
+/// Any input to a numbered image sequence (`-o name_%06d.png`): one overlay picture per frame, numbered from
+/// `startNumber` in output order as FFmpeg's image2 muxer numbers them (from 1 by default). The pictures are staged
+/// and moved into place together when the run ends, so a failed run leaves none of them.
+final class OverlayImageSequenceSink: FrameSink {
+    private let pattern: SequencePattern
+    private let folder: StagedFolder
+    private var next: Int
+
+    init(pattern: String, startNumber: Int) throws {
+        self.pattern = try SequencePattern(pattern)
+        folder = try StagedFolder(directory: self.pattern.directory)
+        next = startNumber
+    }
+
+    func consume(_ frame: ProcessedFrame) throws {
+        let name = (pattern.path(for: next) as NSString).lastPathComponent
+        next += 1
+        try ImageFileWriter.write(frame.overlay ?? frame.frame.image, to: folder.path(for: name))
     }
 
     func finish() throws { try folder.commit() }

@@ -82,7 +82,7 @@ public enum WatchWorker {
         if let threads = spec.threads { segment.threads = threads }
         if let task = spec.task { segment.task = task }
         // The input is probed before the model is loaded, so that a corrupt file fails fast with exit 3.
-        let info = try MediaSource(path: spec.input).info
+        let info = try MediaSource(path: spec.input, options: segment.sourceOptions).info
         let dir = spec.stagingDirectory
         let subdir = (spec.relativePath as NSString).deletingLastPathComponent
         segment.output = subdir.isEmpty ? dir : (dir as NSString).appendingPathComponent(subdir)
