@@ -14,6 +14,50 @@ FF=(ffmpeg -hide_banner -loglevel error -nostdin -y)
 BITEXACT=(-fflags +bitexact -flags:v +bitexact -flags:a +bitexact -map_metadata -1)
 X264=(-c:v libx264 -preset veryfast -threads 1)
 
+# `make-samples.sh --motion DIR`: the clips with real camera and object motion that Scripts/bench/propagation.sh
+# measures keyframes and motion-vector propagation on, written to DIR (not to Samples/: they are larger than the
+# media samples and only the benchmark reads them). Made from photographs that scikit-image ships (coffee.png and
+# chelsea.png: "No copyright restrictions, CC0"), taken from its wheel on PyPI. All 448x320, 25 fps, 60 frames,
+# H.264 with B-frames as x264 places them (its defaults: adaptive B-frames, 3 references):
+#   pan_slow.mp4  the photo, doubled to 1200x800, panned 3 px per frame to the left;
+#   pan_fast.mp4  the same panned 12 px per frame;
+#   zoom.mp4      zooming in from 1x to 1.6x on the photo's centre;
+#   crossing.mp4  a still background with two cut-outs of the second photo crossing it in opposite directions.
+if [[ "${1:-}" == "--motion" ]]; then
+    dir="${2:?usage: make-samples.sh --motion DIR}"
+    mkdir -p "$dir"
+    if [[ ! -s "$dir/coffee.png" || ! -s "$dir/chelsea.png" ]]; then
+        tmp="$(mktemp -d)"
+        trap 'rm -rf "$tmp"' EXIT
+        python3 -m pip download --quiet --no-deps --only-binary=:all: -d "$tmp" "scikit-image==0.26.0"
+        python3 - "$tmp" "$dir" <<'PY'
+import glob, os, sys, zipfile
+wheel = glob.glob(os.path.join(sys.argv[1], "scikit_image-*.whl"))[0]
+with zipfile.ZipFile(wheel) as z:
+    for name in ("coffee.png", "chelsea.png"):
+        target = os.path.join(sys.argv[2], name)
+        with open(target + ".partial", "wb") as f:
+            f.write(z.read("skimage/data/" + name))
+        os.replace(target + ".partial", target)
+PY
+    fi
+    MOTION=(-frames:v 60 -r 25 -c:v libx264 -preset medium -crf 20 -pix_fmt yuv420p -threads 1 "${BITEXACT[@]}")
+    "${FF[@]}" -loop 1 -framerate 25 -i "$dir/coffee.png" \
+        -vf "scale=1200:800,crop=448:320:x=3*n:y=240" "${MOTION[@]}" "$dir/pan_slow.mp4"
+    "${FF[@]}" -loop 1 -framerate 25 -i "$dir/coffee.png" \
+        -vf "scale=1200:800,crop=448:320:x=12*n:y=240" "${MOTION[@]}" "$dir/pan_fast.mp4"
+    "${FF[@]}" -loop 1 -framerate 25 -i "$dir/coffee.png" \
+        -vf "scale=1200:800,zoompan=z='1+0.6*on/59':x='iw/2-iw/zoom/2':y='ih/2-ih/zoom/2':d=1:s=448x320:fps=25" \
+        "${MOTION[@]}" "$dir/zoom.mp4"
+    "${FF[@]}" -loop 1 -framerate 25 -i "$dir/coffee.png" -loop 1 -framerate 25 -i "$dir/chelsea.png" \
+        -filter_complex "[0:v]scale=448:320:force_original_aspect_ratio=increase,crop=448:320[bg];\
+[1:v]crop=140:120:150:40,split[a][b];[b]hflip[c];\
+[bg][a]overlay=x='-140+8*n':y=40[t];[t][c]overlay=x='448-7*n':y=170" \
+        "${MOTION[@]}" "$dir/crossing.mp4"
+    echo "motion clips in $dir"
+    exit 0
+fi
+
 # 1. 640x360, 25 fps, 3 s, H.264 + AAC mono sine: the general decode and audio-copy round-trip sample.
 "${FF[@]}" -f lavfi -i "testsrc2=size=640x360:rate=25:duration=3" \
     -f lavfi -i "sine=frequency=440:sample_rate=44100:duration=3" \

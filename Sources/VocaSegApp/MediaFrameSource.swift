@@ -10,8 +10,10 @@ final class MediaFrameSource: FrameSource {
 
     func nextFrame() throws -> VideoFrame? {
         guard let f = try media.nextFrame() else { return nil }
-        return VideoFrame(image: f.image, index: f.index, pts: f.pts, duration: f.duration, ptsSeconds: f.ptsSeconds,
-                          sourceName: f.sourceName)
+        var frame = VideoFrame(image: f.image, index: f.index, pts: f.pts, duration: f.duration,
+                               ptsSeconds: f.ptsSeconds, sourceName: f.sourceName)
+        frame.motion = f.motion
+        return frame
     }
 }
 

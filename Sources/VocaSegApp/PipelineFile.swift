@@ -25,6 +25,10 @@ public struct PipelineFile: Sendable, Equatable {
     public var crmScope: String?
     public var size: Int?
     public var every: Int?
+    /// `inference.keyframes` (`auto` or `every:N`), `inference.max_gap`, `inference.propagate`.
+    public var keyframes: String?
+    public var maxGap: Int?
+    public var propagate: String?
     /// Settings of the model families (`FamilyOption.pipelineField`, e.g. `crm.k`), by flag name.
     public var modelSettings: FamilySettings = [:]
     public var overlay = Overlay()
@@ -117,7 +121,8 @@ public struct PipelineFile: Sendable, Equatable {
             case "threads": p.threads = try r.int(node, "threads", 1...256)
             case "inference":
                 try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "window", "overlap", "global_view",
-                                                               "global_weight", "max_side"] + familyKeys("inference")) { k, n in
+                                                               "global_weight", "max_side", "keyframes", "max_gap",
+                                                               "propagate"] + familyKeys("inference")) { k, n in
                     if try familyField("inference", k, n) { return }
                     switch k {
                     case "mode": p.mode = try r.choice(n, "inference.mode", ["full", "sliding"])
@@ -127,6 +132,14 @@ public struct PipelineFile: Sendable, Equatable {
                     case "global_weight": p.globalWeight = try r.double(n, "inference.global_weight", 0...1)
                     case "max_side": p.maxSide = try r.int(n, "inference.max_side", 64...16384)
                     case "size": p.size = try r.int(n, "inference.size", 32...4096)
+                    case "keyframes":
+                        let text = try r.string(n, "inference.keyframes")
+                        do { _ = try KeyframePolicy(parsing: text) } catch let problem as VocaSegError {
+                            throw r.error(n, "inference.keyframes", problem.message)
+                        }
+                        p.keyframes = text
+                    case "max_gap": p.maxGap = try r.int(n, "inference.max_gap", 1...100_000)
+                    case "propagate": p.propagate = try r.choice(n, "inference.propagate", ["motion", "hold"])
                     default: p.every = try r.int(n, "inference.every", 1...100_000)
                     }
                 }
@@ -182,6 +195,10 @@ public struct PipelineFile: Sendable, Equatable {
         }
         set("size", size) { options.size = $0 }
         set("every", every) { options.every = $0 }
+        if !explicitlySet.contains("keyframes") && !explicitlySet.contains("every"), let keyframes {
+            options.keyframes = try? KeyframePolicy(parsing: keyframes, maxGap: maxGap)
+        }
+        set("propagate", propagate.flatMap(Propagation.init(rawValue:))) { options.propagation = $0 }
         set("threads", threads) { options.threads = $0 }
         set("crf", overlay.crf) { options.crf = $0 }
         set("preset", overlay.preset) { options.preset = $0 }

@@ -152,6 +152,7 @@ public final class SegmentJob {
                 var header: [String: Any] = [
                     "input": plan.input, "model": model.name, "random_weights": model.usesRandomWeights,
                     "width": info.width, "height": info.height, "every": options.every,
+                    "keyframes": options.keyframePolicy.description, "propagate": options.propagation.rawValue,
                     "model_settings": model.settingsSummary,
                     "task": model.isPanoptic ? "panoptic" : "semantic",
                 ]
@@ -171,7 +172,9 @@ public final class SegmentJob {
         let pipeline = FramePipeline(source: MediaFrameSource(media), model: model,
                                      renderer: options.writeOverlay ? OverlayFrameRenderer(renderer) : nil, sinks: sinks,
                                      options: .init(queueDepth: options.queueDepth, every: options.every,
-                                                    tracking: options.tracking, live: live))
+                                                    tracking: options.tracking, live: live,
+                                                    keyframes: options.keyframePolicy,
+                                                    propagation: options.propagation))
         let progress = ProgressReporter(label: OutputPlan.stem(of: plan.input), totalFrames: info.estimatedFrameCount,
                                         mode: options.progress, quiet: options.quiet)
         pipeline.onFrameWritten = { frame in progress.update(frames: frame.frame.index + 1) }

@@ -32,6 +32,10 @@ public struct SegmentOptions: Sendable {
     /// Full-frame inference (default) or sliding windows plus a global view for high-resolution frames.
     public var sliding = SlidingWindowOptions()
     public var every: Int = 1
+    /// Which frames the model runs on (`--keyframes`); nil: every `every`-th frame.
+    public var keyframes: KeyframePolicy?
+    /// What the frames between keyframes get (`--propagate`): warped by motion vectors (default) or held.
+    public var propagation: Propagation = .motion
     public var masksDirectory: String?
     /// COCO panoptic PNGs + JSON here (panoptic models only).
     public var panopticDirectory: String?
@@ -82,7 +86,21 @@ public struct SegmentOptions: Sendable {
 
     /// How inputs are opened, from these options.
     public var sourceOptions: SourceOptions {
-        SourceOptions(frameRate: fps, networkTimeoutSeconds: networkTimeoutSeconds)
+        var o = SourceOptions(frameRate: fps, networkTimeoutSeconds: networkTimeoutSeconds)
+        o.exportMotionVectors = needsMotionVectors
+        return o
+    }
+
+    /// The keyframe policy in force.
+    public var keyframePolicy: KeyframePolicy { keyframes ?? .every(every) }
+
+    /// Motion vectors are decoded only when something reads them: propagation between keyframes, or `auto`
+    /// keyframes (which watch the share of intra blocks and the motion). Otherwise they cost nothing.
+    var needsMotionVectors: Bool {
+        switch keyframePolicy {
+        case .auto: return true
+        case let .every(n): return n > 1 && propagation == .motion
+        }
     }
 
     public init() {}
@@ -134,6 +152,8 @@ public typealias SlidingWindowOptions = VocaSegModels.SlidingWindowOptions
 public typealias FamilySettings = VocaSegModels.FamilySettings
 public typealias ModelFamilies = VocaSegModels.ModelFamilies
 public typealias TrackingOptions = VocaSegPipeline.TrackingOptions
+public typealias KeyframePolicy = VocaSegPipeline.KeyframePolicy
+public typealias Propagation = VocaSegPipeline.Propagation
 
 extension SegmentOptions {
     /// Outputs that only a panoptic model can fill, named as they were asked for (flag, or a pipeline file's

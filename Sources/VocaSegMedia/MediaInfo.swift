@@ -14,6 +14,9 @@ public struct SourceOptions: Sendable {
     public var autorotate: Bool
     /// Network sources: give up after this many seconds without data (the end of a live stream is silence).
     public var networkTimeoutSeconds: Double
+    /// Ask the decoder for the block motion vectors of each frame (`flags2 +export_mvs`) and hand them on as a
+    /// `MotionField` (`DecodedFrame.motion`). Off by default: it costs the decoder a little.
+    public var exportMotionVectors = false
 
     public init(threadCount: Int = 0, frameRate: (num: Int32, den: Int32)? = nil, autorotate: Bool = true,
                 networkTimeoutSeconds: Double = 5) {
@@ -80,6 +83,8 @@ public struct DecodedFrame: Sendable {
     public var timeBase: (num: Int32, den: Int32)
     /// The picture's file name (no directory) when the input is a folder of pictures; nil otherwise.
     public var sourceName: String?
+    /// Block motion relative to the previous frame, when motion vectors were asked for and the codec has them.
+    public var motion: MotionField?
     public var ptsSeconds: Double { timeBase.den == 0 ? 0 : Double(pts) * Double(timeBase.num) / Double(timeBase.den) }
 
     public init(image: RGBImage, index: Int, pts: Int64, duration: Int64, timeBase: (num: Int32, den: Int32)) {

@@ -32,6 +32,8 @@ public final class MediaSource: @unchecked Sendable {
     private var lastDuration: Int64 = 0
     private var firstFrameSize: (Int, Int)?
     private var warnedAboutSizeChange = false
+    /// Reads each frame's motion vectors when `options.exportMotionVectors` (a new one per input picture stream).
+    private let motionReader = MotionVectorReader()
     /// Frames decoded while probing (a picture stream is looked into to tell one picture from many).
     private var lookahead: [DecodedFrame] = []
 
@@ -128,6 +130,11 @@ public final class MediaSource: @unchecked Sendable {
         defer { nextIndex += 1 }
         var decoded = DecodedFrame(image: RGBImage(width: outWidth, height: outHeight, pixels: pixels), index: nextIndex,
                                    pts: timing.pts, duration: timing.duration, timeBase: timing.timeBase)
+        if options.exportMotionVectors, !isFolder, !decoder.isIntraOnly {
+            // Vectors are in coded coordinates: a turned picture or one scaled back to the first size holds none.
+            let usable = orientation.isIdentity && Int(frame.pointee.width) == width && Int(frame.pointee.height) == height
+            decoded.motion = usable ? motionReader.field(of: frame, image: decoded.image, index: nextIndex) : nil
+        }
         if isFolder { decoded.sourceName = decoder.path.split(separator: "/").last.map(String.init) }
         return decoded
     }

@@ -90,8 +90,12 @@ final class StreamDecoder {
         avcodec_parameters_to_context(codecContext, stream.pointee.codecpar)
         codecContext.pointee.pkt_timebase = stream.pointee.time_base
         codecContext.pointee.thread_count = Int32(options.threadCount)
-        codecContext.pointee.thread_type = FF_THREAD_FRAME | FF_THREAD_SLICE
-        let codecOpened = avcodec_open2(codecContext, decoder, nil)
+        // Under frame threading, exported motion vectors went missing from some frames in our tests: slices only.
+        codecContext.pointee.thread_type = options.exportMotionVectors ? FF_THREAD_SLICE : FF_THREAD_FRAME | FF_THREAD_SLICE
+        var codecOptions: OpaquePointer? = nil
+        defer { av_dict_free(&codecOptions) }
+        if options.exportMotionVectors { av_dict_set(&codecOptions, "flags2", "+export_mvs", 0) }
+        let codecOpened = avcodec_open2(codecContext, decoder, &codecOptions)
         guard codecOpened >= 0 else {
             avcodec_free_context(&codec)
             throw VocaSegError(.input, "cannot open the \(FF.string(decoder.pointee.name) ?? "video") decoder: "
@@ -173,6 +177,12 @@ final class StreamDecoder {
             stats.truncated = true
             stats.warnings.append("\(path): the file is truncated: \(packetsRead) of \(promised) video packets present")
         }
+    }
+
+    /// Every picture of this codec is coded on its own (MJPEG, PNG, ProRes, …): there are no motion vectors.
+    var isIntraOnly: Bool {
+        guard let descriptor = avcodec_descriptor_get(stream.pointee.codecpar.pointee.codec_id) else { return true }
+        return descriptor.pointee.props & AV_CODEC_PROP_INTRA_ONLY != 0
     }
 
     /// A URL whose protocol reads from the network (udp, rtp, rtsp, srt, http, tcp, …), as opposed to a file or pipe.

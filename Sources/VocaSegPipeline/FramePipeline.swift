@@ -13,8 +13,12 @@ public final class FramePipeline: @unchecked Sendable {
     public struct Options: Sendable {
         /// Frames that may wait between two stages (2-4 is enough to keep every stage busy).
         public var queueDepth: Int = 3
-        /// Run inference on every Nth frame only.
+        /// Run inference on every Nth frame only (`keyframes` overrides it when set).
         public var every: Int = 1
+        /// Which frames the model runs on; nil: `.every(every)`.
+        public var keyframes: KeyframePolicy?
+        /// What the other frames get: the previous result warped by their motion vectors, or the last one held.
+        public var propagation: Propagation = .hold
         /// Frames per stage left out of the timings (benchmark warm-up).
         public var warmupFrames: Int = 0
         /// How panoptic segments are matched across frames.
@@ -24,9 +28,12 @@ public final class FramePipeline: @unchecked Sendable {
         /// decoder never waits; drops are counted and end-to-end latency is timed (`latency`).
         public var live = false
         public init(queueDepth: Int = 3, every: Int = 1, warmupFrames: Int = 0,
-                    tracking: TrackingOptions = TrackingOptions(), live: Bool = false) {
+                    tracking: TrackingOptions = TrackingOptions(), live: Bool = false,
+                    keyframes: KeyframePolicy? = nil, propagation: Propagation = .hold) {
             self.queueDepth = queueDepth
             self.every = every
+            self.keyframes = keyframes
+            self.propagation = propagation
             self.warmupFrames = warmupFrames
             self.tracking = tracking
             self.live = live
@@ -74,7 +81,25 @@ public final class FramePipeline: @unchecked Sendable {
     public func requestStop() { stopFlag.set() }
 
     private struct Prepared { var frame: VideoFrame; var input: PreprocessedFrame? }
-    private struct Inferred { var frame: VideoFrame; var result: SegmentationResult; var inferred: Bool }
+    private struct Inferred {
+        var frame: VideoFrame
+        var result: SegmentationResult
+        var inferred: Bool
+        var propagated = false
+    }
+
+    /// `result` carried to the next frame by `motion`: the label map and the panoptic segment map; nil when the
+    /// sizes differ (the caller holds the result then). The model's timings and payload stay those of the keyframe.
+    static func propagate(_ result: SegmentationResult, by motion: MotionField) -> SegmentationResult? {
+        guard let labels = result.labels.propagated(by: motion) else { return nil }
+        var out = result
+        out.labels = labels
+        if let panoptic = result.panoptic {
+            guard let warped = panoptic.propagated(by: motion) else { return nil }
+            out.panoptic = warped
+        }
+        return out
+    }
 
     /// Runs to the end of the input (or until stopped or failed). On failure every sink is aborted and the first
     /// error is rethrown; on success or stop every sink is finished.
@@ -95,7 +120,7 @@ public final class FramePipeline: @unchecked Sendable {
             firstError.store(error)
             for (_, q) in queues { q.cancel() }
         }
-        let every = options.every
+        let chooser = KeyframeChooser(options.keyframes ?? .every(options.every))
         var inferredCount = 0
         var droppedBeforeFirstResult = 0
 
@@ -110,12 +135,10 @@ public final class FramePipeline: @unchecked Sendable {
 
         stage("preprocess", group) { [model, clock] in
             defer { prepared.close() }
-            // Counted here rather than read from the frame index: in live mode frames before this stage drop out.
-            var position = 0
+            // Decided on the frames that reach this stage (in live mode some drop out before it).
             while let frame = decoded.pop() {
                 var input: PreprocessedFrame?
-                defer { position += 1 }
-                if position % every == 0 {
+                if chooser.isKeyframe(frame) {
                     input = try clock.measure("preprocess") { try model.preprocess(frame.image) }
                 }
                 if !prepared.push(Prepared(frame: frame, input: input)) { return }
@@ -150,17 +173,29 @@ public final class FramePipeline: @unchecked Sendable {
             defer { tracked.close() }
             let tracker = SegmentTracker(options: options.tracking)
             let cuts = SceneCutDetector(threshold: options.tracking.sceneCutThreshold)
-            // Frames that reuse an earlier result (`--every N`) reuse its tracked ids too.
+            // Frames between keyframes carry the previous frame's tracked result forward (warped by their motion
+            // vectors, or held), so track ids survive them.
             var latest: SegmentationResult?
+            var latestIndex = -1
             while var item = inferred.pop() {
-                if item.inferred, let panoptic = item.result.panoptic {
-                    item.result.panoptic = clock.measure("track") {
-                        tracker.update(panoptic, sceneCut: cuts.isCut(item.frame.image))
+                // Vectors lead to the frame decoded just before: in live mode frames may have dropped out between.
+                let follows = item.frame.index == latestIndex + 1
+                latestIndex = item.frame.index
+                if item.inferred {
+                    if let panoptic = item.result.panoptic {
+                        item.result.panoptic = clock.measure("track") {
+                            tracker.update(panoptic, sceneCut: cuts.isCut(item.frame.image))
+                        }
                     }
-                    latest = item.result
-                } else if !item.inferred, item.result.panoptic != nil, let latest {
-                    item.result = latest
+                } else if let previous = latest {
+                    item.result = previous
+                    if options.propagation == .motion, follows, let motion = item.frame.motion,
+                       let warped = clock.measure("propagate", { Self.propagate(previous, by: motion) }) {
+                        item.result = warped
+                        item.propagated = true
+                    }
                 }
+                latest = item.result
                 if !tracked.push(item) { return }
             }
         } onError: { fail($0) }
@@ -174,8 +209,9 @@ public final class FramePipeline: @unchecked Sendable {
                         try renderer.render(frame: item.frame.image, result: item.result)
                     }
                 }
-                let out = ProcessedFrame(frame: item.frame, result: item.result, inferred: item.inferred,
+                var out = ProcessedFrame(frame: item.frame, result: item.result, inferred: item.inferred,
                                          overlay: overlay)
+                out.propagated = item.propagated
                 if !rendered.push(out) { return }
             }
         } onError: { fail($0) }

@@ -12,6 +12,8 @@ public struct VideoFrame: Sendable {
     public var ptsSeconds: Double
     /// The picture's file name when the input is a folder of pictures (outputs are named after it).
     public var sourceName: String?
+    /// Block motion relative to the previous frame (from the codec's motion vectors), when asked for.
+    public var motion: MotionField?
     /// When the decode stage received the frame (monotonic clock, ns): end-to-end latency is measured from here.
     public var arrivalNanoseconds: UInt64 = 0
 
@@ -38,6 +40,8 @@ public struct ProcessedFrame: Sendable {
     public var result: SegmentationResult
     /// True when the model ran on this frame; false when `--every N` reused an earlier frame's result.
     public var inferred: Bool
+    /// Not inferred, and carried forward from the previous frame by its motion vectors (false: held unchanged).
+    public var propagated = false
     /// The overlay picture, when the pipeline has a renderer.
     public var overlay: RGBImage?
 }

@@ -98,8 +98,17 @@ struct Segment: ParsableCommand {
     @Option(help: ArgumentHelp(ModelFamilies.help(for: "resize")))
     var resize: String?
 
-    @Option(help: "Run the model on every Nth frame and reuse its result for the frames between. Default: 1.")
+    @Option(help: "Alias of --keyframes every:N. Default: 1.")
     var every: Int?
+
+    @Option(help: "Which frames the model runs on: every:N (frames 0, N, 2N, …) or auto (on a scene cut, when intra-coded blocks cover over 30 % of the picture, when the motion since the last keyframe passes 8 % of the shorter side, or after --max-gap frames). Default: every:1.")
+    var keyframes: String?
+
+    @Option(name: .customLong("max-gap"), help: "--keyframes auto: the model runs at least every N frames. Default: 12.")
+    var maxGap: Int?
+
+    @Option(help: "What frames between keyframes get: motion (the previous frame's labels and panoptic segments warped by the codec's motion vectors; held where a frame has none) or hold (the last keyframe's result unchanged). Default: motion.")
+    var propagate: String?
 
     @Option(help: "Write per-frame label-map PNGs (8-bit indexed, 16-bit grey beyond 256 classes) into this directory. Default: none.")
     var masks: String?
@@ -161,7 +170,7 @@ struct Segment: ParsableCommand {
         if let pipeline {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
-                "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "threads": threads != nil,
+                "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "keyframes": keyframes != nil, "propagate": propagate != nil, "threads": threads != nil,
                 "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil, "rle": rle, "track-iou": trackIoU != nil,
                 "track-memory": trackMemory != nil,
@@ -213,6 +222,18 @@ struct Segment: ParsableCommand {
         if let crmRefresh { o.modelSettings["crm-refresh"] = crmRefresh }
         if let resize { o.modelSettings["resize"] = resize }
         if let every { o.every = every }
+        if let keyframes {
+            if every != nil { throw VocaSegError(.usage, "give --keyframes or its alias --every, not both") }
+            o.keyframes = try KeyframePolicy(parsing: keyframes, maxGap: maxGap)
+        } else if maxGap != nil {
+            throw VocaSegError(.usage, "--max-gap is for --keyframes auto")
+        }
+        if let propagate {
+            guard let p = Propagation(rawValue: propagate) else {
+                throw VocaSegError(.usage, "--propagate must be motion or hold (got \(propagate))")
+            }
+            o.propagation = p
+        }
         o.masksDirectory = masks
         o.jsonLinesPath = jsonl
         if let panoptic { o.panopticDirectory = panoptic }

@@ -18,6 +18,7 @@ import VocaSegCore
         o.labels = decorations
         o.legend = decorations
         o.every = every
+        o.propagation = .hold  // these tests read the held result back; propagation has its own tests
         o.progress = .never
         return try SegmentJob(options: o, modelProvider: { _ in QuadrantModel() }).run()
     }

@@ -104,6 +104,7 @@ func makeShapesClip(in dir: URL, frames: Int,
         let video = try makeClip(in: dir, frames: ShapesClip.frameCount)
         var o = options(video, dir, output: "out.mp4")
         o.every = every
+        o.propagation = .hold  // held frames repeat the keyframe's segments exactly (PropagationTests: warped)
         _ = try SegmentJob(options: o, modelProvider: { _ in ShapesPanopticModel() }).run()
         let doc = try #require(try JSONSerialization.jsonObject(
             with: Data(contentsOf: dir.appendingPathComponent("panoptic/panoptic.json"))) as? [String: Any])

@@ -43,6 +43,7 @@ final class JSONLinesSink: FrameSink {
         }
         var line: [String: Any] = [
             "type": "frame", "frame": frame.frame.index, "pts": frame.frame.ptsSeconds, "inferred": frame.inferred,
+            "result": frame.inferred ? "inferred" : (frame.propagated ? "propagated" : "held"),
             "classes": present,
         ]
         if let name = frame.frame.sourceName { line["image"] = name }
