@@ -160,6 +160,9 @@ and compare with `ffprobe`/`ffmpeg`.
 
 FFmpeg 5.1's CLI cannot write a display matrix (its mp4 muxer ignores the `rotate` tag and `-display_rotation`
 only arrived in 6.0), so the script patches the matrix into the track header (`tkhd`), where cameras write it.
+
+`Scripts/make-samples.sh --motion DIR` writes the motion clips of `Scripts/bench/propagation.sh` (pans, a zoom and
+objects crossing, made from scikit-image's CC0 photographs) into DIR instead; they are not kept here.
 MD
 
 du -ch "$OUT"/* | tail -1

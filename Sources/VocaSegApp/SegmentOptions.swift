@@ -154,6 +154,7 @@ public typealias ModelFamilies = VocaSegModels.ModelFamilies
 public typealias TrackingOptions = VocaSegPipeline.TrackingOptions
 public typealias KeyframePolicy = VocaSegPipeline.KeyframePolicy
 public typealias Propagation = VocaSegPipeline.Propagation
+public typealias AutoKeyframes = VocaSegPipeline.AutoKeyframes
 
 extension SegmentOptions {
     /// Outputs that only a panoptic model can fill, named as they were asked for (flag, or a pipeline file's

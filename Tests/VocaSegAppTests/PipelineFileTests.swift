@@ -34,6 +34,32 @@ import VocaSegCore
         #expect(p.modelSettings["crm-k"] == "8")
     }
 
+    @Test func keyframeSettingsReachTheOptionsAndBadOnesNameTheirLine() throws {
+        let p = try PipelineFile.parse("""
+            vocabulary: [a, b]
+            inference:
+              keyframes: auto
+              max_gap: 6
+              propagate: hold
+            """, path: "keys.yaml")
+        var o = SegmentOptions()
+        p.apply(to: &o, explicitlySet: [])
+        var expected = AutoKeyframes()
+        expected.maxGap = 6
+        #expect(o.keyframePolicy == .auto(expected))
+        #expect(o.propagation == .hold)
+        #expect(o.sourceOptions.exportMotionVectors, "auto keyframes read the vectors")
+        // Flags win over the file.
+        var flagged = SegmentOptions()
+        flagged.keyframes = .every(3)
+        p.apply(to: &flagged, explicitlySet: ["keyframes", "propagate"])
+        #expect(flagged.keyframePolicy == .every(3) && flagged.propagation == .motion)
+        #expect(error("vocabulary: [a]\ninference:\n  keyframes: sometimes\n")
+            .contains("inference.keyframes (line 3)"))
+        // Without propagation or skipped frames, nothing decodes vectors.
+        #expect(!SegmentOptions().sourceOptions.exportMotionVectors)
+    }
+
     @Test func slidingSettingsReachTheOptions() throws {
         let p = try PipelineFile.parse("""
             vocabulary: [a, b]
