@@ -5,6 +5,7 @@ import VocaSegMedia
 import VocaSegPipeline
 import VocaSegTestSupport
 @testable import VocaSegApp
+@testable import VocaSegModels  // SplitMix64, the generator of the random weights
 
 /// A stand-in semantic model whose ground truth is exact: each pixel's class is read off its colour (red and green
 /// channels above or below mid-grey: four classes). Per-frame inference is then the truth for every frame.
@@ -41,7 +42,7 @@ final class CollectingSink: FrameSink {
 
     @Test func warpingATranslatedLabelMapIsExactAwayFromTheEdge() {
         let w = 37, h = 23
-        var generator = SplitMix(seed: 7)
+        var generator = SplitMix64(seed: 7)
         let previous = (0..<(w * h)).map { _ in UInt16(generator.next() % 5) }
         var field = MotionField(width: w, height: h, pictureType: "P")
         field.setBlock(x: 0, y: 0, width: w, height: h, dx: 3, dy: -2)
@@ -283,18 +284,5 @@ final class CollectingSink: FrameSink {
         }
         guard !xs.isEmpty else { return (.nan, .nan) }
         return (xs.sorted()[xs.count / 2], ys.sorted()[ys.count / 2])
-    }
-}
-
-/// A small deterministic generator for test data.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
