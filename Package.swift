@@ -11,7 +11,13 @@
 //               ├─ VocaSegCheckpoint  .pth (restricted unpickler), safetensors, weight store
 //               └─ VocaSegTensor      tensors and ops over OpenBLAS
 //   VocaSegCore: vocabulary, model protocol and error codes shared by all of the above.
+import Foundation
 import PackageDescription
+
+// The PostgreSQL job queue (`VocaSegFarm`) brings swift-nio, swift-nio-ssl and swift-crypto, minutes of build on two
+// cores. CI's AddressSanitizer and release-golden passes test nothing of it and build without it
+// (VOCASEG_WITHOUT_FARM=1); the `vocaseg` commands `worker` and `watch --queue` exist only in builds with it.
+let withFarm = ProcessInfo.processInfo.environment["VOCASEG_WITHOUT_FARM"] == nil
 
 let package = Package(
     name: "VocaSeg",
@@ -28,7 +34,12 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-    ],
+    ] + (withFarm ? [
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+    ] : []),
     targets: [
         // MARK: System libraries
         .systemLibrary(
@@ -64,7 +75,7 @@ let package = Package(
         .executableTarget(name: "vocaseg", dependencies: [
             "VocaSegApp", "CCPUFeatures", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
-        ]),
+        ] + (withFarm ? ["VocaSegFarm"] : [])),
 
         // MARK: Tests
         // Golden-file readers and repository paths shared by the test targets; not part of the product.
@@ -81,10 +92,20 @@ let package = Package(
         // A watcher with a stand-in model, run (and killed) as a real process by the watch tests.
         .executableTarget(name: "WatchHarness", dependencies: [
             "VocaSegApp", "VocaSegCore", "VocaSegTestSupport", .product(name: "Logging", package: "swift-log"),
-        ], path: "Tests/WatchHarness"),
+        ] + (withFarm ? ["VocaSegFarm"] : []), path: "Tests/WatchHarness"),
         .testTarget(name: "VocaSegAppTests", dependencies: ["VocaSegTestSupport", "VocaSegApp", "VocaSegCore",
                                                            "VocaSegMedia", "VocaSegModels", "WatchHarness"]),
-    ],
+    ] + (withFarm ? [
+        // Watch-folder jobs shared by many workers on many machines through a PostgreSQL queue.
+        .target(name: "VocaSegFarm", dependencies: [
+            "VocaSegApp", "VocaSegCore", "VocaSegPipeline", .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        .testTarget(name: "VocaSegFarmTests", dependencies: ["VocaSegFarm", "VocaSegApp", "VocaSegCore",
+                                                            "VocaSegTestSupport", "WatchHarness"]),
+    ] : []),
     // Swift 5 mode: the engine and the pixel loops share raw buffers across `concurrentPerform` chunks that write
     // disjoint ranges; Swift 6's Sendable checking cannot see that and would force wrappers into every kernel.
     swiftLanguageModes: [.v5]

@@ -17,7 +17,7 @@ struct Vocaseg: ParsableCommand {
             4 model or weights problem, 5 write error (disk full, I/O error), 130 interrupted.
             """,
         version: VocaSegVersion.string,
-        subcommands: [Segment.self, Watch.self, Jobs.self, Bench.self, Inspect.self, WatchJob.self],
+        subcommands: [Segment.self, Watch.self, Worker.self, Jobs.self, Bench.self, Inspect.self, WatchJob.self],
         defaultSubcommand: Segment.self
     )
 

@@ -57,6 +57,11 @@ struct Watch: ParsableCommand {
     @Option(help: "semantic or panoptic, over the pipeline file's task, where the model's family offers both. Default: the pipeline's, else the family's first task.")
     var task: String?
 
+    @Option(help: "Queue the jobs in a shared PostgreSQL queue (postgres://user@host/db?sslmode=…) that workers on other machines take them from, instead of the SQLite journal. The password comes from the URL, PGPASSWORD or ~/.pgpass. With --queue, --jobs 0 only queues.")
+    var queue: String?
+
+    @OptionGroup var farm: FarmFlags
+
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.")
     var quiet = false
 
@@ -73,6 +78,10 @@ struct Watch: ParsableCommand {
         o.overwrite = overwrite
         o.threads = threads
         o.task = task
+        if let queue {
+            try runSharedWatch(queueURL: queue, options: o, farm: farm)
+            return
+        }
         let service = WatchService(options: o, logger: Logger(label: "vocaseg.watch"))
         InterruptHandler.shared.install()
         InterruptHandler.shared.onStop { service.requestStop() }
@@ -99,19 +108,28 @@ struct WatchJob: ParsableCommand {
 
 struct Jobs: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show a watch folder's journal: jobs per state, recent failures, throughput.")
+        abstract: "Show a watch folder's journal, or a shared queue: jobs per state, workers, recent failures, throughput.")
 
     @Option(help: "The watch output folder (where the journal is).")
     var out: String = "."
+
+    @Option(help: "A shared PostgreSQL queue instead (postgres://…): also each worker with its current job, last heartbeat and throughput.")
+    var queue: String?
 
     @Flag(help: "Print JSON.")
     var json = false
 
     func run() throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        if let queue {
+            bootstrapLogging(quiet: true, verbose: false)
+            let (text, data) = try sharedQueueReport(queueURL: queue, encoder: e)
+            print(json ? String(decoding: data, as: UTF8.self) : text)
+            return
+        }
         let report = try JobsReport.load(outputDirectory: out)
         if json {
-            let e = JSONEncoder()
-            e.outputFormatting = [.prettyPrinted, .sortedKeys]
             print(String(decoding: try e.encode(report), as: UTF8.self))
         } else {
             print(report.text)

@@ -1,5 +1,7 @@
 import Foundation
 import VocaSegCore
+// Processes, ffprobe and temporary folders, shared with the farm tests.
+@_exported import VocaSegTestSupport
 
 /// Deterministic stand-in model for end-to-end tests (the shipping CLI never uses it): the frame is split into a
 /// 2×2 grid and each quadrant gets one class, so the label map is known exactly for any frame size.
@@ -45,64 +47,12 @@ enum Repo {
     }
 }
 
-struct ProcessResult {
-    var status: Int32
-    var stdoutData: Data
-    var stderr: String
-    var stdout: String { String(decoding: stdoutData, as: UTF8.self) }
-}
-
-/// Runs a program to completion, capturing both streams (read concurrently so a chatty child cannot block).
-@discardableResult
-func run(_ executable: String, _ arguments: [String], stdin: Data? = nil, environment: [String: String]? = nil)
-    throws -> ProcessResult
-{
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: executable)
-    p.arguments = arguments
-    if let environment { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-    let out = Pipe(), err = Pipe()
-    p.standardOutput = out
-    p.standardError = err
-    let input = Pipe()
-    p.standardInput = input
-    try p.run()
-    if let stdin { input.fileHandleForWriting.write(stdin) }
-    try? input.fileHandleForWriting.close()
-    // Both pipes are drained at once (a child that fills one pipe's buffer would otherwise block); the group's
-    // wait orders the reader thread's write before the read below.
-    final class Drained: @unchecked Sendable { var data = Data() }
-    let stdoutBox = Drained()
-    let group = DispatchGroup()
-    group.enter()
-    DispatchQueue.global().async { stdoutBox.data = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
-    let errData = err.fileHandleForReading.readDataToEndOfFile()
-    group.wait()
-    p.waitUntilExit()
-    return ProcessResult(status: p.terminationStatus, stdoutData: stdoutBox.data,
-                         stderr: String(decoding: errData, as: UTF8.self))
-}
-
-func ffprobe(_ args: [String]) throws -> String {
-    let r = try run("/usr/bin/ffprobe", ["-v", "error"] + args)
-    guard r.status == 0 else { throw VocaSegError(.internal, "ffprobe failed: \(r.stderr)") }
-    return r.stdout
-}
-
 /// Per-frame presentation timestamps of the first video stream, in its time base.
 func videoPTS(_ path: String) throws -> [Int64] {
     try ffprobe(["-select_streams", "v:0", "-show_entries", "packet=pts", "-of", "csv=p=0", path])
         .split(whereSeparator: \.isNewline)
         .compactMap { $0.split(separator: ",").first.flatMap { Int64($0.trimmingCharacters(in: .whitespaces)) } }
         .sorted()
-}
-
-/// Presentation times in seconds (time bases may differ between input and output containers).
-func videoFrameTimes(_ path: String) throws -> [Double] {
-    // A frame with side data prints a trailing comma ("0.000000,") and an empty line after it.
-    try ffprobe(["-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0", path])
-        .split(whereSeparator: \.isNewline)
-        .compactMap { $0.split(separator: ",").first.flatMap { Double($0.trimmingCharacters(in: .whitespaces)) } }
 }
 
 /// One hash per audio packet payload, from ffmpeg's framemd5 muxer over a stream copy: equal lists mean the
@@ -117,8 +67,3 @@ func audioPacketHashes(_ path: String) throws -> [String] {
         }
 }
 
-func makeTemporaryDirectory() throws -> URL {
-    let url = FileManager.default.temporaryDirectory.appendingPathComponent("vocaseg-test-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
-    return url
-}

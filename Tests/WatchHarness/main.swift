@@ -4,6 +4,11 @@
 //
 //   WatchHarness INBOX PIPELINE OUT [--once] [--content-hash] [--panoptic] [--settle S] [--poll S] [--frame-delay S] [--attempts N] [--backoff S] [--jobs N]
 //   WatchHarness --worker JOB.json [--panoptic] [--frame-delay S]
+//   WatchHarness --queue URL --farm-worker [--jobs N] [--lease S] [--heartbeat S] [--frame-delay S] [--once] [--name W]
+//                [--metrics HOST:PORT] [--publish-pause S]
+//
+// --queue … --farm-worker: `vocaseg worker --queue URL` with the same stand-in model in its job processes; the farm
+// tests run several and kill them.
 //
 // --panoptic: the workers run the stand-in panoptic model (ShapesPanopticModel, which segments the synthetic shapes
 // clip exactly) instead of the semantic stripes, so that watch jobs can write every panoptic output.
@@ -15,6 +20,9 @@ import Logging
 import VocaSegApp
 import VocaSegCore
 import VocaSegTestSupport
+#if canImport(VocaSegFarm)
+import VocaSegFarm
+#endif
 
 final class StripesModel: SegmentationModel, @unchecked Sendable {
     let name = "test-stripes"
@@ -68,6 +76,52 @@ if let jobFile = take("--worker") {
     WatchWorker.main(jobFile: jobFile, modelProvider: { _ -> SegmentationModel in
         panoptic ? ShapesPanopticModel() : StripesModel(frameDelay: delay, crashes: crashes)
     })
+}
+if let queueURL = take("--queue") {
+    #if canImport(VocaSegFarm)
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = .info
+        return h
+    }
+    let farmWorker = args.contains("--farm-worker")
+    args.removeAll { $0 == "--farm-worker" }
+    var w = FarmWorkerOptions()
+    w.jobs = jobs
+    w.once = once
+    w.pollSeconds = poll
+    w.leaseSeconds = Double(take("--lease") ?? "30") ?? 30
+    w.heartbeatSeconds = Double(take("--heartbeat") ?? "10") ?? 10
+    w.name = take("--name")
+    w.publishPause = Double(take("--publish-pause") ?? "0") ?? 0
+    var server: MetricsServer?
+    if let metrics = take("--metrics") {
+        w.metrics = FarmMetrics()
+        do { server = try w.metrics!.serve(metrics) } catch { StandardError.write("WatchHarness: \(error)\n"); exit(2) }
+    }
+    defer { server?.stop() }
+    w.workerExecutable = "/proc/self/exe"
+    w.workerArguments = (panoptic ? ["--panoptic"] : []) + ["--frame-delay", "\(delay)", "--worker"]
+    guard farmWorker else {
+        StandardError.write("usage: WatchHarness --queue URL --farm-worker [options]\n")
+        exit(2)
+    }
+    do {
+        let queue = try PostgresJobQueue(address: try QueueAddress.parse(queueURL),
+                                         applicationName: "vocaseg worker \(w.name ?? "")", logger: Logger(label: "queue"))
+        let worker = FarmWorker(queue: queue, options: w)
+        InterruptHandler.shared.install()
+        InterruptHandler.shared.onStop { worker.requestStop() }
+        try worker.run()
+        exit(0)
+    } catch let e as VocaSegError {
+        StandardError.write("WatchHarness: \(e.description)\n")
+        exit(e.exitCode)
+    }
+    #else
+    StandardError.write("WatchHarness: built without the farm\n")
+    exit(2)
+    #endif
 }
 guard args.count == 3 else {
     StandardError.write("usage: WatchHarness INBOX PIPELINE OUT [options]\n")

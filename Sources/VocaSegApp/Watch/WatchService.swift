@@ -74,7 +74,7 @@ public final class WatchService: @unchecked Sendable {
     private var modelError: VocaSegError?
 
     static let journalName = ".vocaseg-journal.sqlite"
-    static let stagingName = ".vocaseg-staging"
+    public static let stagingName = ".vocaseg-staging"
     static let completeMarker = "COMPLETE"
 
     public init(options: WatchOptions, logger: Logger = Logger(label: "vocaseg.watch")) {
@@ -96,10 +96,10 @@ public final class WatchService: @unchecked Sendable {
         (outputDirectory as NSString).appendingPathComponent(journalName)
     }
 
-    /// Runs until stopped (or, with `once`, until the inbox is drained). Returns the number of jobs finished.
-    @discardableResult
-    public func run() throws -> Int {
-        // The text is read once and handed to every worker: all jobs run with the configuration checked here.
+    /// Reads the pipeline file once (every job runs with the text checked here, even if the file is edited while
+    /// the watcher runs) and checks what would otherwise fail every job: flags, the model's task against the wanted
+    /// outputs, the vocabulary, the inbox and the output folder. Returns the text and the options it gives.
+    public static func checkConfiguration(_ options: WatchOptions) throws -> (String, SegmentOptions) {
         guard let data = FileManager.default.contents(atPath: options.pipelineFile),
               let pipelineText = String(data: data, encoding: .utf8) else {
             _ = try PipelineFile.load(path: options.pipelineFile)  // its error says why
@@ -119,16 +119,25 @@ public final class WatchService: @unchecked Sendable {
                                + "semantic segmentation (set model/task in the pipeline file, or --task panoptic)",
                                path: options.pipelineFile)
         }
-        guard options.jobs >= 1, options.maxAttempts >= 1, options.settleSeconds >= 0 else {
-            throw VocaSegError(.usage, "--jobs and attempts must be at least 1, --settle not negative")
+        guard options.jobs >= 0, options.maxAttempts >= 1, options.settleSeconds >= 0 else {
+            throw VocaSegError(.usage, "--jobs must not be negative, attempts at least 1, --settle not negative")
         }
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: options.inbox, isDirectory: &isDir), isDir.boolValue else {
             throw VocaSegError(.input, "inbox is not a directory", path: options.inbox)
         }
         try OutputPlan.ensureDirectory(options.outputDirectory, what: "output directory")
-        // Checked here (the model name and settings in validateFlags above) so that a bad vocabulary or model name stops the watcher instead of failing every job.
+        // Checked here (the model name and settings in validateFlags above) so that a bad vocabulary or model name
+        // stops the watcher instead of failing every job.
         _ = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        return (pipelineText, segment)
+    }
+
+    /// Runs until stopped (or, with `once`, until the inbox is drained). Returns the number of jobs finished.
+    @discardableResult
+    public func run() throws -> Int {
+        let (pipelineText, segment) = try WatchService.checkConfiguration(options)
+        guard options.jobs >= 1 else { throw VocaSegError(.usage, "--jobs must be at least 1 without --queue") }
         let journal = try JobJournal(path: WatchService.journalPath(outputDirectory: options.outputDirectory))
         let staging = (options.outputDirectory as NSString).appendingPathComponent(WatchService.stagingName)
         try FileManager.default.createDirectory(atPath: staging, withIntermediateDirectories: true)
@@ -305,32 +314,20 @@ public final class WatchService: @unchecked Sendable {
     private func runWorker(_ id: Int64, launch: WorkerLaunch, specPath: String)
         throws -> (WorkerProcess.Termination, String?)
     {
-        let worker = try WorkerProcess.spawn(executable: launch.executable, arguments: launch.arguments + [specPath])
-        lock.lock()
-        activeWorkers[id] = worker
-        let stopping = stopRequested
-        lock.unlock()
-        // A stop that came between the claim and the spawn did not reach this worker.
-        if stopping { worker.signal(SIGTERM) }
-        var errorLine: String?, lastLine: String?, crashReport = false
-        worker.readStderr { line in
-            if line.hasPrefix(WatchWorker.errorPrefix) {
-                // Logged by `fail` with the job's state; not relayed twice.
-                errorLine = String(line.dropFirst(WatchWorker.errorPrefix.count))
-                return
-            }
-            // The Swift runtime's crash report ("*** Signal 6: Backtracing …", threads, registers) is relayed for
-            // the log, but the line that explains a crash ("Fatal error: …", "free(): invalid pointer") comes
-            // before it.
-            if line.hasPrefix("*** ") { crashReport = true }
-            if !crashReport && !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine = line }
-            StandardError.write("job \(id): \(line)\n")
-        }
-        // Unregistered before it is reaped, so that a stop never signals a reused process id.
-        lock.lock()
-        activeWorkers[id] = nil
-        lock.unlock()
-        return (worker.wait(), errorLine ?? lastLine)
+        try WorkerProcess.runJob(executable: launch.executable, arguments: launch.arguments + [specPath], tag: "job \(id)",
+                                 started: { worker in
+                                     lock.lock()
+                                     activeWorkers[id] = worker
+                                     let stopping = stopRequested
+                                     lock.unlock()
+                                     // A stop that came between the claim and the spawn did not reach this worker.
+                                     if stopping { worker.signal(SIGTERM) }
+                                 },
+                                 ended: {
+                                     lock.lock()
+                                     activeWorkers[id] = nil
+                                     lock.unlock()
+                                 })
     }
 
     private func readResult(_ dir: String) throws -> WatchWorker.Result {

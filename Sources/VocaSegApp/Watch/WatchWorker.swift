@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import VocaSegCore
 import VocaSegMedia
+import VocaSegPipeline
 
 /// The child side of `vocaseg watch`: one job in a process of its own (`vocaseg watch-job JOB.json`).
 ///
@@ -25,6 +26,17 @@ public enum WatchWorker {
         public var threads: Int?
         /// `watch --task`, over the pipeline file's `task`.
         public var task: String?
+
+        public init(input: String, relativePath: String, stagingDirectory: String, pipelineFile: String,
+                    pipelineText: String, threads: Int?, task: String?) {
+            self.input = input
+            self.relativePath = relativePath
+            self.stagingDirectory = stagingDirectory
+            self.pipelineFile = pipelineFile
+            self.pipelineText = pipelineText
+            self.threads = threads
+            self.task = task
+        }
     }
 
     /// What a worker that finished writes, as `result.json` beside `job.json`.
@@ -34,12 +46,14 @@ public enum WatchWorker {
         public var frames: Int
         /// Stopped by SIGTERM before the end: the outputs are incomplete and must not be published.
         public var interrupted: Bool
+        /// Per-stage timings of the job (absent in results written before they were added).
+        public var timings: [StageTiming]?
     }
 
-    static let specName = "job.json"
-    static let resultName = "result.json"
+    public static let specName = "job.json"
+    public static let resultName = "result.json"
     /// Starts the one line a failing worker writes last on stderr; the watcher keeps it as the job's error.
-    static let errorPrefix = "vocaseg: "
+    public static let errorPrefix = "vocaseg: "
 
     /// The worker process's whole life: runs the job, and on failure writes the error as one line on stderr and
     /// exits with its code (3 unreadable input, 4 model, …), which the watcher reads as the attempt's outcome.
@@ -112,7 +126,7 @@ public enum WatchWorker {
         }
         let staged = [plan.overlay, plan.masksDirectory, plan.panopticDirectory, plan.jsonLines].compactMap { $0 }
             .map { String($0.dropFirst(dir.count).drop { $0 == "/" }) }
-        let result = Result(outputs: staged, frames: report.frames, interrupted: report.interrupted)
+        let result = Result(outputs: staged, frames: report.frames, interrupted: report.interrupted, timings: report.timings)
         let resultPath = (dir as NSString).appendingPathComponent(resultName)
         // Written under a temporary name and renamed: the watcher never reads half a result.
         let temporary = resultPath + ".partial"

@@ -10,13 +10,13 @@ import Darwin
 /// watcher needs what `Process` does not offer: its own process group (a Ctrl-C in the terminal reaches only the
 /// watcher, which forwards one SIGTERM), SIGINT/SIGTERM back at their default actions (the watcher ignores them
 /// in favour of dispatch sources, and ignored signals survive `exec`), and a lifeline pipe on stdin.
-final class WorkerProcess: @unchecked Sendable {
-    enum Termination: Equatable {
+public final class WorkerProcess: @unchecked Sendable {
+    public enum Termination: Equatable {
         case exited(Int32)
         case signalled(Int32)
     }
 
-    let pid: pid_t
+    public let pid: pid_t
     private let stderrFD: Int32
     /// The write end of the worker's stdin, never written: the worker exits when it closes, i.e. when the watcher
     /// dies (see `WatchWorker.exitWithWatcher`). Closed once the worker has been reaped.
@@ -29,7 +29,7 @@ final class WorkerProcess: @unchecked Sendable {
     }
 
     /// The executable of this process, so that the watcher starts workers of exactly its own build.
-    static var currentExecutable: String {
+    public static var currentExecutable: String {
         #if os(Linux)
         // The link still runs the right binary if the file was replaced (a rebuild) while the watcher runs.
         return "/proc/self/exe"
@@ -43,7 +43,7 @@ final class WorkerProcess: @unchecked Sendable {
     /// end-of-file until that other one exits.
     private static let spawnLock = NSLock()
 
-    static func spawn(executable: String, arguments: [String]) throws -> WorkerProcess {
+    public static func spawn(executable: String, arguments: [String]) throws -> WorkerProcess {
         spawnLock.lock()
         defer { spawnLock.unlock() }
         let errPipe = try cloexecPipe(for: executable)
@@ -105,7 +105,7 @@ final class WorkerProcess: @unchecked Sendable {
         return (fds[0], fds[1])
     }
 
-    func signal(_ sig: Int32) { kill(pid, sig) }
+    public func signal(_ sig: Int32) { kill(pid, sig) }
 
     /// Reads the worker's stderr to its end, handing over each line, then reaps the worker.
     func readStderr(_ line: (String) -> Void) {
@@ -136,8 +136,34 @@ final class WorkerProcess: @unchecked Sendable {
         return .signalled(low)
     }
 
+    /// Runs one job's worker to its end: spawns it, hands it to `started` (to be signalled on a stop), relays its
+    /// stderr with each line prefixed by `tag`, and waits for it; `ended` runs before the process is reaped, so
+    /// that nobody signals a reused process id. Returns how it ended and its error line: the line it wrote with
+    /// `WatchWorker.errorPrefix`, else its last line before any crash report.
+    public static func runJob(executable: String, arguments: [String], tag: String,
+                              started: (WorkerProcess) -> Void, ended: () -> Void) throws -> (Termination, String?) {
+        let worker = try spawn(executable: executable, arguments: arguments)
+        started(worker)
+        var errorLine: String?, lastLine: String?, crashReport = false
+        worker.readStderr { line in
+            if line.hasPrefix(WatchWorker.errorPrefix) {
+                // Logged by the caller with the job's state; not relayed twice.
+                errorLine = String(line.dropFirst(WatchWorker.errorPrefix.count))
+                return
+            }
+            // The Swift runtime's crash report ("*** Signal 6: Backtracing …", threads, registers) is relayed for
+            // the log, but the line that explains a crash ("Fatal error: …", "free(): invalid pointer") comes
+            // before it.
+            if line.hasPrefix("*** ") { crashReport = true }
+            if !crashReport && !line.trimmingCharacters(in: .whitespaces).isEmpty { lastLine = line }
+            StandardError.write("\(tag): \(line)\n")
+        }
+        ended()
+        return (worker.wait(), errorLine ?? lastLine)
+    }
+
     /// "SIGABRT" for 6, and so on; the number alone for the rare others.
-    static func signalName(_ sig: Int32) -> String {
+    public static func signalName(_ sig: Int32) -> String {
         let names: [Int32: String] = [
             SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGTRAP: "SIGTRAP",
             SIGABRT: "SIGABRT", SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGUSR1: "SIGUSR1",
