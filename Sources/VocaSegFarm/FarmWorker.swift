@@ -375,7 +375,11 @@ public final class FarmWorker: @unchecked Sendable {
             let dir = reaped.staging.flatMap { try? roots?.stagingFolder($0) }
             if reaped.state == "publishing", let token = reaped.token {
                 do {
-                    guard let roots, let dir else { throw VocaSegError(.input, "no staging folder", path: reaped.path) }
+                    guard let roots else {
+                        throw VocaSegError(.input, "the job's roots are not directories here", path: reaped.path)
+                    }
+                    // Resolved again to keep the reason: a staging name that leaves the outbox is refused.
+                    let dir = try roots.stagingFolder(reaped.staging ?? "")
                     try Self.moveIntoPlace(reaped.outputs, from: dir, roots: roots)
                     try queue.finishPublishing(id: reaped.id, token: token, worker: name, frames: reaped.frames,
                                                seconds: reaped.seconds)
