@@ -245,6 +245,39 @@ import VocaSegTestSupport
                 "a refused row must not move anything")
     }
 
+    /// The fence itself, below the workers' heartbeats (which usually notice a lost lease first): only the
+    /// current, unexpired lease token can commit, finish or fail a job.
+    @Test func onlyTheCurrentLeaseCanCommitFinishOrFailAJob() throws {
+        let farm = try makeFarm()
+        defer { try? FileManager.default.removeItem(at: farm.root) }
+        try makeClip(farm.inbox.appendingPathComponent("fenced.mp4"), frames: 2, seed: 1)
+        try enqueue(farm, attempts: 5)
+        let q = try PostgresJobQueue(address: try QueueAddress.parse(farm.queue), applicationName: "test",
+                                     logger: .init(label: "t"))
+        defer { q.close() }
+        let stale = try #require(try q.claim(worker: "stale", lease: 0.3))
+        #expect(try q.claim(worker: "other", lease: 5) == nil, "a leased job was claimed twice")
+        Thread.sleep(forTimeInterval: 0.6)
+        // Expired but not yet taken over: still refused, the lease time is over.
+        #expect(try !q.beginPublishing(stale, worker: "stale", outputs: ["x"], frames: 1, seconds: 1, lease: 5))
+        #expect(try q.heartbeat(worker: "stale", tokens: [stale.token], jobs: [stale.id], lease: 5).isEmpty)
+        let reaped = try q.reapExpired(worker: "other", lease: 5)
+        #expect(reaped.map(\.state) == ["retrying"])
+        try farm.sql("UPDATE vocaseg_job SET next_attempt_at = now()")
+        let current = try #require(try q.claim(worker: "other", lease: 5))
+        #expect(current.id == stale.id && current.token != stale.token && current.attempts == 2)
+        #expect(try q.fail(stale, error: "late", permanent: true) == nil)
+        #expect(try !q.beginPublishing(stale, worker: "stale", outputs: ["x"], frames: 1, seconds: 1, lease: 5))
+        #expect(try q.heartbeat(worker: "other", tokens: [current.token, stale.token], jobs: [current.id], lease: 5)
+                == [current.token])
+        #expect(try q.beginPublishing(current, worker: "other", outputs: ["y"], frames: 1, seconds: 1, lease: 5))
+        try q.finishPublishing(id: current.id, token: stale.token, worker: "stale", frames: 1, seconds: 1)
+        #expect(try farm.sql("SELECT state FROM vocaseg_job") == ["publishing"])
+        try q.finishPublishing(id: current.id, token: current.token, worker: "other", frames: 1, seconds: 1)
+        #expect(try farm.sql("SELECT state, worker, outputs FROM vocaseg_job") == ["done|other|{y}"])
+        #expect(try farm.sql("SELECT worker FROM vocaseg_publication") == ["other"])
+    }
+
     @Test func migrationsRunOnAnEmptyDatabaseAndOnThePreviousVersion() throws {
         let fresh = try TestServer.freshDatabase()
         let q = try PostgresJobQueue(address: try QueueAddress.parse(fresh), applicationName: "test", logger: .init(label: "t"))
