@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs everything VocaSeg needs on a fresh Debian 12 machine: the FFmpeg, OpenBLAS and FreeType development
-# packages, a font, the ffmpeg/ffprobe tools (tests check outputs with them), SQLite, and the CLIP tokenizer
-# vocabulary (taken from the open_clip_torch wheel on PyPI into the model directory).
+# packages, a font, the ffmpeg/ffprobe tools (tests check outputs with them), SQLite, the PostgreSQL server and
+# client (the shared job queue's tests start a private server; Scripts/test-postgres.sh), curl (the metrics tests
+# scrape with it), and the CLIP tokenizer vocabulary (taken from the open_clip_torch wheel on PyPI into the model directory).
 #
 #   Scripts/setup.sh              # system packages + tokenizer vocabulary
 #   Scripts/setup.sh --reference  # also the Python packages of Scripts/reference (PyTorch CPU, open_clip, timm)
@@ -28,6 +29,7 @@ packages=(
     libfreetype-dev fonts-dejavu-core
     zlib1g-dev
     libsqlite3-dev
+    postgresql postgresql-client curl
     python3-pip python3-venv
     qemu-user
 )
