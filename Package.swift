@@ -3,6 +3,7 @@
 //
 // Layering (dependencies run strictly downward):
 //   vocaseg (CLI, argument parsing only)
+//     └─ VocaSegFarm       watch-folder jobs shared by many workers through a PostgreSQL queue
 //     └─ VocaSegApp        job orchestration: segment, inspect, bench, watch
 //          ├─ VocaSegPipeline   bounded decode → preprocess → infer → overlay → write, stage timings
 //          ├─ VocaSegMedia      FFmpeg demux/decode/scale/encode/mux

@@ -245,6 +245,31 @@ import VocaSegTestSupport
                 "a refused row must not move anything")
     }
 
+    @Test func aWatcherWithJobsQueuesAndWorksAndAReplacedFileIsProcessedAgain() throws {
+        let farm = try makeFarm()
+        defer { try? FileManager.default.removeItem(at: farm.root) }
+        for i in 0..<3 { try makeClip(farm.inbox.appendingPathComponent("w\(i).mp4"), frames: 8, seed: i) }
+        func watch() throws {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: Self.binary("WatchHarness"))
+            p.arguments = [farm.inbox.path, farm.pipeline.path, farm.out.path, "--queue", farm.queue, "--jobs", "2",
+                           "--once", "--settle", "0.1", "--poll", "0.1"]
+            let log = farm.root.appendingPathComponent("worker-watch-\(UUID().uuidString.prefix(6)).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            p.standardError = try FileHandle(forWritingTo: log)
+            try p.run()
+            #expect(waitExit(p, timeout: 120) && p.terminationStatus == 0, "\(logs(farm).suffix(1500))")
+        }
+        try watch()
+        try expectExactlyOnce(farm, inputs: ["w0.mp4": 8, "w1.mp4": 8, "w2.mp4": 8])
+        // Unchanged files are not queued again; a replaced one gets a row of its own.
+        try makeClip(farm.inbox.appendingPathComponent("w1.mp4"), frames: 12, seed: 7)
+        try watch()
+        #expect(try farm.sql("SELECT path || ' ' || state FROM vocaseg_job ORDER BY id")
+                == ["w0.mp4 done", "w1.mp4 done", "w2.mp4 done", "w1.mp4 done"])
+        #expect(try videoFrameTimes(farm.out.appendingPathComponent("w1.vocaseg.mp4").path).count == 12)
+    }
+
     /// The fence itself, below the workers' heartbeats (which usually notice a lost lease first): only the
     /// current, unexpired lease token can commit, finish or fail a job.
     @Test func onlyTheCurrentLeaseCanCommitFinishOrFailAJob() throws {

@@ -6,6 +6,7 @@
 //   WatchHarness --worker JOB.json [--panoptic] [--frame-delay S]
 //   WatchHarness --queue URL --farm-worker [--jobs N] [--lease S] [--heartbeat S] [--frame-delay S] [--once] [--name W]
 //                [--metrics HOST:PORT] [--publish-pause S]
+//   WatchHarness INBOX PIPELINE OUT --queue URL [--jobs N] [--once] …   (watch --queue: queue and work)
 //
 // --queue … --farm-worker: `vocaseg worker --queue URL` with the same stand-in model in its job processes; the farm
 // tests run several and kill them.
@@ -102,17 +103,33 @@ if let queueURL = take("--queue") {
     defer { server?.stop() }
     w.workerExecutable = "/proc/self/exe"
     w.workerArguments = (panoptic ? ["--panoptic"] : []) + ["--frame-delay", "\(delay)", "--worker"]
-    guard farmWorker else {
-        StandardError.write("usage: WatchHarness --queue URL --farm-worker [options]\n")
+    guard farmWorker || args.count == 3 else {
+        StandardError.write("usage: WatchHarness --queue URL --farm-worker [options] | INBOX PIPELINE OUT --queue URL\n")
         exit(2)
     }
     do {
         let queue = try PostgresJobQueue(address: try QueueAddress.parse(queueURL),
                                          applicationName: "vocaseg worker \(w.name ?? "")", logger: Logger(label: "queue"))
-        let worker = FarmWorker(queue: queue, options: w)
-        InterruptHandler.shared.install()
-        InterruptHandler.shared.onStop { worker.requestStop() }
-        try worker.run()
+        if farmWorker {
+            let worker = FarmWorker(queue: queue, options: w)
+            InterruptHandler.shared.install()
+            InterruptHandler.shared.onStop { worker.requestStop() }
+            try worker.run()
+        } else {
+            // `vocaseg watch … --queue URL --jobs N`: scans, queues and (N ≥ 1) works, with the stand-in model.
+            var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
+            o.once = once
+            o.settleSeconds = settle
+            o.pollSeconds = poll
+            o.maxAttempts = attempts
+            o.backoffSeconds = backoff
+            o.jobs = jobs
+            o.modelIsPanoptic = { _ in panoptic }
+            let watcher = FarmWatcher(queue: queue, options: o, workerOptions: w)
+            InterruptHandler.shared.install()
+            InterruptHandler.shared.onStop { watcher.requestStop() }
+            try watcher.run()
+        }
         exit(0)
     } catch let e as VocaSegError {
         StandardError.write("WatchHarness: \(e.description)\n")
