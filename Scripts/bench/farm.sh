@@ -31,7 +31,7 @@ echo "|---|---|---|---|---|---|"
 for n in 1 2 3; do
     db="farm$n"
     psql "$base" -XAtq -c "CREATE DATABASE $db"
-    url="${base/\/postgres?/\/$db?}"
+    url="$(printf %s "$base" | sed "s#/postgres?host=#/$db?host=#")"
     rm -rf "$work/inbox" "$work/out"; mkdir -p "$work/inbox" "$work/out"
     cp -p "$work"/clips/*.mp4 "$work/inbox/"
     "$build/vocaseg" watch "$work/inbox" --pipeline "$work/pipeline.yaml" --out "$work/out" --queue "$url" \

@@ -89,15 +89,16 @@ enum QueueSchema {
     /// stop earlier to build a database of a previous version). Returns the version reached.
     @discardableResult
     static func migrate(_ client: PostgresClient, upTo target: Int = latestVersion, logger: Logger) async throws -> Int {
-        try await client.query("""
-            CREATE TABLE IF NOT EXISTS vocaseg_schema (
-                version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
-            """, logger: logger)
         var reached = 0
         for migration in migrations where migration.version <= target {
             let applied: Bool = try await client.withTransaction(logger: logger) { connection in
-                // One lock for every process migrating this database; released at commit.
+                // One lock for every process migrating this database; released at commit. The version table is
+                // created under it too: `CREATE TABLE IF NOT EXISTS` is not safe against a concurrent twin.
                 try await connection.query("SELECT pg_advisory_xact_lock(7305412861)", logger: logger)
+                try await connection.query("""
+                    CREATE TABLE IF NOT EXISTS vocaseg_schema (
+                        version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())
+                    """, logger: logger)
                 let rows = try await connection.query(
                     "SELECT 1 FROM vocaseg_schema WHERE version = \(migration.version)", logger: logger)
                 var present = false

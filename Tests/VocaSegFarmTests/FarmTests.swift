@@ -310,6 +310,25 @@ import VocaSegTestSupport
         q.close()
         #expect(try TestServer.psql(fresh, "SELECT version FROM vocaseg_schema ORDER BY version") == ["1", "2"])
 
+        // Workers started together on an empty database: one migrates, the others wait for it and find it done.
+        let group = DispatchGroup()
+        final class Statuses: @unchecked Sendable { var lock = NSLock(); var values: [Int32] = [] }
+        let statuses = Statuses()
+        let racing = try TestServer.freshDatabase()
+        for _ in 0..<8 {
+            group.enter()
+            Thread.detachNewThread {
+                let status = (try? run(Self.binary("vocaseg"), ["jobs", "--queue", racing]))?.status ?? -1
+                statuses.lock.lock()
+                statuses.values.append(status)
+                statuses.lock.unlock()
+                group.leave()
+            }
+        }
+        group.wait()
+        #expect(statuses.values == Array(repeating: 0, count: 8), "concurrent migrations failed")
+        #expect(try TestServer.psql(racing, "SELECT version FROM vocaseg_schema ORDER BY version") == ["1", "2"])
+
         // A database left at version 1 with a queued job, as a previous vocaseg would have left it.
         let old = try TestServer.freshDatabase()
         let v1 = try PostgresJobQueue(address: try QueueAddress.parse(old), applicationName: "test",
