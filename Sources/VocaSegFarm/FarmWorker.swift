@@ -55,6 +55,9 @@ public final class FarmWorker: @unchecked Sendable {
     private var active: [UUID: (job: ClaimedJob, process: WorkerProcess?, lost: Bool)] = [:]
     private var completed = 0
     private var rootsByConfig: [Int64: SharedRoots] = [:]
+    /// Wakes the heartbeat thread early (at the end of `run`), and says when it has ended.
+    private let heartbeatWake = DispatchSemaphore(value: 0)
+    private let heartbeatEnded = DispatchSemaphore(value: 0)
 
     public init(queue: PostgresJobQueue, options: FarmWorkerOptions, logger: Logger = Logger(label: "vocaseg.worker")) {
         self.queue = queue
@@ -134,6 +137,9 @@ public final class FarmWorker: @unchecked Sendable {
         let modelError = self.modelError
         let done = completed
         lock.unlock()
+        // No heartbeat may follow the stop mark (a late one would make the worker look alive again).
+        heartbeatWake.signal()
+        heartbeatEnded.wait()
         queue.workerStopped(name)
         logger.info("worker stopped", metadata: ["worker": "\(name)", "completed": "\(done)"])
         if let modelError { throw modelError }
@@ -143,8 +149,11 @@ public final class FarmWorker: @unchecked Sendable {
     // MARK: - Heartbeat
 
     private func heartbeatLoop() {
-        while !isStopping || activeCount > 0 {
-            Thread.sleep(forTimeInterval: options.heartbeatSeconds)
+        defer { heartbeatEnded.signal() }
+        while true {
+            _ = heartbeatWake.wait(timeout: .now() + options.heartbeatSeconds)
+            // Jobs still finishing after a stop request keep their leases until they are requeued.
+            if isStopping && activeCount == 0 { return }
             do { try beat() } catch {
                 logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             }
@@ -231,53 +240,31 @@ public final class FarmWorker: @unchecked Sendable {
                 discard(job, dir: dir, reason: "lease lost")
                 return
             }
-            switch termination {
-            case .exited(0):
-                let result = try readResult(dir)
-                if result.interrupted {
-                    guard isStopping else { throw VocaSegError(.internal, "the worker stopped before the end", path: input) }
-                    try? FileManager.default.removeItem(atPath: dir)
-                    try queue.requeue(job)
-                    log(job, state: "queued", ["reason": "stopped"])
-                    return
-                }
+            switch WatchWorker.outcome(of: termination, errorLine: errorLine, stagingDirectory: dir,
+                                       stopping: isStopping, input: input) {
+            case .finished(let result):
                 try commit(job, result: result, roots: roots, dir: dir, start: start)
-            case _ where isStopping:
+            case .stopped:
                 try? FileManager.default.removeItem(atPath: dir)
                 try queue.requeue(job)
                 log(job, state: "queued", ["reason": "stopped"])
-            case .exited(4):
+            case .modelProblem(let message):
                 try? FileManager.default.removeItem(atPath: dir)
                 try queue.requeue(job)
-                let message = errorLine ?? "the worker could not load the model"
                 log(job, state: "queued", ["reason": "model problem", "error": "\(message)"])
                 lock.lock()
                 if modelError == nil { modelError = VocaSegError(.model, message) }
                 lock.unlock()
                 requestStop()
-            case .exited(let code):
+            case .failed(let message, let permanent):
                 try? FileManager.default.removeItem(atPath: dir)
-                fail(job, message: errorLine ?? "the worker exited with status \(code)", permanent: code == 3)
-            case .signalled(let sig):
-                try? FileManager.default.removeItem(atPath: dir)
-                var message = "worker killed by signal \(sig) (\(WorkerProcess.signalName(sig)))"
-                if let errorLine { message += "; its last words: \(errorLine)" }
-                fail(job, message: message, permanent: false)
+                fail(job, message: message, permanent: permanent)
             }
         } catch {
             if let stagingDir { try? FileManager.default.removeItem(atPath: stagingDir) }
             let message = (error as? VocaSegError)?.description ?? String(describing: error)
             fail(job, message: message, permanent: (error as? VocaSegError)?.kind == .input)
         }
-    }
-
-    private func readResult(_ dir: String) throws -> WatchWorker.Result {
-        let path = (dir as NSString).appendingPathComponent(WatchWorker.resultName)
-        guard let data = FileManager.default.contents(atPath: path),
-              let result = try? JSONDecoder().decode(WatchWorker.Result.self, from: data) else {
-            throw VocaSegError(.internal, "the worker exited 0 without a readable result", path: path)
-        }
-        return result
     }
 
     private func discard(_ job: ClaimedJob, dir: String, reason: String) {
@@ -324,16 +311,7 @@ public final class FarmWorker: @unchecked Sendable {
             let staged = (dir as NSString).appendingPathComponent(output)
             var st = stat()
             guard lstat(staged, &st) == 0 else { continue }
-            let final = try roots.resolve(output, in: .outbox)
-            try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: final, isDirectory: &isDir), isDir.boolValue {
-                try FileManager.default.removeItem(atPath: final)  // an older masks folder of ours
-            }
-            guard rename(staged, final) == 0 else {
-                throw VocaSegError(.io, "cannot move output into place: \(String(cString: strerror(errno)))", path: final)
-            }
+            try WatchService.moveIntoPlace(staged, try roots.resolve(output, in: .outbox))
         }
     }
 

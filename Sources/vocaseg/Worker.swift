@@ -17,6 +17,27 @@ struct FarmFlags: ParsableArguments {
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464): jobs per state, frames/s, stage latencies, lease renewals and failures.")
     var metrics: String?
+
+    #if canImport(VocaSegFarm)
+    /// Connects to the queue (bringing its schema up to date) and starts the metrics server if asked: the worker
+    /// options carry the lease settings and the metrics; the caller stops the server and closes the queue.
+    func connect(_ queueURL: String, role: String) throws -> (PostgresJobQueue, FarmWorkerOptions, MetricsServer?) {
+        let address = try QueueAddress.parse(queueURL)
+        var o = FarmWorkerOptions()
+        o.leaseSeconds = lease
+        o.heartbeatSeconds = heartbeat
+        o.metrics = metrics.map { _ in FarmMetrics() }
+        let server = try metrics.map { try o.metrics!.serve($0) }
+        do {
+            let queue = try PostgresJobQueue(address: address, applicationName: "vocaseg \(role)",
+                                             logger: Logger(label: "vocaseg.queue"))
+            return (queue, o, server)
+        } catch {
+            server?.stop()
+            throw error
+        }
+    }
+    #endif
 }
 
 struct Worker: ParsableCommand {
@@ -59,23 +80,15 @@ struct Worker: ParsableCommand {
     func run() throws {
         bootstrapLogging(quiet: false, verbose: !quiet)
         #if canImport(VocaSegFarm)
-        let address = try QueueAddress.parse(queue)
-        var o = FarmWorkerOptions()
+        let (connection, settings, server) = try farm.connect(queue, role: "worker")
+        defer { server?.stop(); connection.close() }
+        var o = settings
         o.jobs = jobs
         o.inbox = inbox
         o.outbox = out
         o.threads = threads
         o.once = once
         o.overwrite = overwrite
-        o.leaseSeconds = farm.lease
-        o.heartbeatSeconds = farm.heartbeat
-        let metrics = farm.metrics.map { _ in FarmMetrics() }
-        o.metrics = metrics
-        let server = try farm.metrics.map { try metrics!.serve($0) }
-        defer { server?.stop() }
-        let connection = try PostgresJobQueue(address: address, applicationName: "vocaseg worker",
-                                              logger: Logger(label: "vocaseg.queue"))
-        defer { connection.close() }
         let worker = FarmWorker(queue: connection, options: o)
         InterruptHandler.shared.install()
         InterruptHandler.shared.onStop { worker.requestStop() }
@@ -92,19 +105,11 @@ func noFarm() -> VocaSegError {
 
 func runSharedWatch(queueURL: String, options: WatchOptions, farm: FarmFlags) throws {
     #if canImport(VocaSegFarm)
-    let address = try QueueAddress.parse(queueURL)
-    var w = FarmWorkerOptions()
-    w.leaseSeconds = farm.lease
-    w.heartbeatSeconds = farm.heartbeat
+    let (connection, settings, server) = try farm.connect(queueURL, role: "watch")
+    defer { server?.stop(); connection.close() }
+    var w = settings
     w.threads = options.threads
     w.overwrite = options.overwrite
-    let metrics = farm.metrics.map { _ in FarmMetrics() }
-    w.metrics = metrics
-    let server = try farm.metrics.map { try metrics!.serve($0) }
-    defer { server?.stop() }
-    let connection = try PostgresJobQueue(address: address, applicationName: "vocaseg watch",
-                                          logger: Logger(label: "vocaseg.queue"))
-    defer { connection.close() }
     let watcher = FarmWatcher(queue: connection, options: options, workerOptions: w)
     InterruptHandler.shared.install()
     InterruptHandler.shared.onStop { watcher.requestStop() }

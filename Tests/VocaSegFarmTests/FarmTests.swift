@@ -270,6 +270,25 @@ import VocaSegTestSupport
         #expect(try videoFrameTimes(farm.out.appendingPathComponent("w1.vocaseg.mp4").path).count == 12)
     }
 
+    @Test func anInputThatKillsItsJobProcessIsRetriedThenQuarantined() throws {
+        let farm = try makeFarm()
+        defer { try? FileManager.default.removeItem(at: farm.root) }
+        // The harness's stand-in model aborts on inputs named crash-me, as a decoder with a corrupted heap would.
+        try makeClip(farm.inbox.appendingPathComponent("crash-me.mp4"), frames: 4, seed: 1)
+        try makeClip(farm.inbox.appendingPathComponent("fine.mp4"), frames: 4, seed: 2)
+        try enqueue(farm, attempts: 2)
+        let worker = try startWorker(farm, "survivor", ["--once", "--lease", "3", "--heartbeat", "0.5"])
+        #expect(waitExit(worker, timeout: 120) && worker.terminationStatus == 0, "\(logs(farm).suffix(1500))")
+        let rows = try farm.sql("SELECT path || ' ' || state || ' ' || attempts FROM vocaseg_job ORDER BY path")
+        #expect(rows == ["crash-me.mp4 quarantined 2", "fine.mp4 done 1"], "\(rows)")
+        #expect(try farm.sql("SELECT error FROM vocaseg_job WHERE path = 'crash-me.mp4'").first?.contains("SIGABRT") == true)
+        let failed = farm.inbox.appendingPathComponent("failed")
+        #expect(FileManager.default.fileExists(atPath: failed.appendingPathComponent("crash-me.mp4").path))
+        let note = try String(contentsOf: failed.appendingPathComponent("crash-me.mp4.error.txt"), encoding: .utf8)
+        #expect(note.contains("attempts: 2") && note.contains("SIGABRT"), "\(note)")
+        #expect(!FileManager.default.fileExists(atPath: farm.inbox.appendingPathComponent("crash-me.mp4").path))
+    }
+
     /// The fence itself, below the workers' heartbeats (which usually notice a lost lease first): only the
     /// current, unexpired lease token can commit, finish or fail a job.
     @Test func onlyTheCurrentLeaseCanCommitFinishOrFailAJob() throws {

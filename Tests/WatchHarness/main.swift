@@ -78,6 +78,19 @@ if let jobFile = take("--worker") {
         panoptic ? ShapesPanopticModel() : StripesModel(frameDelay: delay, crashes: crashes)
     })
 }
+/// The watcher's options from the command line (INBOX PIPELINE OUT and the flags above), for both watchers.
+func watchOptions() -> WatchOptions {
+    var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
+    o.once = once
+    o.contentHash = contentHash
+    o.settleSeconds = settle
+    o.pollSeconds = poll
+    o.maxAttempts = attempts
+    o.backoffSeconds = backoff
+    o.jobs = jobs
+    o.modelIsPanoptic = { _ in panoptic }  // the workers run the stand-in model, not the pipeline's
+    return o
+}
 if let queueURL = take("--queue") {
     #if canImport(VocaSegFarm)
     LoggingSystem.bootstrap { label in
@@ -117,15 +130,7 @@ if let queueURL = take("--queue") {
             try worker.run()
         } else {
             // `vocaseg watch … --queue URL --jobs N`: scans, queues and (N ≥ 1) works, with the stand-in model.
-            var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
-            o.once = once
-            o.settleSeconds = settle
-            o.pollSeconds = poll
-            o.maxAttempts = attempts
-            o.backoffSeconds = backoff
-            o.jobs = jobs
-            o.modelIsPanoptic = { _ in panoptic }
-            let watcher = FarmWatcher(queue: queue, options: o, workerOptions: w)
+            let watcher = FarmWatcher(queue: queue, options: watchOptions(), workerOptions: w)
             InterruptHandler.shared.install()
             InterruptHandler.shared.onStop { watcher.requestStop() }
             try watcher.run()
@@ -149,17 +154,9 @@ LoggingSystem.bootstrap { label in
     h.logLevel = .info
     return h
 }
-var o = WatchOptions(inbox: args[0], pipelineFile: args[1], outputDirectory: args[2])
-o.once = once
-o.contentHash = contentHash
-o.settleSeconds = settle
-o.pollSeconds = poll
-o.maxAttempts = attempts
-o.backoffSeconds = backoff
-o.jobs = jobs
+var o = watchOptions()
 // Workers are this harness again, with the same stand-in model (and its frame delay).
 o.workerArguments = (panoptic ? ["--panoptic"] : []) + ["--frame-delay", "\(delay)", "--worker"]
-o.modelIsPanoptic = { _ in panoptic }  // the workers run the stand-in model, not the pipeline's
 let service = WatchService(options: o)
 InterruptHandler.shared.install()
 InterruptHandler.shared.onStop { service.requestStop() }

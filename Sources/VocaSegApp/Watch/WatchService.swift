@@ -266,41 +266,24 @@ public final class WatchService: @unchecked Sendable {
             try JSONEncoder().encode(spec).write(to: URL(fileURLWithPath: specPath))
 
             let (termination, errorLine) = try runWorker(id, launch: launch, specPath: specPath)
-            let stopping = isStopping
-            switch termination {
-            case .exited(0):
-                let result = try readResult(dir)
-                if result.interrupted {
-                    guard stopping else {
-                        throw VocaSegError(.internal, "the worker stopped before the end", path: spec.input)
-                    }
-                    abandon(job, dir: dir, journal: journal)
-                    return
-                }
+            switch WatchWorker.outcome(of: termination, errorLine: errorLine, stagingDirectory: dir,
+                                       stopping: isStopping, input: spec.input) {
+            case .finished(let result):
                 try commit(job, result: result, dir: dir, journal: journal, start: start)
-            case _ where stopping:
-                // Ended by the SIGTERM that requestStop forwarded: abandoned, not a failed attempt.
+            case .stopped:
                 abandon(job, dir: dir, journal: journal)
-            case .exited(4):
+            case .modelProblem(let message):
                 // The model cannot be loaded: every job would fail the same way. Not this input's fault.
                 try? FileManager.default.removeItem(atPath: dir)
                 try journal.requeue(id, now: Date().timeIntervalSince1970)
-                let message = errorLine ?? "the worker could not load the model"
                 log(job, state: .queued, ["reason": "model problem", "error": "\(message)"])
                 lock.lock()
                 if modelError == nil { modelError = VocaSegError(.model, message) }
                 lock.unlock()
                 requestStop()
-            case .exited(let code):
+            case .failed(let message, let permanent):
                 try? FileManager.default.removeItem(atPath: dir)
-                fail(job, message: errorLine ?? "the worker exited with status \(code)", permanent: code == 3,
-                     journal: journal)
-            case .signalled(let sig):
-                try? FileManager.default.removeItem(atPath: dir)
-                var message = "worker killed by signal \(sig) (\(WorkerProcess.signalName(sig)))"
-                // A runtime trap or an allocator abort says why on stderr just before the signal.
-                if let errorLine { message += "; its last words: \(errorLine)" }
-                fail(job, message: message, permanent: false, journal: journal)
+                fail(job, message: message, permanent: permanent, journal: journal)
             }
         } catch {
             try? FileManager.default.removeItem(atPath: dir)
@@ -328,15 +311,6 @@ public final class WatchService: @unchecked Sendable {
                                      activeWorkers[id] = nil
                                      lock.unlock()
                                  })
-    }
-
-    private func readResult(_ dir: String) throws -> WatchWorker.Result {
-        let path = (dir as NSString).appendingPathComponent(WatchWorker.resultName)
-        guard let data = FileManager.default.contents(atPath: path),
-              let result = try? JSONDecoder().decode(WatchWorker.Result.self, from: data) else {
-            throw VocaSegError(.internal, "the worker exited 0 without a readable result", path: path)
-        }
-        return result
     }
 
     /// A stop abandoned the job: staging deleted, requeued, the attempt not counted.
@@ -422,22 +396,27 @@ public final class WatchService: @unchecked Sendable {
         }
     }
 
+    /// Renames one staged output (file or masks folder) to its final path, creating the folders above it and
+    /// replacing an older version of our own; shared with the queue workers' commits.
+    public static func moveIntoPlace(_ staged: String, _ final: String) throws {
+        try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: final, isDirectory: &isDir), isDir.boolValue {
+            try FileManager.default.removeItem(atPath: final)  // an older masks folder of ours
+        }
+        guard rename(staged, final) == 0 else {
+            throw VocaSegError(.io, "cannot move output into place: \(String(cString: strerror(errno)))", path: final)
+        }
+    }
+
     /// Renames staged outputs into place (replacing older versions of our own), then drops the staging folder.
     private func publish(stagingDir: String, outputs: [String]) throws {
         for final in outputs {
             let relative = String(final.dropFirst(options.outputDirectory.count).drop { $0 == "/" })
             let staged = (stagingDir as NSString).appendingPathComponent(relative)
             guard FileManager.default.fileExists(atPath: staged) else { continue }  // moved before a crash
-            try FileManager.default.createDirectory(atPath: (final as NSString).deletingLastPathComponent,
-                                                    withIntermediateDirectories: true)
-            var isDir: ObjCBool = false
-            if FileManager.default.fileExists(atPath: final, isDirectory: &isDir), isDir.boolValue {
-                try FileManager.default.removeItem(atPath: final)  // an older masks folder of ours
-            }
-            guard rename(staged, final) == 0 else {
-                throw VocaSegError(.internal, "cannot move output into place: \(String(cString: strerror(errno)))",
-                                   path: final)
-            }
+            try WatchService.moveIntoPlace(staged, final)
         }
         try? FileManager.default.removeItem(atPath: stagingDir)
     }

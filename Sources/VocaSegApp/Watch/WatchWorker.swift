@@ -72,6 +72,48 @@ public enum WatchWorker {
         }
     }
 
+    /// How one attempt in a worker process ended, judged the same way by the watcher and by the queue workers.
+    public enum Outcome {
+        /// Exited 0 with complete outputs in its staging folder.
+        case finished(Result)
+        /// Ended by a stop request (the SIGTERM the caller forwarded): abandoned, not a failed attempt.
+        case stopped
+        /// Exit 4: the model cannot be loaded; every job would fail the same way, so it is not this input's fault.
+        case modelProblem(String)
+        /// A failed attempt; `permanent` when the input itself is unreadable (exit 3), so retrying is pointless.
+        case failed(String, permanent: Bool)
+    }
+
+    /// Reads how a worker ended: its termination, its error line and, on exit 0, its `result.json`.
+    public static func outcome(of termination: WorkerProcess.Termination, errorLine: String?, stagingDirectory: String,
+                               stopping: Bool, input: String) -> Outcome {
+        switch termination {
+        case .exited(0):
+            let path = (stagingDirectory as NSString).appendingPathComponent(resultName)
+            guard let data = FileManager.default.contents(atPath: path),
+                  let result = try? JSONDecoder().decode(Result.self, from: data) else {
+                return .failed(VocaSegError(.internal, "the worker exited 0 without a readable result", path: path)
+                    .description, permanent: false)
+            }
+            if result.interrupted {
+                return stopping ? .stopped : .failed(VocaSegError(.internal, "the worker stopped before the end",
+                                                                  path: input).description, permanent: false)
+            }
+            return .finished(result)
+        case _ where stopping:
+            return .stopped
+        case .exited(4):
+            return .modelProblem(errorLine ?? "the worker could not load the model")
+        case .exited(let code):
+            return .failed(errorLine ?? "the worker exited with status \(code)", permanent: code == 3)
+        case .signalled(let sig):
+            var message = "worker killed by signal \(sig) (\(WorkerProcess.signalName(sig)))"
+            // A runtime trap or an allocator abort says why on stderr just before the signal.
+            if let errorLine { message += "; its last words: \(errorLine)" }
+            return .failed(message, permanent: false)
+        }
+    }
+
     public static func readSpec(_ path: String) throws -> Spec {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw VocaSegError(.usage, "cannot read the watch job file", path: path)
