@@ -40,7 +40,9 @@ final class PreprocessingStripesModel: SegmentationModel, @unchecked Sendable {
 /// preprocessing → overlay → H.264 encode (issue 12: widths whose RGB row is not a multiple of 16 bytes corrupted
 /// the heap). Memory errors only show reliably under AddressSanitizer; CI runs this suite in its ASan pass
 /// (`VOCASEG_SIZE_SWEEP=full`). Without that variable a sample of widths runs: every width to 64, then a stride.
-@Suite(.serialized) struct FrameSizeSweepTests {
+/// Not serialized: the two heights run side by side (each in its own folder, with its own job), which halves the
+/// wall time of the full sweep, the longest part of CI's sanitizer and heap-checker passes.
+@Suite struct FrameSizeSweepTests {
     static var widths: [Int] {
         if ProcessInfo.processInfo.environment["VOCASEG_SIZE_SWEEP"] == "full" { return Array(2...1100) }
         return Array(2...64) + Array(stride(from: 65, through: 1100, by: 37)) + [424, 426, 428, 600, 1100]
