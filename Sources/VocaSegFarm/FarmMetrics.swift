@@ -26,8 +26,6 @@ public final class FarmMetrics: @unchecked Sendable {
     private var stateGauges: [String: Gauge] = [:]
     private var stageHistograms: [String: ValueHistogram] = [:]
 
-    static let states = ["queued", "running", "publishing", "done", "retrying", "failed", "quarantined"]
-
     public init() {
         jobsDone = registry.makeCounter(descriptor: Self.name("jobs_done", "total", "Jobs this process finished"))
         jobFailures = registry.makeCounter(descriptor: Self.name(
@@ -38,7 +36,7 @@ public final class FarmMetrics: @unchecked Sendable {
             "lease_losses", "total", "Leases found taken over (the job was stopped unpublished)"))
         framesPerSecond = registry.makeGauge(descriptor: Self.name(
             "frames_per_second", "", "Frames per second of processing of the last finished job"))
-        for state in Self.states {
+        for state in QueueReport.states {
             stateGauges[state] = registry.makeGauge(descriptor: Self.name("queue_jobs", "", "Jobs in the queue per state"),
                                                     labels: [("state", state)])
         }
@@ -51,7 +49,7 @@ public final class FarmMetrics: @unchecked Sendable {
     func setStateCounts(_ counts: [String: Int]) {
         lock.lock()
         defer { lock.unlock() }
-        for state in Self.states { stateGauges[state]?.set(Double(counts[state] ?? 0)) }
+        for state in QueueReport.states { stateGauges[state]?.set(Double(counts[state] ?? 0)) }
     }
 
     func jobFinished(frames n: Int, seconds: Double, timings: [StageTiming]) {

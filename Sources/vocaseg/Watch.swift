@@ -82,6 +82,9 @@ struct Watch: ParsableCommand {
             try runSharedWatch(queueURL: queue, options: o, farm: farm)
             return
         }
+        guard !farm.anyGiven else {
+            throw VocaSegError(.usage, "--lease, --heartbeat and --metrics belong to a shared queue: add --queue")
+        }
         let service = WatchService(options: o, logger: Logger(label: "vocaseg.watch"))
         InterruptHandler.shared.install()
         InterruptHandler.shared.onStop { service.requestStop() }

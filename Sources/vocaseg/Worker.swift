@@ -9,11 +9,14 @@ import VocaSegFarm
 
 /// Flags shared by `worker` and `watch --queue`.
 struct FarmFlags: ParsableArguments {
-    @Option(help: "Seconds a job's lease lasts without a heartbeat: a worker silent for longer (killed, frozen, cut off) loses its job to another worker.")
-    var lease: Double = 30
+    @Option(help: "Seconds a job's lease lasts without a heartbeat: a worker silent for longer (killed, frozen, cut off) loses its job to another worker (default 30).")
+    var lease: Double?
 
-    @Option(help: "Seconds between heartbeats (renewing the leases); must be shorter than --lease.")
-    var heartbeat: Double = 10
+    @Option(help: "Seconds between heartbeats (renewing the leases); must be shorter than --lease (default 10).")
+    var heartbeat: Double?
+
+    /// Whether any of these flags was given (they mean nothing without a queue).
+    var anyGiven: Bool { lease != nil || heartbeat != nil || metrics != nil }
 
     @Option(help: "Serve Prometheus metrics on HOST:PORT (e.g. 127.0.0.1:9464): jobs per state, frames/s, stage latencies, lease renewals and failures.")
     var metrics: String?
@@ -24,8 +27,8 @@ struct FarmFlags: ParsableArguments {
     func connect(_ queueURL: String, role: String) throws -> (PostgresJobQueue, FarmWorkerOptions, MetricsServer?) {
         let address = try QueueAddress.parse(queueURL)
         var o = FarmWorkerOptions()
-        o.leaseSeconds = lease
-        o.heartbeatSeconds = heartbeat
+        o.leaseSeconds = lease ?? o.leaseSeconds
+        o.heartbeatSeconds = heartbeat ?? o.heartbeatSeconds
         o.metrics = metrics.map { _ in FarmMetrics() }
         let server = try metrics.map { try o.metrics!.serve($0) }
         do {

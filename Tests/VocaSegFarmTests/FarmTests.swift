@@ -289,6 +289,16 @@ import VocaSegTestSupport
         #expect(!FileManager.default.fileExists(atPath: farm.inbox.appendingPathComponent("crash-me.mp4").path))
     }
 
+    @Test func queueFlagsWithoutAQueueAreAUsageError() throws {
+        let farm = try makeFarm()
+        defer { try? FileManager.default.removeItem(at: farm.root) }
+        for flags in [["--metrics", "127.0.0.1:9464"], ["--lease", "5"], ["--heartbeat", "1"]] {
+            let r = try run(Self.binary("vocaseg"), ["watch", farm.inbox.path, "--pipeline", farm.pipeline.path,
+                                                     "--out", farm.out.path, "--once"] + flags)
+            #expect(r.status == 2 && r.stderr.contains("add --queue"), "\(flags): \(r.status) \(r.stderr)")
+        }
+    }
+
     /// The fence itself, below the workers' heartbeats (which usually notice a lost lease first): only the
     /// current, unexpired lease token can commit, finish or fail a job.
     @Test func onlyTheCurrentLeaseCanCommitFinishOrFailAJob() throws {
