@@ -56,7 +56,7 @@ import VocaSegTensor
         let forwardStart = Date()
         let r = model.forward(input: input, textEmbeddings: text, keepIntermediates: true, timings: &timings)
         let forwardSeconds = Date().timeIntervalSince(forwardStart)
-        let labels = ERRSegPostprocessing.labelMap(logits: r.logitsSelected, selected: r.selected,
+        let labels = SigmoidLabelMap.labelMap(logits: r.logitsSelected, selected: r.selected,
                                                    outHeight: p.originalHeight, outWidth: p.originalWidth)
 
         let t = names.count, kept = r.selected.count, h = r.height, w = r.width

@@ -161,7 +161,7 @@ import VocaSegTestSupport
         let k = 5, h = 20, w = 24, oh = 97, ow = 131
         let logits = Tensor(shape: [k, h, w], data: (0..<(k * h * w)).map { _ in rng.nextUnitFloat() * 8 - 4 })
         let selected = [1, 3, 4, 8, 11]
-        let map = ERRSegPostprocessing.labelMap(logits: logits, selected: selected, outHeight: oh, outWidth: ow)
+        let map = SigmoidLabelMap.labelMap(logits: logits, selected: selected, outHeight: oh, outWidth: ow)
         // Reference path with the engine's (PyTorch-checked) ops: sigmoid → full bilinear → argmax.
         let probs = Ops.interpolateBilinear(Ops.sigmoid(logits).reshaped([1, k, h, w]), size: (oh, ow), alignCorners: false)
         let arg = Ops.argmax(probs.reshaped([k, oh, ow]), dim: 0)

@@ -31,10 +31,12 @@ public final class TextEmbeddingCache: @unchecked Sendable {
         return base + "/vocaseg/text-embeddings"
     }
 
-    func key(templates: [String], names: [[String]], width: Int) -> String {
+    /// `layout` names how rows are grouped when it is not the first layout (one row per prompted name).
+    func key(templates: [String], names: [[String]], width: Int, layout: String = "") -> String {
         var h = FNV1a64()
         h.add(weightsIdentity)
         h.add("\u{1}\(width)\u{1}")
+        if !layout.isEmpty { h.add("\u{3}" + layout + "\u{3}") }
         for t in templates { h.add(t); h.add("\u{0}") }
         for group in names {
             h.add("\u{2}")
@@ -43,15 +45,19 @@ public final class TextEmbeddingCache: @unchecked Sendable {
         return String(format: "%016llx", h.value)
     }
 
-    func path(templates: [String], names: [[String]], width: Int) -> String {
-        (directory as NSString).appendingPathComponent("\(key(templates: templates, names: names, width: width)).bin")
+    func path(templates: [String], names: [[String]], width: Int, layout: String = "") -> String {
+        let name = key(templates: templates, names: names, width: width, layout: layout)
+        return (directory as NSString).appendingPathComponent("\(name).bin")
     }
 
-    /// The cached rows for these names and templates, or nil when absent or unusable.
-    public func load(templates: [String], names: [[String]], width: Int) -> TextEmbeddingRows? {
-        let sizes = names.map(\.count), rows = sizes.reduce(0, +)
+    /// The cached rows for these names and templates, or nil when absent or unusable. `groupSizes`: rows per
+    /// class (default: one per prompted name).
+    public func load(templates: [String], names: [[String]], width: Int, groupSizes: [Int]? = nil,
+                     layout: String = "") -> TextEmbeddingRows? {
+        let sizes = groupSizes ?? names.map(\.count), rows = sizes.reduce(0, +)
         let header = 16 + 4 * sizes.count
-        guard let data = FileManager.default.contents(atPath: path(templates: templates, names: names, width: width)),
+        let file = path(templates: templates, names: names, width: width, layout: layout)
+        guard let data = FileManager.default.contents(atPath: file),
               data.count == header + rows * width * 4
         else { return nil }
         return data.withUnsafeBytes { raw -> TextEmbeddingRows? in
@@ -66,16 +72,16 @@ public final class TextEmbeddingCache: @unchecked Sendable {
     }
 
     /// Stores the rows; failures (read-only home, full disk) are not errors, the cache is only a speed-up.
-    public func store(_ rows: TextEmbeddingRows, templates: [String], names: [[String]]) {
+    public func store(_ rows: TextEmbeddingRows, templates: [String], names: [[String]], layout: String = "") {
         let width = rows.embeddings.shape[1]
         let c = rows.embeddings.contiguous()
         var data = Data(capacity: 16 + 4 * names.count + c.count * 4)
         let words = [TextEmbeddingCache.magic, UInt32(c.shape[0]), UInt32(width), UInt32(names.count)]
-            + names.map { UInt32($0.count) }
+            + rows.groups.map { UInt32($0.count) }
         for v in words { withUnsafeBytes(of: v.littleEndian) { data.append(contentsOf: $0) } }
         data.append(UnsafeBufferPointer(start: c.data, count: c.count))
         try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let final = path(templates: templates, names: names, width: width)
+        let final = path(templates: templates, names: names, width: width, layout: layout)
         let temp = final + ".partial-\(getpid())"
         guard FileManager.default.createFile(atPath: temp, contents: data) else { return }
         if rename(temp, final) != 0 { unlink(temp) }

@@ -278,7 +278,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
            previous.textGeneration == generation, previous.framesSinceSelection + 1 < options.crmRefresh {
             var cut = false
             if let threshold = options.sceneCutThreshold,
-               let d = ERRSegPreprocessing.thumbnailDistance(previous.thumbnail, input.thumbnail ?? []) {
+               let d = SceneThumbnail.distance(previous.thumbnail, input.thumbnail ?? []) {
                 cut = d > threshold
             }
             if !cut {
@@ -296,7 +296,7 @@ public final class ERRSegModel: SegmentationModel, @unchecked Sendable {
                                      vocabularyCount: t, classesKept: k, textGeneration: generation)
         }
         let p0 = DispatchTime.now().uptimeNanoseconds
-        let labels = ERRSegPostprocessing.labelMap(logits: out.logitsSelected, selected: out.selected,
+        let labels = SigmoidLabelMap.labelMap(logits: out.logitsSelected, selected: out.selected,
                                                    outHeight: input.originalHeight, outWidth: input.originalWidth)
         timings["postprocess"] = Double(DispatchTime.now().uptimeNanoseconds - p0) / 1e9
         return SegmentationResult(labels: labels, payload: ClassSelection(out.selected), timings: timings)

@@ -14,8 +14,9 @@ enum KnownLayouts {
     }
 
     static let layouts: [Layout] = [
-        // SED and CAT-Seg keep CLIP inside the predictor; they share this prefix, so the layout names both.
-        Layout(family: "SED or CAT-Seg", variant: nil, backbone: nil, tensorCount: nil,
+        // CAT-Seg keeps CLIP inside the predictor as SED does; SED's family claims its files first (by its
+        // decoder's `head0`), so what is left under this prefix is CAT-Seg's.
+        Layout(family: "CAT-Seg", variant: nil, backbone: nil, tensorCount: nil,
                signature: CheckpointSignature(keys: []), keyPrefix: "sem_seg_head.predictor.clip_model."),
     ]
 

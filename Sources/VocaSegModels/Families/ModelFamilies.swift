@@ -4,7 +4,7 @@ import VocaSegCore
 
 /// The registry: every family this build runs. Adding a family is one entry here plus its folder.
 public enum ModelFamilies {
-    public static let all: [any ModelFamily] = [ERRSegFamily(), EOVSegFamily()]
+    public static let all: [any ModelFamily] = [ERRSegFamily(), EOVSegFamily(), SEDFamily()]
 
     /// Every variant name, e.g. for `--help` and "unknown model" messages.
     public static var variantNames: [String] { all.flatMap { $0.variants.map(\.name) } }

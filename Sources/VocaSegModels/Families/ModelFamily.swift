@@ -86,7 +86,7 @@ public typealias FamilySettings = [String: String]
 
 /// A family's verdict on a checkpoint's keys and shapes.
 public struct CheckpointRecognition: Sendable, Codable, Equatable {
-    /// "ERR-Seg", "EOV-Seg", "SED or CAT-Seg" or "unknown".
+    /// "ERR-Seg", "EOV-Seg", "SED", "CAT-Seg" or "unknown".
     public var family: String
     /// The variant's label (B, L, …), when the shapes tell.
     public var variant: String?
