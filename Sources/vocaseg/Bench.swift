@@ -38,6 +38,12 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("crm-k"), help: ArgumentHelp(ModelFamilies.help(for: "crm-k")))
     var crmK: String?
 
+    @Option(help: ArgumentHelp(ModelFamilies.help(for: "cer")))
+    var cer: String?
+
+    @Option(name: .customLong("cer-k"), help: ArgumentHelp(ModelFamilies.help(for: "cer-k")))
+    var cerK: String?
+
     @Option(help: "full or sliding.")
     var mode: String = "full"
 
@@ -75,6 +81,8 @@ struct Bench: ParsableCommand {
         o.classCount = classes
         o.vocabularyFile = vocabularyFile
         if let crmK { o.modelSettings["crm-k"] = crmK }
+        if let cer { o.modelSettings["cer"] = cer }
+        if let cerK { o.modelSettings["cer-k"] = cerK }
         o.task = task
         guard ["full", "sliding"].contains(mode) else { throw VocaSegError(.usage, "--mode must be full or sliding") }
         o.mode = mode

@@ -98,6 +98,15 @@ struct Segment: ParsableCommand {
     @Option(help: ArgumentHelp(ModelFamilies.help(for: "resize")))
     var resize: String?
 
+    @Option(help: ArgumentHelp(ModelFamilies.help(for: "cer")))
+    var cer: String?
+
+    @Option(name: .customLong("cer-k"), help: ArgumentHelp(ModelFamilies.help(for: "cer-k")))
+    var cerK: String?
+
+    @Option(name: .customLong("cer-refresh"), help: ArgumentHelp(ModelFamilies.help(for: "cer-refresh")))
+    var cerRefresh: String?
+
     @Option(help: "Alias of --keyframes every:N. Default: 1.")
     var every: Int?
 
@@ -171,7 +180,7 @@ struct Segment: ParsableCommand {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
                 "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "keyframes": keyframes != nil, "propagate": propagate != nil, "threads": threads != nil,
-                "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
+                "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "cer": cer != nil, "cer-k": cerK != nil, "cer-refresh": cerRefresh != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil, "rle": rle, "track-iou": trackIoU != nil,
                 "track-memory": trackMemory != nil,
             ]
@@ -221,6 +230,9 @@ struct Segment: ParsableCommand {
         }
         if let crmRefresh { o.modelSettings["crm-refresh"] = crmRefresh }
         if let resize { o.modelSettings["resize"] = resize }
+        if let cer { o.modelSettings["cer"] = cer }
+        if let cerK { o.modelSettings["cer-k"] = cerK }
+        if let cerRefresh { o.modelSettings["cer-refresh"] = cerRefresh }
         if let every { o.every = every }
         if let keyframes {
             if every != nil { throw VocaSegError(.usage, "give --keyframes or its alias --every, not both") }

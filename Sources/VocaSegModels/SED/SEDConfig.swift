@@ -41,16 +41,17 @@ public struct SEDConfig: Sendable, Equatable, Codable {
     public var attentionLNEps: Float = 1e-5
     public var gnEps: Float = 1e-5
 
+    // JSON names are the reference's (`Scripts/reference/sed_ref/config.py`); its derived fields are ignored.
     enum CodingKeys: String, CodingKey {
         case name, trunkDims = "trunk_dims", trunkDepths = "trunk_depths", embedDim = "embed_dim"
         case visualHead = "visual_head", textWidth = "text_width", textHeads = "text_heads"
         case textLayers = "text_layers", contextLength = "context_length", vocabSize = "vocab_size"
-        case templateCount = "template_count", costEmbedDim = "cost_embed_dim", costKernel = "cost_kernel"
-        case guidanceProjDims = "guidance_proj_dims", corrGuidanceDims = "corr_guidance_dims"
-        case decoderDims = "decoder_dims", attentionHeads = "attention_heads", blockKernel = "block_kernel"
-        case imageSize = "image_size", minSizeTest = "min_size_test", maxSizeTest = "max_size_test"
+        case templateCount = "prompt_channels", costEmbedDim = "hidden_dim", costKernel = "corr_embed_kernel"
+        case guidanceProjDims = "decoder_guidance_proj_dims", corrGuidanceDims = "corr_guidance_out_dims"
+        case decoderDims = "decoder_dims", attentionHeads = "num_heads", blockKernel = "kernel_sizes"
+        case imageSize = "clip_resolution", minSizeTest = "min_size_test", maxSizeTest = "max_size_test"
         case pixelMean = "pixel_mean", pixelStd = "pixel_std", trunkLNEps = "trunk_ln_eps"
-        case textLNEps = "text_ln_eps", blockLNEps = "block_ln_eps", attentionLNEps = "attention_ln_eps"
+        case textLNEps = "text_ln_eps", blockLNEps = "cnext_ln_eps", attentionLNEps = "attn_ln_eps"
         case gnEps = "gn_eps"
     }
 
@@ -96,10 +97,16 @@ public struct SEDConfig: Sendable, Equatable, Codable {
         costEmbedDim = try get(.costEmbedDim, b.costEmbedDim)
         costKernel = try get(.costKernel, b.costKernel)
         guidanceProjDims = try get(.guidanceProjDims, b.guidanceProjDims)
-        corrGuidanceDims = try get(.corrGuidanceDims, b.corrGuidanceDims)
+        // The correlation guidance has the appearance guidance's widths (the official `Up` sets them equal).
+        corrGuidanceDims = guidanceProjDims
         decoderDims = try get(.decoderDims, b.decoderDims)
         attentionHeads = try get(.attentionHeads, b.attentionHeads)
-        blockKernel = try get(.blockKernel, b.blockKernel)
+        let kernels = try get(.blockKernel, [b.blockKernel, b.blockKernel, b.blockKernel])
+        guard let kernel = kernels.first, kernels.allSatisfy({ $0 == kernel }) else {
+            throw DecodingError.dataCorruptedError(forKey: .blockKernel, in: c,
+                                                   debugDescription: "kernel_sizes must be one size for all stages")
+        }
+        blockKernel = kernel
         imageSize = try get(.imageSize, b.imageSize)
         minSizeTest = try get(.minSizeTest, b.minSizeTest)
         maxSizeTest = try get(.maxSizeTest, b.maxSizeTest)
@@ -110,6 +117,25 @@ public struct SEDConfig: Sendable, Equatable, Codable {
         blockLNEps = try get(.blockLNEps, b.blockLNEps)
         attentionLNEps = try get(.attentionLNEps, b.attentionLNEps)
         gnEps = try get(.gnEps, b.gnEps)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(name, forKey: .name)
+        try c.encode(trunkDims, forKey: .trunkDims)
+        try c.encode(trunkDepths, forKey: .trunkDepths)
+        try c.encode(embedDim, forKey: .embedDim)
+        try c.encode(visualHead, forKey: .visualHead)
+        try c.encode(textWidth, forKey: .textWidth)
+        try c.encode(textHeads, forKey: .textHeads)
+        try c.encode(textLayers, forKey: .textLayers)
+        try c.encode(templateCount, forKey: .templateCount)
+        try c.encode(costEmbedDim, forKey: .costEmbedDim)
+        try c.encode(guidanceProjDims, forKey: .guidanceProjDims)
+        try c.encode(decoderDims, forKey: .decoderDims)
+        try c.encode(attentionHeads, forKey: .attentionHeads)
+        try c.encode([blockKernel, blockKernel, blockKernel], forKey: .blockKernel)
+        try c.encode(imageSize, forKey: .imageSize)
     }
 
     /// Reads a config JSON file (the reference's form) and validates it.

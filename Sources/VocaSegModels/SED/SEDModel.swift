@@ -77,6 +77,8 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
         set { promptEncoder?.cache = newValue }
     }
     public private(set) var lastPrepareUsedCache = false
+    /// Classes the last forward pass started from and kept at each CER point: N0, N1, N2, N3 (for cost counts).
+    public private(set) var lastClassCounts: [Int]?
 
     /// Every key lives under this prefix in the official checkpoint.
     public static let rootPrefix = "sem_seg_head.predictor"
@@ -278,7 +280,7 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
                     aggregator.auxHeads[s + 1](yi, height: oh, width: ow, pool: pool, out: aux.data + i * pixels)
                 }
             }
-            if keepIntermediates { stageOutputs.append(y) }
+            if keepIntermediates { stageOutputs.append(y.copy()) }  // the next stage mixes y in place
             gh = oh
             gw = ow
             if last {
@@ -301,6 +303,9 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
         }
         lap("head.stage3")
         timings["head"] = Double(clock - t0) / 1e9 - (timings["backbone"] ?? 0)
+        lock.lock()
+        lastClassCounts = [n0] + survivors.map(\.count)
+        lock.unlock()
         return SEDIntermediates(features: features, dense: dense, candidates: candidates, cost: cost,
                                 costEmbedding: keepIntermediates ? embedded : nil, survivors: survivors,
                                 auxLogits: auxLogits, corrGuidance: keepIntermediates ? corrGuidance : [],
