@@ -77,8 +77,8 @@ import VocaSegTensor
         } else {
             for i in 0..<3 {
                 let side = h << (i + 1)
-                try dump.floats("corr_guidance.\(i)", nchw(r.corrGuidance[i], side))
-                try dump.floats("app_guidance.\(i)", nchw(r.appearanceGuidance[i].reshaped([1, side * side, r.appearanceGuidance[i].shape[1]]), side))
+                try dump.floats("corr_guidance.\(i)", r.corrGuidance[i])
+                try dump.floats("app_guidance.\(i)", r.appearanceGuidance[i])
                 try dump.floats("decoder\(i + 1)", nchw(r.stageOutputs[i], side))
             }
             try dump.floats("decoder1.attn", nchw(r.mixed[0], h))

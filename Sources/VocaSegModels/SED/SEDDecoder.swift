@@ -8,9 +8,14 @@ import VocaSegTensor
 struct SEDUpStage {
     let block: ConvNeXtBlockWeights
     let attention: ClassLinearAttention
-    let up: TransposedConv2x2
-    let conv1: ChannelsLastConv, norm1: ChannelsLastGroupNorm
-    let conv2: ChannelsLastConv, norm2: ChannelsLastGroupNorm
+    /// `up` as stored: [Cin, Cup, 2, 2] and [Cup].
+    let upWeight: Tensor, upBias: Tensor
+    /// The first DoubleConv conv split along its input channels: the per-class part [up, corr] and the
+    /// appearance-guidance part, which is the same for every class (convolved once per stage, then added).
+    let conv1Class: Tensor, conv1Guidance: Tensor
+    let norm1Weight: Tensor, norm1Bias: Tensor
+    let conv2: Tensor, norm2Weight: Tensor, norm2Bias: Tensor
+    let groups: Int, gnEps: Float
     let inDim: Int, upDim: Int, guidanceDim: Int, corrDim: Int, outDim: Int
 
     init(_ w: WeightScope, config c: SEDConfig, stage i: Int) {
@@ -28,12 +33,21 @@ struct SEDUpStage {
             fc2Weight: cn.tensor("pwconv2.weight", [dim, 4 * dim]), fc2Bias: cn.tensor("pwconv2.bias", [dim]),
             gamma: cn.tensor("gamma", [dim]), eps: c.blockLNEps)
         attention = ClassLinearAttention(w.scope("attention"), dim: dim, heads: c.attentionHeads, lnEps: c.attentionLNEps)
-        up = TransposedConv2x2(w.scope("up"), in: dim, out: upDim)
-        let dc = w.scope("conv.double_conv"), cat = upDim + guidanceDim + corrDim
-        conv1 = ChannelsLastConv(dc.scope("0"), in: cat, out: outDim, kernel: 3, stride: 1, padding: 1, bias: false)
-        norm1 = ChannelsLastGroupNorm(dc.scope("1"), channels: outDim, groups: outDim / 16, eps: c.gnEps)
-        conv2 = ChannelsLastConv(dc.scope("3"), in: outDim, out: outDim, kernel: 3, stride: 1, padding: 1, bias: false)
-        norm2 = ChannelsLastGroupNorm(dc.scope("4"), channels: outDim, groups: outDim / 16, eps: c.gnEps)
+        upWeight = w.tensor("up.weight", [dim, upDim, 2, 2])
+        upBias = w.tensor("up.bias", [upDim])
+        let dc = w.scope("conv.double_conv")
+        // The official concat is [up, appearance guidance, correlation guidance].
+        let conv1 = dc.tensor("0.weight", [outDim, upDim + guidanceDim + corrDim, 3, 3])
+        conv1Class = Ops.concat([conv1.narrowed(dim: 1, start: 0, length: upDim),
+                                 conv1.narrowed(dim: 1, start: upDim + guidanceDim, length: corrDim)], dim: 1).contiguous()
+        conv1Guidance = conv1.narrowed(dim: 1, start: upDim, length: guidanceDim).contiguous()
+        norm1Weight = dc.tensor("1.weight", [outDim])
+        norm1Bias = dc.tensor("1.bias", [outDim])
+        conv2 = dc.tensor("3.weight", [outDim, outDim, 3, 3])
+        norm2Weight = dc.tensor("4.weight", [outDim])
+        norm2Bias = dc.tensor("4.bias", [outDim])
+        groups = outDim / 16
+        gnEps = c.gnEps
     }
 
     /// The class-wise part before upsampling, in place on x [N, H·W, C]: ConvNeXt block per class, then the class
@@ -46,37 +60,62 @@ struct SEDUpStage {
         attention.forward(x, classes: n, pixels: h * w, pools: pools)
     }
 
-    /// One class's upsampling and fusion: x [H·W, C], guidance [4·H·W, Cg] (shared), corr [4·H·W, Cc] → out
-    /// [4·H·W, Cout].
-    func fuse(_ x: Tensor, guidance: Tensor, corr: Tensor, height h: Int, width w: Int, pool: BufferPool, out: Tensor) {
-        let oh = 2 * h, ow = 2 * w, pixels = oh * ow, cat = upDim + guidanceDim + corrDim
-        let upped = up(x, height: h, width: w, pool: pool, slot: "sed.up", out: pool.tensor("sed.up.out", shape: [pixels, upDim]))
-        let joined = pool.tensor("sed.cat", shape: [pixels, cat])
-        for p in 0..<pixels {
-            let d = joined.data + p * cat
-            d.update(from: upped.data + p * upDim, count: upDim)
-            (d + upDim).update(from: guidance.data + p * guidanceDim, count: guidanceDim)
-            (d + upDim + guidanceDim).update(from: corr.data + p * corrDim, count: corrDim)
-        }
-        let (y, _, _) = conv1(joined, batch: 1, height: oh, width: ow, pool: pool, slot: "sed.dc1")
-        norm1.reluInPlace(y)
-        let (z, _, _) = conv2(y, batch: 1, height: oh, width: ow, pool: pool, slot: "sed.dc2")
-        norm2.reluInPlace(z)
+    /// The appearance guidance's share of the first DoubleConv conv, [1, Cout, 2H, 2W], from the guidance
+    /// [1, Cg, 2H, 2W] (NCHW).
+    func guidanceTerm(_ guidance: Tensor, pool: BufferPool) -> Tensor {
+        Ops.conv2d(guidance, weight: conv1Guidance, padding: 1, pool: pool)
+    }
+
+    /// One class's upsampling and fusion (NCHW, where the engine's direct 3×3 and 2×2 kernels work): x [H·W, C]
+    /// channels-last, corr [1, Cc, 2H, 2W], the guidance term → the stage output written channels-last into
+    /// `out` [4·H·W, Cout]; returns the output NCHW ([1, Cout, 2H, 2W], pooled) for the head.
+    @discardableResult
+    func fuse(_ x: Tensor, guidanceTerm: Tensor, corr: Tensor, height h: Int, width w: Int, pool: BufferPool,
+              out: Tensor) -> Tensor {
+        let oh = 2 * h, ow = 2 * w, plane = oh * ow
+        let xi = pool.tensor("sed.x", shape: [1, inDim, h, w])
+        Self.transpose(x.data, rows: h * w, cols: inDim, into: xi.data)
+        let upped = Ops.convTranspose2d(xi, weight: upWeight, bias: upBias, stride: 2, pool: pool)
+        let joined = pool.tensor("sed.cat", shape: [1, upDim + corrDim, oh, ow])
+        joined.data.update(from: upped.contiguous().data, count: upDim * plane)
+        (joined.data + upDim * plane).update(from: corr.contiguous().data, count: corrDim * plane)
+        let y = Ops.conv2d(joined, weight: conv1Class, padding: 1, pool: pool,
+                           out: pool.tensor("sed.dc1", shape: [1, outDim, oh, ow]))
+        Ops.addInPlace(y, guidanceTerm)
+        Ops.groupNorm(y, groups: groups, weight: norm1Weight, bias: norm1Bias, eps: gnEps, activation: .relu, out: y)
+        let z = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool, out: pool.tensor("sed.dc2", shape: [1, outDim, oh, ow]))
+        Ops.groupNorm(z, groups: groups, weight: norm2Weight, bias: norm2Bias, eps: gnEps, activation: .relu, out: z)
         opCheck(out.isContiguous && out.count == z.count, "SED stage output \(out.shape) for \(z.shape)")
-        out.data.update(from: z.data, count: z.count)
+        Self.transpose(z.data, rows: outDim, cols: plane, into: out.data)
+        return z
+    }
+
+    /// [rows, cols] → [cols, rows].
+    static func transpose(_ src: UnsafePointer<Float>, rows: Int, cols: Int, into dst: UnsafeMutablePointer<Float>) {
+        let tile = 32
+        for r0 in stride(from: 0, to: rows, by: tile) {
+            for c0 in stride(from: 0, to: cols, by: tile) {
+                for r in r0..<min(rows, r0 + tile) {
+                    for c in c0..<min(cols, c0 + tile) { dst[c * rows + r] = src[r * cols + c] }
+                }
+            }
+        }
     }
 }
 
-/// A 3×3 conv to one channel (`head0`, `head1`, `head2`, `head`): a class's map [H·W, C] → logits [H·W].
+/// A 3×3 conv to one channel (`head0`, `head1`, `head2`, `head`) on one class's NCHW map → logits [H·W].
 struct SEDMaskHead {
-    let conv: ChannelsLastConv
+    let weight: Tensor, bias: Tensor
 
     init(_ w: WeightScope, in cin: Int) {
-        conv = ChannelsLastConv(w, in: cin, out: 1, kernel: 3, stride: 1, padding: 1)
+        weight = w.tensor("weight", [1, cin, 3, 3])
+        bias = w.tensor("bias", [1])
     }
 
-    func callAsFunction(_ x: Tensor, height h: Int, width w: Int, pool: BufferPool, out: UnsafeMutablePointer<Float>) {
-        let (y, _, _) = conv(x, batch: 1, height: h, width: w, pool: pool, slot: "sed.head")
+    /// x [1, C, H, W] → `out` (H·W floats).
+    func callAsFunction(_ x: Tensor, pool: BufferPool, out: UnsafeMutablePointer<Float>) {
+        let h = x.shape[2], w = x.shape[3]
+        let y = Ops.conv2d(x, weight: weight, bias: bias, padding: 1, pool: pool, out: pool.tensor("sed.head", shape: [1, 1, h, w]))
         out.update(from: y.data, count: h * w)
     }
 }
@@ -89,9 +128,20 @@ struct SEDAggregator {
     let costConv: ChannelsLastConv
     /// `decoder_guidance_projection.{0,1,2}.0`: res4, res3, res2 → 32, 16, 8 (3×3 + ReLU).
     let guidanceProjections: [ChannelsLastConv]
-    /// `decoder_corr_guidance_projection.{0,1,2}.0`: 80 → 32 → 16 → 8 (2×2 transposed + ReLU), chained.
-    let corrGuidance: [TransposedConv2x2]
+    /// `decoder_corr_guidance_projection.{0,1,2}.0`: 80 → 32 → 16 → 8 (2×2 transposed + ReLU), chained; weights
+    /// [Cin, Cout, 2, 2] and biases as stored.
+    let corrGuidance: [(weight: Tensor, bias: Tensor)]
     let stages: [SEDUpStage]
+
+    /// One class's correlation guidance from its cost map (NCHW [1, P, h, w]): the three levels, NCHW.
+    func correlationGuidance(_ corr: Tensor, pool: BufferPool) -> [Tensor] {
+        var g = corr
+        return corrGuidance.map { layer in
+            g = Ops.convTranspose2d(g, weight: layer.weight, bias: layer.bias, stride: 2, pool: pool)
+            Ops.activateInPlace(g, .relu)
+            return g
+        }
+    }
     /// head0 … head2 (auxiliary, used by CER) and the final `head`.
     let auxHeads: [SEDMaskHead]
     let head: SEDMaskHead
@@ -107,8 +157,8 @@ struct SEDAggregator {
         }
         let corrIn = [c.templateCount] + Array(c.corrGuidanceDims.prefix(2))
         corrGuidance = (0..<3).map {
-            TransposedConv2x2(w.scope("decoder_corr_guidance_projection.\($0).0"), in: corrIn[$0],
-                              out: c.corrGuidanceDims[$0], activation: .relu)
+            let g = w.scope("decoder_corr_guidance_projection.\($0).0")
+            return (g.tensor("weight", [corrIn[$0], c.corrGuidanceDims[$0], 2, 2]), g.tensor("bias", [c.corrGuidanceDims[$0]]))
         }
         stages = (0..<3).map { SEDUpStage(w.scope("decoder\($0 + 1)"), config: c, stage: $0) }
         auxHeads = (0..<3).map { SEDMaskHead(w.scope("head\($0)"), in: c.stageInputDims[$0]) }

@@ -44,6 +44,7 @@ public struct SEDIntermediates: @unchecked Sendable {
     public var survivors: [[Int]]
     /// Auxiliary logits before each CER point: head0 on the candidates, head1/head2 on each stage's survivors.
     public var auxLogits: [Tensor]
+    /// NCHW: [N1, C, side, side] per level, [1, Cg, side, side] per stage.
     public var corrGuidance: [Tensor]
     public var appearanceGuidance: [Tensor]
     /// Each stage's input after its ConvNeXt block and class attention, and its output (kept when asked).
@@ -216,8 +217,9 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
             let slice = embedded.data + i * hw * c.costEmbedDim
             slice.update(from: y.data, count: hw * c.costEmbedDim)
             if cerK != nil {
-                aggregator.auxHeads[0](embedded.narrowed(dim: 0, start: i, length: 1).reshaped([hw, c.costEmbedDim]),
-                                       height: h, width: w, pool: pool, out: aux0.data + i * hw)
+                let planes = pool.tensor("sed.embed.nchw", shape: [1, c.costEmbedDim, h, w])
+                SEDUpStage.transpose(y.data, rows: hw, cols: c.costEmbedDim, into: planes.data)
+                aggregator.auxHeads[0](planes, pool: pool, out: aux0.data + i * hw)
             }
         }
         lap("head.cost")
@@ -225,33 +227,31 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
         var keepPositions = cerK.map { Self.survivors(logits: aux0, classes: n0, pixels: hw, k: $0) } ?? Array(0..<n0)
         var auxLogits = cerK == nil ? [] : [aux0]
         var survivors: [[Int]] = []
-        // Appearance guidance (class-independent) from res4, res3, res2.
+        // Appearance guidance (class-independent) from res4, res3, res2, NCHW [1, Cg, side, side].
         let appearance = (0..<3).map { i -> Tensor in
             let f = features[2 - i]
             let (g, _, _) = aggregator.guidanceProjections[i](f.data, batch: 1, height: f.height, width: f.width,
                                                               activation: .relu)
-            return g
+            return ChannelsLast.toNCHW(g, batch: 1, height: f.height, width: f.width, channels: g.shape[1])
         }
-        // Correlation guidance of the stage-1 survivors: 80 → 32 → 16 → 8 channels at 2×, 4×, 8× the cost grid.
         current = keepPositions.map { current[$0] }
         survivors.append(current)
         var x = Ops.indexSelect(embedded, dim: 0, indices: keepPositions)
+        // Correlation guidance of the stage-1 survivors: 80 → 32 → 16 → 8 channels at 2×, 4×, 8× the cost grid,
+        // NCHW [N1, C, side, side].
         let n1 = current.count
         var corrGuidance: [Tensor] = (0..<3).map { i in
-            Tensor(uninitializedShape: [n1, hw << (2 * (i + 1)), c.corrGuidanceDims[i]])
+            Tensor(uninitializedShape: [n1, c.corrGuidanceDims[i], h << (i + 1), w << (i + 1)])
         }
         ParallelConfig.forEachItem(n1) { worker, i in
             let pool = pools[worker]
             let bank = textBank.narrowed(dim: 0, start: current[i] * p, length: p)
-            var g = Ops.linear(image, weight: bank, out: pool.tensor("sed.corr", shape: [hw, p]))
-            var gh = h, gw = w
-            for level in 0..<3 {
-                let out = corrGuidance[level].narrowed(dim: 0, start: i, length: 1)
-                    .reshaped([4 * gh * gw, c.corrGuidanceDims[level]])
-                aggregator.corrGuidance[level](g, height: gh, width: gw, pool: pool, slot: "sed.corrg", out: out)
-                g = out
-                gh *= 2
-                gw *= 2
+            let corr = Ops.linear(image, weight: bank, out: pool.tensor("sed.corr", shape: [hw, p]))
+            let planes = pool.tensor("sed.corr.nchw", shape: [1, p, h, w])
+            SEDUpStage.transpose(corr.data, rows: hw, cols: p, into: planes.data)
+            for (level, g) in aggregator.correlationGuidance(planes, pool: pool).enumerated() {
+                let dst = corrGuidance[level].narrowed(dim: 0, start: i, length: 1)
+                dst.data.update(from: g.contiguous().data, count: g.count)
             }
         }
         lap("head.guidance")
@@ -266,18 +266,19 @@ public final class SEDModel: SegmentationModel, @unchecked Sendable {
             let y = Tensor(uninitializedShape: [n, pixels, stage.outDim])
             let last = s == aggregator.stages.count - 1
             let aux = Tensor(uninitializedShape: [n, pixels])
-            let guidance = appearance[s], corr = corrGuidance[s]
+            let guidanceTerm = stage.guidanceTerm(appearance[s], pool: pools[0])
+            let corr = corrGuidance[s]
             let (inH, inW) = (gh, gw)
             ParallelConfig.forEachItem(n) { worker, i in
                 let pool = pools[worker]
                 let xi = x.narrowed(dim: 0, start: i, length: 1).reshaped([inH * inW, stage.inDim])
-                let ci = corr.narrowed(dim: 0, start: i, length: 1).reshaped([pixels, stage.corrDim])
                 let yi = y.narrowed(dim: 0, start: i, length: 1).reshaped([pixels, stage.outDim])
-                stage.fuse(xi, guidance: guidance, corr: ci, height: inH, width: inW, pool: pool, out: yi)
+                let zi = stage.fuse(xi, guidanceTerm: guidanceTerm, corr: corr.narrowed(dim: 0, start: i, length: 1),
+                                    height: inH, width: inW, pool: pool, out: yi)
                 if last {
-                    aggregator.head(yi, height: oh, width: ow, pool: pool, out: aux.data + i * pixels)
+                    aggregator.head(zi, pool: pool, out: aux.data + i * pixels)
                 } else if cerK != nil {
-                    aggregator.auxHeads[s + 1](yi, height: oh, width: ow, pool: pool, out: aux.data + i * pixels)
+                    aggregator.auxHeads[s + 1](zi, pool: pool, out: aux.data + i * pixels)
                 }
             }
             if keepIntermediates { stageOutputs.append(y.copy()) }  // the next stage mixes y in place
