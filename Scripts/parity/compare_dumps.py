@@ -19,8 +19,13 @@ in float64) adds a column with what fp32 rounding alone does to each stage. EOV-
 every decoder stage and in the CLIP pool; a logit within rounding of 0 flips, and the next stage amplifies it, so
 the free-running numeric differences are bounded by the reference's own fp32-vs-fp64 differences, not by the
 tolerances. The segment and map goals stay on the free-running candidate.
+--model sed (the full-size SED issue; one dump per run, CER off or on): output probabilities max abs diff
+<= --max-probs-diff (1e-4), both at the decoder's resolution (`probs`, or `cer.probs` with the rejected classes'
+exact zeros) and resized to the original image (`output` / `cer.output`); with CER the survivor lists
+`cer.survivors1..3` identical; label maps (`labels` / `cer.labels`) >= --min-label-agreement identical. A CER run
+that rejects nothing at any point is reported (the survivor goal is then vacuous) but does not fail.
 Exit status 1 if any goal fails (a goal tensor missing from either dump fails it).
-Usage: compare_dumps.py REFERENCE_DIR CANDIDATE_DIR [--model errseg|eovseg] [--min-label-agreement 0.999]
+Usage: compare_dumps.py REFERENCE_DIR CANDIDATE_DIR [--model errseg|eovseg|sed] [--min-label-agreement 0.999]
        [--max-logits-diff 1e-3] [--max-probs-diff 1e-4] [--min-segments 5] [--decided DIR] [--fp64 DIR]
 """
 from __future__ import annotations
@@ -71,7 +76,7 @@ def main() -> int:
     ap.add_argument("--max-logits-diff", type=float, default=1e-3)
     ap.add_argument("--max-probs-diff", type=float, default=1e-4)
     ap.add_argument("--min-segments", type=int, default=5)
-    ap.add_argument("--model", choices=["errseg", "eovseg"], default="errseg")
+    ap.add_argument("--model", choices=["errseg", "eovseg", "sed"], default="errseg")
     ap.add_argument("--decided", help="eovseg: the candidate's shared-decisions dump (numeric goals are taken there)")
     ap.add_argument("--fp64", help="eovseg: the reference's float64 dump (a column: fp32 rounding alone)")
     a = ap.parse_args()
@@ -82,6 +87,8 @@ def main() -> int:
     goals = {}  # goal tensor -> measured value (None: missing / shape mismatch)
     eov_float_goals = {"ensemble.probs", "post.masks", last_stage_masks(ref)}
     eov_int_goals = {"panoptic.ids"}
+    sed_float_goals = {"probs", "cer.probs", "output", "cer.output"}
+    sed_int_goals = {"labels", "cer.labels", "cer.survivors1", "cer.survivors2", "cer.survivors3"}
     extra_cols = (["decided"] if decided is not None else []) + (["ref fp64"] if ref64 is not None else [])
     print(f"{'tensor':40s} {'shape':>22s} {'max|diff|':>10s} {'rel':>9s}" + "".join(f" {c:>10s}" for c in extra_cols))
     decided_goals = {}
@@ -96,7 +103,8 @@ def main() -> int:
         if r.dtype.kind == "i":
             agree = float((r == c).mean()) if r.size else 1.0
             print(f"{name:40s} {str(list(r.shape)):>22s} agreement {agree:.4%}")
-            if name in ("label_map", "selected_classes") or (a.model == "eovseg" and name in eov_int_goals):
+            if name in ("label_map", "selected_classes") or (a.model == "eovseg" and name in eov_int_goals) \
+                    or (a.model == "sed" and name in sed_int_goals):
                 goals[name] = (agree, int((r != c).sum()), r.size)
         else:
             d, nan_ref, nan_mismatch = float_diff(r, c) if r.size else (0.0, 0, 0)
@@ -115,7 +123,8 @@ def main() -> int:
                 if kind == "decided" and name in eov_float_goals and o is not None and o.shape == r.shape:
                     decided_goals[name] = od
             print(f"{name:40s} {str(list(r.shape)):>22s} {d:10.3g} {d / max(scale, 1e-30):9.2e}{cols}{nan_note}")
-            if name == "logits" or (a.model == "eovseg" and name in eov_float_goals):
+            if (name == "logits" and a.model != "sed") or (a.model == "eovseg" and name in eov_float_goals) \
+                    or (a.model == "sed" and name in sed_float_goals):
                 goals[name] = d
     print()
 
@@ -124,6 +133,10 @@ def main() -> int:
         ok &= passed
         print(f"{'PASS' if passed else 'FAIL'}  {text}")
 
+    if a.model == "sed":
+        sed_goals(a, goals, ref, load_manifest(a.reference), report)
+        print("PARITY OK" if ok else "PARITY FAILED")
+        return 0 if ok else 1
     if a.model == "eovseg":
         eovseg_goals(a, goals, decided_goals if decided is not None else None, load_manifest(a.reference),
                      load_manifest(a.candidate), load_manifest(a.decided) if decided is not None else None, report)
@@ -141,6 +154,37 @@ def main() -> int:
            + (f"{lm[0]:.4%} ({lm[1]} of {lm[2]} pixels differ)" if lm else "missing or shape differs"))
     print("PARITY OK" if ok else "PARITY FAILED")
     return 0 if ok else 1
+
+
+def sed_goals(a, goals, ref, ref_man: dict, report) -> None:
+    """The SED goals. The reference's manifest says whether the run used CER (`cer_k`); the goal names follow."""
+    cer_k = ref_man.get("cer_k")
+    pre = "" if cer_k is None else "cer."
+    print(f"SED run: CER {'off' if cer_k is None else f'k={cer_k}'}")
+
+    def fmt(v) -> str:
+        return "missing or shape differs" if v is None else f"{v:.3g}"
+
+    for name in (pre + "probs", pre + "output"):
+        v = goals.get(name)
+        report(v is not None and v <= a.max_probs_diff,
+               f"output probabilities `{name}` max abs diff <= {a.max_probs_diff:g}: {fmt(v)}")
+    if cer_k is not None:
+        sv = [goals.get(f"cer.survivors{i}") for i in (1, 2, 3)]
+        report(all(v is not None and v[0] == 1.0 for v in sv),
+               "CER survivors identical: " + ", ".join(
+                   f"point {i + 1}: " + ("missing or count differs" if v is None else f"{v[2] - v[1]} of {v[2]} equal")
+                   for i, v in enumerate(sv)))
+        t = len(ref_man.get("classes", [])) or (ref[pre + "probs"].shape[0] if pre + "probs" in ref else 0)
+        n = [int(ref[f"cer.survivors{i}"].size) if f"cer.survivors{i}" in ref else None for i in (1, 2, 3)]
+        if n[0] is not None and all(x == t for x in n):
+            print(f"NOTE  the reference's CER rejected no class at any point (T = {t}): the survivor goal is vacuous")
+        else:
+            print(f"      reference survivors: T = {t} -> N1 = {n[0]}, N2 = {n[1]}, N3 = {n[2]}")
+    lm = goals.get(pre + "labels")
+    report(lm is not None and lm[0] >= a.min_label_agreement,
+           f"label maps `{pre}labels` >= {a.min_label_agreement:.1%} identical: "
+           + (f"{lm[0]:.4%} ({lm[1]} of {lm[2]} pixels differ)" if lm else "missing or shape differs"))
 
 
 def eovseg_goals(a, goals, decided_goals, ref_man: dict, cand_man: dict, decided_man, report) -> None:

@@ -76,16 +76,20 @@ import VocaSegTensor
             try dump.floats("cer.head2", r.auxLogits[2], shape: [r.survivors[1].count, 4 * h, 4 * w])
         } else {
             for i in 0..<3 {
-                let side = h << (i + 1)
                 try dump.floats("corr_guidance.\(i)", r.corrGuidance[i])
                 try dump.floats("app_guidance.\(i)", r.appearanceGuidance[i])
-                try dump.floats("decoder\(i + 1)", nchw(r.stageOutputs[i], side))
+                try dump.floats("decoder\(i + 1)", nchw(r.stageOutputs[i], h << (i + 1)))
             }
             try dump.floats("decoder1.attn", nchw(r.mixed[0], h))
             try dump.floats("logits", r.logits)
         }
         let probs = Ops.scatterSlices(Ops.sigmoid(r.logits), dim: 0, indices: r.survivors[2], size: t, fill: 0)
         try dump.floats(prefix + "probs", probs)
+        if cerK != nil { try dump.floats("cer.logits", r.logits) }
+        // sem_seg_postprocess: the probabilities resized straight to the photo's size.
+        let output = Ops.interpolateBilinear(probs.reshaped([1] + probs.shape), size: (image.height, image.width),
+                                             alignCorners: false)
+        try dump.floats(prefix + "output", output, shape: [t, image.height, image.width])
         try dump.ints(prefix + "labels", labels.labels.map { Int32($0) }, shape: [labels.height, labels.width])
         try dump.finish(extra: [
             "producer": "swift SEDParityDump", "size": size, "t": t, "cer_k": cerK ?? 0, "threads": threads,

@@ -116,9 +116,11 @@ class ConvNeXtVisual(nn.Module):
         self.trunk = ConvNeXtTrunk(cfg)
         self.head = VisualHead(cfg)
         c2, c3 = cfg.trunk_dims[2], cfg.trunk_dims[3]
-        # HSM: stride-1 replacement of stage 3's downsample (LN2d, zero pad 1, conv k2 s1).
-        self.modify_downsample = nn.Sequential(LayerNorm2d(c2, eps=cfg.trunk_ln_eps), nn.ZeroPad2d(1),
-                                               nn.Conv2d(c2, c3, kernel_size=2, stride=1, bias=True))
+        # HSM: stride-1 replacement of stage 3's downsample (LN2d, zero pad 1, conv k2 s1). ERR-Seg only: a config
+        # with `modify_downsample = False` (SED's plain open_clip tower) builds the tower without it.
+        if getattr(cfg, "modify_downsample", True):
+            self.modify_downsample = nn.Sequential(LayerNorm2d(c2, eps=cfg.trunk_ln_eps), nn.ZeroPad2d(1),
+                                                   nn.Conv2d(c2, c3, kernel_size=2, stride=1, bias=True))
 
     def dense_projection(self, x: torch.Tensor) -> torch.Tensor:
         """CLIP projection applied per pixel: each location is a 1x1 image, so the global average pool is the

@@ -72,6 +72,7 @@ struct SEDUpStage {
     @discardableResult
     func fuse(_ x: Tensor, guidanceTerm: Tensor, corr: Tensor, height h: Int, width w: Int, pool: BufferPool,
               out: Tensor) -> Tensor {
+        var clock = SectionProfile.start()
         let oh = 2 * h, ow = 2 * w, plane = oh * ow
         let xi = pool.tensor("sed.x", shape: [1, inDim, h, w])
         Self.transpose(x.data, rows: h * w, cols: inDim, into: xi.data)
@@ -79,14 +80,18 @@ struct SEDUpStage {
         let joined = pool.tensor("sed.cat", shape: [1, upDim + corrDim, oh, ow])
         joined.data.update(from: upped.contiguous().data, count: upDim * plane)
         (joined.data + upDim * plane).update(from: corr.contiguous().data, count: corrDim * plane)
+        SectionProfile.lap("sed.fuse\(outDim).up", &clock)
         let y = Ops.conv2d(joined, weight: conv1Class, padding: 1, pool: pool,
                            out: pool.tensor("sed.dc1", shape: [1, outDim, oh, ow]))
         Ops.addInPlace(y, guidanceTerm)
+        SectionProfile.lap("sed.fuse\(outDim).conv1", &clock)
         Ops.groupNorm(y, groups: groups, weight: norm1Weight, bias: norm1Bias, eps: gnEps, activation: .relu, out: y)
         let z = Ops.conv2d(y, weight: conv2, padding: 1, pool: pool, out: pool.tensor("sed.dc2", shape: [1, outDim, oh, ow]))
+        SectionProfile.lap("sed.fuse\(outDim).gn+conv2", &clock)
         Ops.groupNorm(z, groups: groups, weight: norm2Weight, bias: norm2Bias, eps: gnEps, activation: .relu, out: z)
         opCheck(out.isContiguous && out.count == z.count, "SED stage output \(out.shape) for \(z.shape)")
         Self.transpose(z.data, rows: outDim, cols: plane, into: out.data)
+        SectionProfile.lap("sed.fuse\(outDim).gn+out", &clock)
         return z
     }
 
