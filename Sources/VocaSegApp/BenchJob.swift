@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Logging
 import VocaSegCore
 import VocaSegMedia
 import VocaSegPipeline
@@ -15,6 +16,9 @@ public struct BenchOptions: Sendable {
     /// Width and height of the synthetic frame (nil: `size` square, else 640 square). EOV-Seg resizes any frame
     /// itself (short side 640), so its speed is measured on a frame of the shape it will see, e.g. 854×640.
     public var frameSize: (width: Int, height: Int)?
+    /// A picture to repeat instead of the synthetic frame (its first frame), so that data-dependent work (SED's
+    /// CER survivors) is the same as another implementation's on that picture.
+    public var stillImage: String?
     /// A vocabulary of this many synthetic class names ("object 1" …), unless `vocabularyFile` is given.
     public var classCount = 150
     public var vocabularyFile: String?
@@ -100,6 +104,9 @@ public enum BenchJob {
         let vocabulary: Vocabulary
         if let file = o.vocabularyFile {
             vocabulary = try VocabularyLoader.load(classes: nil, file: file)
+            for notice in VocabularyLoader.notices(for: vocabulary, file: file) {
+                Logger(label: "vocaseg.bench").notice("\(notice)")
+            }
         } else {
             guard o.classCount >= 1 else { throw VocaSegError(.usage, "--classes must be at least 1") }
             vocabulary = try Vocabulary(classes: (1...o.classCount).map { .init(synonyms: ["object \($0)"]) })
@@ -124,7 +131,15 @@ public enum BenchJob {
         } else {
             let clock = StageClock(warmupSamples: o.warmup)
             let side = o.size ?? 640
-            let frame = syntheticFrame(width: o.frameSize?.width ?? side, height: o.frameSize?.height ?? side)
+            let frame: RGBImage
+            if let still = o.stillImage {
+                guard let first = try MediaSource(path: still).nextFrame() else {
+                    throw VocaSegError(.input, "no picture in the file", path: still)
+                }
+                frame = first.image
+            } else {
+                frame = syntheticFrame(width: o.frameSize?.width ?? side, height: o.frameSize?.height ?? side)
+            }
             var state: FrameState?
             // Panoptic results go through the tracker as in the pipeline, so its cost is in the figures.
             let tracker = SegmentTracker()

@@ -45,7 +45,9 @@ public final class SegmentJob {
     public func run() throws -> [InputReport] {
         try options.validateFlags()
         let vocabulary = try VocabularyLoader.load(classes: options.classes, file: options.vocabularyFile)
-        for notice in ModelLoader.notices(options: options, vocabularySize: vocabulary.count) {
+        for notice in VocabularyLoader.notices(for: vocabulary, file: options.vocabularyFile)
+            + ModelLoader.notices(options: options, vocabularySize: vocabulary.count)
+        {
             logger.notice("\(notice)")
         }
 

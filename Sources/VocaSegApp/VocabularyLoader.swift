@@ -24,4 +24,18 @@ enum VocabularyLoader {
         }
         return try Vocabulary(fileContents: text, path: file)
     }
+
+    /// One-line notices about a loaded vocabulary: a file that names several classes alike (ADE-847's two
+    /// `screen`s) keeps each as its own class, and says so once. `file`: where it came from (nil: `--classes`,
+    /// which refuses repeated names).
+    static func notices(for vocabulary: Vocabulary, file: String?) -> [String] {
+        let repeated = vocabulary.repeatedNames
+        guard !repeated.isEmpty else { return [] }
+        let shown = 12
+        var list = repeated.prefix(shown).joined(separator: ", ")
+        if repeated.count > shown { list += ", … \(repeated.count - shown) more" }
+        let entry = file?.lowercased().hasSuffix(".json") == true ? "entry" : "line"
+        let count = repeated.count == 1 ? "1 name appears" : "\(repeated.count) names appear"
+        return ["\(file ?? "vocabulary"): \(count) more than once (\(list)); each \(entry) stays its own class"]
+    }
 }

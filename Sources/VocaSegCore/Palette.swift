@@ -11,6 +11,20 @@ public enum Palette {
         return hsvToRGB(h: hue, s: saturation, v: value)
     }
 
+    /// The colours of a vocabulary's classes, by index: `color(forClassName:)`, except that a name given to
+    /// several classes (a vocabulary file may do that: ADE-847 has two `screen`s) gets another colour for each
+    /// repeat (hashed with its ordinal), so that the classes stay apart in overlays and palettes. The first class
+    /// of a name keeps the name's colour.
+    public static func colors(forClassNames names: [String]) -> [(r: UInt8, g: UInt8, b: UInt8)] {
+        var seen: [String: Int] = [:]
+        return names.map { name in
+            let key = name.lowercased()
+            let earlier = seen[key, default: 0]
+            seen[key] = earlier + 1
+            return color(forClassName: earlier == 0 ? name : "\(name)\u{0}\(earlier + 1)")
+        }
+    }
+
     static func hsvToRGB(h: Double, s: Double, v: Double) -> (r: UInt8, g: UInt8, b: UInt8) {
         let i = Int(h * 6) % 6
         let f = h * 6 - Double(Int(h * 6))

@@ -26,19 +26,39 @@ public struct Vocabulary: Sendable, Equatable, Hashable {
     public var names: [String] { classes.map(\.name) }
     public var count: Int { classes.count }
 
+    /// Two classes of the same name (compared case-insensitively) are an error here.
     public init(classes: [Class]) throws {
+        try self.init(classes: classes, allowingRepeatedNames: false)
+    }
+
+    /// `allowingRepeatedNames`: whether two classes may have the same name (compared case-insensitively). A typed
+    /// list refuses it (most likely a typo); a vocabulary file allows it, because benchmark lists do it on purpose
+    /// (ADE-847 has two `screen` classes, a CRT and a projection screen): each stays its own class, with its own
+    /// index, text embedding and colour.
+    public init(classes: [Class], allowingRepeatedNames: Bool) throws {
         guard !classes.isEmpty else { throw VocaSegError(.usage, "the vocabulary is empty: give at least one class") }
-        var seen: [String: Int] = [:]
-        var duplicates: [String] = []
-        for c in classes {
-            let key = c.name.lowercased()
-            if seen[key] != nil, !duplicates.contains(c.name) { duplicates.append(c.name) }
-            seen[key, default: 0] += 1
-        }
-        guard duplicates.isEmpty else {
-            throw VocaSegError(.usage, "the vocabulary names a class more than once: \(duplicates.joined(separator: ", "))")
+        if !allowingRepeatedNames {
+            let repeated = Self.repeatedNames(classes)
+            guard repeated.isEmpty else {
+                throw VocaSegError(.usage, "the vocabulary names a class more than once: \(repeated.joined(separator: ", "))")
+            }
         }
         self.classes = classes
+    }
+
+    /// Names given to more than one class, compared case-insensitively: each once, spelt as at its first repeat,
+    /// in the order of the first repeats. Empty for a typed list (`init(commaSeparated:)` refuses repeats).
+    public var repeatedNames: [String] { Self.repeatedNames(classes) }
+
+    static func repeatedNames(_ classes: [Class]) -> [String] {
+        var seen: Set<String> = []
+        var reported: Set<String> = []
+        var repeated: [String] = []
+        for c in classes {
+            let key = c.name.lowercased()
+            if !seen.insert(key).inserted, reported.insert(key).inserted { repeated.append(c.name) }
+        }
+        return repeated
     }
 
     /// `--classes "person, car, road"`: commas separate classes.
@@ -61,7 +81,8 @@ public struct Vocabulary: Sendable, Equatable, Hashable {
     }
 
     /// A vocabulary file: one class per line; `a, b` on a line gives synonyms of one class; a trailing `[thing]`
-    /// or `[stuff]` sets the kind; blank lines and lines starting with `#` are skipped.
+    /// or `[stuff]` sets the kind; blank lines and lines starting with `#` are skipped. Two lines with the same
+    /// name are two classes (see `repeatedNames`).
     public init(fileContents text: String, path: String) throws {
         var classes: [Class] = []
         do {
@@ -80,7 +101,7 @@ public struct Vocabulary: Sendable, Equatable, Hashable {
                 }
                 classes.append(Class(synonyms: synonyms, isThing: marker))
             }
-            try self.init(classes: classes)
+            try self.init(classes: classes, allowingRepeatedNames: true)
         } catch var error as VocaSegError {
             error.path = path
             throw error

@@ -38,7 +38,7 @@ public final class FarmWatcher: @unchecked Sendable {
 
     /// Runs until stopped (with `once`: until the inbox is drained and, when it works too, the queue is empty).
     public func run() throws {
-        let (pipelineText, _) = try WatchService.checkConfiguration(options)
+        let (pipelineText, _) = try WatchService.checkConfiguration(options, logger: logger)
         let inbox = try SharedRoots.realPath(options.inbox, what: "inbox")
         let outbox = try SharedRoots.realPath(options.outputDirectory, what: "output directory")
         let configID = try queue.register(.init(inbox: inbox, outbox: outbox, pipelinePath: options.pipelineFile,

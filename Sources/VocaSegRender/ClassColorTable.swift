@@ -20,9 +20,10 @@ final class ClassColorTable: @unchecked Sendable {
     convenience init(classNames: [String], alpha: Double, overrides: [String: RGBColor]) {
         var lowercasedOverrides: [String: RGBColor] = [:]
         for (name, color) in overrides { lowercasedOverrides[name.lowercased()] = color }
-        self.init(colors: classNames.map { name in
+        // By index: classes sharing a name get different colours (an override by name sets them all).
+        let palette = Palette.colors(forClassNames: classNames)
+        self.init(colors: zip(classNames, palette).map { name, c in
             if let color = lowercasedOverrides[name.lowercased()] { return color }
-            let c = Palette.color(forClassName: name)
             return RGBColor(r: c.r, g: c.g, b: c.b)
         }, alpha: alpha)
     }

@@ -29,6 +29,9 @@ struct Bench: ParsableCommand {
     @Option(help: "Synthetic frame WIDTHxHEIGHT (default: --size square). EOV-Seg resizes frames itself: 854x640 gives its 640×864 input.")
     var frame: String?
 
+    @Option(help: "A picture to use as every frame instead of the synthetic one (e.g. to get the same CER survivors as another implementation on that picture).")
+    var still: String?
+
     @Option(help: "Vocabulary size: this many synthetic class names.")
     var classes: Int = 150
 
@@ -78,6 +81,7 @@ struct Bench: ParsableCommand {
             }
             o.frameSize = (parts[0], parts[1])
         }
+        o.stillImage = still
         o.classCount = classes
         o.vocabularyFile = vocabularyFile
         if let crmK { o.modelSettings["crm-k"] = crmK }

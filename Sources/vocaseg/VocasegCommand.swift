@@ -55,9 +55,11 @@ struct Vocaseg: ParsableCommand {
     }
 }
 
-/// Logging to stderr; `-q` keeps errors only, `-v` adds progress details.
-func bootstrapLogging(quiet: Bool, verbose: Bool) {
-    let level: Logger.Level = quiet ? .error : (verbose ? .info : .warning)
+/// Logging to stderr; `-q` keeps errors only, `-v` adds progress details. Notices (one line each, about the
+/// settings or the vocabulary: a K above the vocabulary size, a vocabulary file naming two classes alike) show by
+/// default; `notices: false` leaves warnings and errors only.
+func bootstrapLogging(quiet: Bool, verbose: Bool, notices: Bool = true) {
+    let level: Logger.Level = quiet ? .error : (verbose ? .info : (notices ? .notice : .warning))
     // FFmpeg's own log lines are not one-line errors naming the file; we report its errors ourselves.
     Diagnostics.setFFmpegLogging(verbose: verbose)
     LoggingSystem.bootstrap { label in

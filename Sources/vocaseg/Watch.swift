@@ -66,7 +66,7 @@ struct Watch: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        bootstrapLogging(quiet: false, verbose: !quiet)
+        bootstrapLogging(quiet: false, verbose: !quiet, notices: !quiet)
         var o = WatchOptions(inbox: inbox, pipelineFile: pipeline, outputDirectory: out)
         o.jobs = jobs
         o.once = once
@@ -104,7 +104,7 @@ struct WatchJob: ParsableCommand {
 
     func run() throws {
         // Warnings only: the watcher relays these lines and logs the job's own progress itself.
-        bootstrapLogging(quiet: false, verbose: false)
+        bootstrapLogging(quiet: false, verbose: false, notices: false)
         WatchWorker.main(jobFile: jobFile)
     }
 }

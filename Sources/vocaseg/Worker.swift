@@ -81,7 +81,7 @@ struct Worker: ParsableCommand {
     var quiet = false
 
     func run() throws {
-        bootstrapLogging(quiet: false, verbose: !quiet)
+        bootstrapLogging(quiet: false, verbose: !quiet, notices: !quiet)
         #if canImport(VocaSegFarm)
         let (connection, settings, server) = try farm.connect(queue, role: "worker")
         defer { server?.stop(); connection.close() }

@@ -52,6 +52,18 @@ import VocaSegCore
         #expect(renderer.color(ofClass: 2) == nil)
     }
 
+    /// A vocabulary file may name two classes alike (ADE-847's two `screen`s): they are drawn in different colours,
+    /// the first in the name's own; an override by name colours them all.
+    @Test func classesSharingANameGetTheirOwnColours() throws {
+        let names = ["screen", "sky", "Screen"]
+        let renderer = try OverlayRenderer(classNames: names, options: blendOnly())
+        let p = Palette.color(forClassName: "screen")
+        #expect(renderer.color(ofClass: 0) == RGBColor(r: p.r, g: p.g, b: p.b))
+        #expect(renderer.color(ofClass: 2) != renderer.color(ofClass: 0))
+        let overridden = try OverlayRenderer(classNames: names, options: blendOnly(overrides: ["SCREEN": Self.red]))
+        #expect(overridden.color(ofClass: 0) == Self.red && overridden.color(ofClass: 2) == Self.red)
+    }
+
     @Test func smallerLabelMapIsSampledNearestWithFloorRule() throws {
         // 2x2 label map onto a 5x3 frame. Column of frame x: floor(x·2/5) = 0,0,0,1,1 (x = 0…4);
         // row of frame y: floor(y·2/3) = 0,0,1 (y = 0…2). Alpha 1 makes each pixel show its class colour.

@@ -5,8 +5,9 @@ import VocaSegPipeline
 
 /// One JSON object per line: a header with the vocabulary and model, then one line per frame with its index,
 /// timestamp, the classes present with their pixel fractions, and whatever the model's payload adds (ERR-Seg: the
-/// classes its CRM selected, as "selected"). Panoptic results add `segments`: track id, class, thing or stuff,
-/// score, area, bbox, and with `rle` the mask as COCO RLE.
+/// classes its CRM selected, as "selected" names and "selected_ids"). Panoptic results add `segments`: track id,
+/// class, thing or stuff, score, area, bbox, and with `rle` the mask as COCO RLE. Classes are given by index as well
+/// as by name (`id`, `class_id`): a vocabulary file may name two classes alike.
 final class JSONLinesSink: FrameSink {
     private let file: AtomicOutputFile
     private let handle: FileHandle

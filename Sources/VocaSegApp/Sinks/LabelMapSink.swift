@@ -18,7 +18,7 @@ final class LabelMapSink: FrameSink {
     init(directory: String, vocabulary: Vocabulary) throws {
         self.directory = directory
         self.vocabulary = vocabulary
-        palette = vocabulary.names.map { let c = Palette.color(forClassName: $0); return (c.r, c.g, c.b) }
+        palette = Palette.colors(forClassNames: vocabulary.names).map { ($0.r, $0.g, $0.b) }
         folder = try StagedFolder(directory: directory)
     }
 

@@ -55,8 +55,9 @@ final class PanopticSink: FrameSink {
     }
 
     func finish() throws {
+        let palette = Palette.colors(forClassNames: vocabulary.names)
         let categories: [[String: Any]] = vocabulary.classes.enumerated().map { i, c in
-            let color = Palette.color(forClassName: c.name)
+            let color = palette[i]
             return ["id": i + 1, "name": c.name, "isthing": c.isThing ? 1 : 0,
                     "supercategory": c.isThing ? "thing" : "stuff", "color": [Int(color.r), Int(color.g), Int(color.b)]]
         }

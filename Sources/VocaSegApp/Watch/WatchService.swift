@@ -99,7 +99,10 @@ public final class WatchService: @unchecked Sendable {
     /// Reads the pipeline file once (every job runs with the text checked here, even if the file is edited while
     /// the watcher runs) and checks what would otherwise fail every job: flags, the model's task against the wanted
     /// outputs, the vocabulary, the inbox and the output folder. Returns the text and the options it gives.
-    public static func checkConfiguration(_ options: WatchOptions) throws -> (String, SegmentOptions) {
+    /// Notices about the configuration (a vocabulary file naming classes alike) go to `logger`, once per watcher.
+    public static func checkConfiguration(_ options: WatchOptions, logger: Logger? = nil) throws
+        -> (String, SegmentOptions)
+    {
         guard let data = FileManager.default.contents(atPath: options.pipelineFile),
               let pipelineText = String(data: data, encoding: .utf8) else {
             _ = try PipelineFile.load(path: options.pipelineFile)  // its error says why
@@ -129,14 +132,17 @@ public final class WatchService: @unchecked Sendable {
         try OutputPlan.ensureDirectory(options.outputDirectory, what: "output directory")
         // Checked here (the model name and settings in validateFlags above) so that a bad vocabulary or model name
         // stops the watcher instead of failing every job.
-        _ = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        let vocabulary = try VocabularyLoader.load(classes: segment.classes, file: segment.vocabularyFile)
+        for notice in VocabularyLoader.notices(for: vocabulary, file: segment.vocabularyFile) {
+            logger?.notice("\(notice)")
+        }
         return (pipelineText, segment)
     }
 
     /// Runs until stopped (or, with `once`, until the inbox is drained). Returns the number of jobs finished.
     @discardableResult
     public func run() throws -> Int {
-        let (pipelineText, segment) = try WatchService.checkConfiguration(options)
+        let (pipelineText, segment) = try WatchService.checkConfiguration(options, logger: logger)
         guard options.jobs >= 1 else { throw VocaSegError(.usage, "--jobs must be at least 1 without --queue") }
         let journal = try JobJournal(path: WatchService.journalPath(outputDirectory: options.outputDirectory))
         let staging = (options.outputDirectory as NSString).appendingPathComponent(WatchService.stagingName)
