@@ -19,7 +19,8 @@ in float64) adds a column with what fp32 rounding alone does to each stage. EOV-
 every decoder stage and in the CLIP pool; a logit within rounding of 0 flips, and the next stage amplifies it, so
 the free-running numeric differences are bounded by the reference's own fp32-vs-fp64 differences, not by the
 tolerances. The segment and map goals stay on the free-running candidate.
---model sed (the full-size SED issue; one dump per run, CER off or on): output probabilities max abs diff
+--model sed (the full-size SED issue; one dump per run, CER off or on): the final head's logits (`logits`, or
+`cer.logits` over the survivors) max abs diff <= --max-logits-diff (1e-3); output probabilities max abs diff
 <= --max-probs-diff (1e-4), both at the decoder's resolution (`probs`, or `cer.probs` with the rejected classes'
 exact zeros) and resized to the original image (`output` / `cer.output`); with CER the survivor lists
 `cer.survivors1..3` identical; label maps (`labels` / `cer.labels`) >= --min-label-agreement identical. A CER run
@@ -87,7 +88,7 @@ def main() -> int:
     goals = {}  # goal tensor -> measured value (None: missing / shape mismatch)
     eov_float_goals = {"ensemble.probs", "post.masks", last_stage_masks(ref)}
     eov_int_goals = {"panoptic.ids"}
-    sed_float_goals = {"probs", "cer.probs", "output", "cer.output"}
+    sed_float_goals = {"probs", "cer.probs", "output", "cer.output", "logits", "cer.logits"}
     sed_int_goals = {"labels", "cer.labels", "cer.survivors1", "cer.survivors2", "cer.survivors3"}
     extra_cols = (["decided"] if decided is not None else []) + (["ref fp64"] if ref64 is not None else [])
     print(f"{'tensor':40s} {'shape':>22s} {'max|diff|':>10s} {'rel':>9s}" + "".join(f" {c:>10s}" for c in extra_cols))
@@ -165,6 +166,10 @@ def sed_goals(a, goals, ref, ref_man: dict, report) -> None:
     def fmt(v) -> str:
         return "missing or shape differs" if v is None else f"{v:.3g}"
 
+    v = goals.get(pre + "logits")
+    report(v is not None and v <= a.max_logits_diff,
+           f"logits `{pre}logits` (the final head, survivors only with CER) max abs diff <= {a.max_logits_diff:g}: "
+           + fmt(v))
     for name in (pre + "probs", pre + "output"):
         v = goals.get(name)
         report(v is not None and v <= a.max_probs_diff,

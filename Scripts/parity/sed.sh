@@ -3,7 +3,8 @@
 # same random checkpoint (official key names, float32), photograph and vocabulary (ADE-150 with synonyms: 150
 # classes, 403 synonyms, x 80 templates), with CER off and with CER top-k 8 (the README's "fast" setting), at
 # SED (B) and SED (L). Goals (issue text), printed as PASS/FAIL per run:
-#   output probabilities max abs diff <= 1e-4 (at the decoder's 192x192 and resized to the photo's size);
+#   logits max abs diff <= 1e-3 (the issue's goal), output probabilities max abs diff <= 1e-4 (at the decoder's
+#   192x192 and resized to the photo's size);
 #   with CER the survivors at all three rejection points identical; label maps >= 99.9 % identical.
 # NaN counts as a failure unless the reference has NaN at the same place. Every stage's difference is printed too.
 # Exits non-zero if a goal fails or a step breaks.
@@ -128,7 +129,9 @@ for size in $sizes; do
     start=$SECONDS
     log="${swift_dump}.test.log"
     set +e
-    (cd "$repo" && locked env VOCASEG_SED_PARITY_CHECKPOINT="$checkpoint" VOCASEG_SED_PARITY_SIZE="$size" \
+    # VOCASEG_WITHOUT_FARM: the dump needs no queue (PostgreSQL/NIO) code, and leaving it out saves most of a
+    # fresh release build.
+    (cd "$repo" && locked env VOCASEG_WITHOUT_FARM=1 VOCASEG_SED_PARITY_CHECKPOINT="$checkpoint" VOCASEG_SED_PARITY_SIZE="$size" \
       VOCASEG_SED_PARITY_IMAGE="$ppm" VOCASEG_SED_PARITY_VOCAB="$vocab" VOCASEG_SED_PARITY_CER_K="$cer_env" \
       VOCASEG_SED_PARITY_OUT="$swift_dump" VOCASEG_SED_PARITY_THREADS="$threads" \
       swift test -c release -Xswiftc -enable-testing --scratch-path "$scratch" --filter SEDParityDump) >"$log" 2>&1
@@ -144,7 +147,7 @@ for size in $sizes; do
 
     echo "== [$tag] comparison (reference vs Swift)"
     if ! "$python" "$here/compare_dumps.py" "$ref_dump" "$swift_dump" --model sed --max-probs-diff 1e-4 \
-        --min-label-agreement 0.999; then
+        --max-logits-diff 1e-3 --min-label-agreement 0.999; then
       failed+=("$tag")
     fi
   done
