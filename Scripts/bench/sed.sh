@@ -7,11 +7,14 @@
 # our peak RSS.
 #
 #   Scripts/bench/sed.sh [--size b|l] [--vocab ade150|ade847|FILE] [--cer off|K] [--threads N] [--rounds R]
-#                        [--frames F] [--out DIR]
+#                        [--frames F] [--out DIR] [--text-from-ours]
 #
 # Defaults: B, ade150 (ADE-150 with synonyms), CER k = 8, 2 threads, 2 rounds of 1 timed frame (after 1 warm-up).
 # `--vocab ade847` is ADE-847 with synonyms (847 classes; its text bank takes the reference ~1 h to encode the
 # first time, cached after). A FILE is a synonyms text file (one class per line, synonyms comma-separated).
+# `--text-from-ours` (the default for ade847) lets the reference take the text bank our first run computed
+# (`sed.py import-text-bank`, from our cache in WORK/vocaseg-cache) instead of encoding the 107k prompts itself:
+# text is outside the timed frame on both sides, and the same bank makes both sides' CER keep the same classes.
 #
 # What is timed per frame, text encoding excluded on both sides (each caches its text bank):
 #   ours     `vocaseg bench --model CHECKPOINT --still PHOTO --vocab …` stage "inference": SEDModel.segment, i.e.
@@ -27,7 +30,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 python="${VOCASEG_PYTHON:-$repo/.venv/bin/python3}"
 [ -x "$python" ] || python=python3
-size=b vocab=ade150 cer=8 threads=2 rounds=2 frames=1 out=""
+size=b vocab=ade150 cer=8 threads=2 rounds=2 frames=1 out="" text_from_ours=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --size) size="$2"; shift 2 ;;
@@ -37,6 +40,7 @@ while [[ $# -gt 0 ]]; do
     --rounds) rounds="$2"; shift 2 ;;
     --frames) frames="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
+    --text-from-ours) text_from_ours=1; shift ;;
     -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "sed.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
@@ -59,7 +63,7 @@ if [[ ! -f "$photo" ]]; then
 fi
 case "$vocab" in
   ade150) synonyms="$repo/../shared/data/vocab-synonyms/ade20k_150.txt" ;;
-  ade847) synonyms="$repo/../shared/data/vocab-synonyms/ade20k_847.txt" ;;
+  ade847) synonyms="$repo/../shared/data/vocab-synonyms/ade20k_847.txt"; text_from_ours="${text_from_ours:-1}" ;;
   *) synonyms="$vocab" ;;
 esac
 [[ -f "$synonyms" ]] || { echo "sed.sh: no vocabulary file $synonyms" >&2; exit 2; }
@@ -96,12 +100,19 @@ cer_ours=(--cer-k "$cer") cer_ref=(--cer-k "$cer")
 text_cache="$work/text_bank_${size}_${tag}.pt"
 
 echo "== SED ($size), $tag, CER $cer, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
+export VOCASEG_CACHE="$work/vocaseg-cache"
 run_ours() {
   locked "$bin" bench --model "$checkpoint" --weights checkpoint --still "$photo" --vocab "$vocab_txt" "${cer_ours[@]}" \
     --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
     || { echo "sed.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
 }
 run_ref() {
+  if [[ -n "$text_from_ours" && ! -f "$text_cache" ]]; then
+    # Our newest cache file is the bank of our first round (the warm-up encodes the vocabulary).
+    ours_bank="$(ls -t "$VOCASEG_CACHE"/*.bin | head -1)"
+    locked "$python" "$repo/Scripts/reference/sed.py" import-text-bank --size "$size" --checkpoint "$checkpoint" \
+      --vocab "$vocab_json" --from "$ours_bank" --text-cache "$text_cache"
+  fi
   locked "$python" "$repo/Scripts/reference/sed.py" bench --size "$size" --checkpoint "$checkpoint" --image "$photo" \
     --vocab "$vocab_json" --text-cache "$text_cache" "${cer_ref[@]}" --threads "$threads" --runs "$frames" \
     --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \

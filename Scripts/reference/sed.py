@@ -7,6 +7,7 @@ Sub-commands:
   write-checkpoint  seeded random weights (sed_ref/weights.py) in the official layout {"model": sd, "iteration": 0}
   run               segment one image (CER off, or --cer-k K); --dump writes every intermediate + the label map
   bench             time the forward (text bank excluded) with random weights, input and text bank
+  import-text-bank  seed a --text-cache file with the bank vocaseg computed (speed runs at large vocabularies)
 
 Examples:
   python3 Scripts/reference/sed.py keys --size b
@@ -266,6 +267,31 @@ def cmd_run(a) -> None:
         print(f"dumped {len(w.entries)} tensors to {a.dump}")
 
 
+def cmd_import_text_bank(a) -> None:
+    """Seed `--text-cache` with a text bank vocaseg computed (its cache file, format VTE2: a 16-byte header of
+    little-endian uint32 magic 0x56544532, rows, width, class count; one uint32 row count per class; rows x width
+    float32). For speed runs at large vocabularies (ADE-847 with synonyms is 107k prompts, most of an hour on two
+    threads): the per-frame time excludes text on both sides, and with the same bank both sides' CER keeps the same
+    classes. The bank is checked for shape; its values are vocaseg's (at ADE-150 they match the reference's, see
+    Scripts/parity/sed.sh's `text` row)."""
+    cfg = get_config(a.size)
+    model = SED(cfg).eval()
+    load_checkpoint(model, a.checkpoint)
+    names = load_vocab(a.vocab)
+    raw = open(a.source, "rb").read()
+    magic, rows, width, groups = np.frombuffer(raw[:16], dtype="<u4")
+    if magic != 0x56544532:
+        sys.exit(f"{a.source}: not a vocaseg text-embedding cache file (magic {magic:#x})")
+    sizes = np.frombuffer(raw[16:16 + 4 * groups], dtype="<u4")
+    p = len(IMAGENET_TEMPLATES)
+    if groups != len(names) or rows != len(names) * p or any(sizes != p):
+        sys.exit(f"{a.source}: {rows} rows in {groups} groups, expected {len(names)} classes x {p} templates")
+    bank = np.frombuffer(raw[16 + 4 * groups:], dtype="<f4").reshape(len(names), p, width)
+    text = torch.from_numpy(bank.copy())
+    torch.save({"digest": text_tower_digest(model, names), "text": text}, a.text_cache)
+    print(f"wrote {a.text_cache}: text bank [{', '.join(map(str, text.shape))}] from {a.source}")
+
+
 def cmd_bench(a) -> None:
     """Per-frame time. With --checkpoint/--image/--vocab: `segment` (forward + post-processing at the photo's size,
     as `run` times it) on that photo, so that CER keeps the same classes as our side on the same inputs; else the
@@ -347,6 +373,13 @@ def main() -> None:
     p.add_argument("--skip", nargs="*", default=[], help="tensor names not to dump")
     p.add_argument("--text-cache", help="file to keep the text bank in (reused for the same classes and weights)")
     p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("import-text-bank", help="seed a --text-cache file with a bank from vocaseg's cache")
+    p.add_argument("--size", default="b", choices=SIZES)
+    p.add_argument("--checkpoint", required=True)
+    p.add_argument("--vocab", required=True)
+    p.add_argument("--from", dest="source", required=True, help="vocaseg text cache file (VTE2)")
+    p.add_argument("--text-cache", required=True)
+    p.set_defaults(fn=cmd_import_text_bank)
     p = sub.add_parser("bench")
     p.add_argument("--size", default="b", choices=SIZES)
     p.add_argument("--t", type=int, default=150)

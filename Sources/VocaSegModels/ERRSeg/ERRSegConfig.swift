@@ -4,7 +4,8 @@ import VocaSegCore
 /// Sizes and fixed constants of one ERR-Seg variant (spec §1.1). The released models are `.base` (ConvNeXt-B CLIP,
 /// 640 px) and `.large` (ConvNeXt-L CLIP, 768 px); tests use a tiny variant decoded from the reference's JSON
 /// (`Scripts/reference/errseg_ref/config.py`, snake_case keys).
-public struct ERRSegConfig: Sendable, Equatable, Codable {
+public struct ERRSegConfig: Sendable, Equatable, Codable, CLIPConvNeXtModelConfig {
+    public static let familyName = "ERR-Seg"
     /// B: linear; L: MLP (see `CLIPConvNeXtConfig.Head`).
     public typealias VisualHead = CLIPConvNeXtConfig.Head
 
@@ -131,38 +132,6 @@ public struct ERRSegConfig: Sendable, Equatable, Codable {
         textLNEps = try get(.textLNEps, b.textLNEps)
         decoderLNEps = try get(.decoderLNEps, b.decoderLNEps)
         gnEps = try get(.gnEps, b.gnEps)
-    }
-
-    /// Reads a config JSON file (the reference's `ErrSegConfig.to_json()` form) and validates it.
-    public static func load(path: String) throws -> ERRSegConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw VocaSegError(.input, "cannot read the ERR-Seg config file", path: path)
-        }
-        let config: ERRSegConfig
-        do {
-            config = try JSONDecoder().decode(ERRSegConfig.self, from: data)
-        } catch {
-            throw VocaSegError(.input, "not a valid ERR-Seg config JSON (\(error))", path: path)
-        }
-        do { try config.validate() } catch var e as VocaSegError {
-            e.path = path
-            throw e
-        }
-        return config
-    }
-
-    /// The CLIP ConvNeXt tower these sizes describe.
-    public var visualTower: CLIPConvNeXtConfig {
-        CLIPConvNeXtConfig(dims: trunkDims, depths: trunkDepths, embedDim: embedDim, head: visualHead, lnEps: trunkLNEps)
-    }
-
-    /// The CLIP text tower: causal, exact GELU (open_clip's ConvNeXt models).
-    public var textTower: CLIPTextConfig {
-        var c = CLIPTextConfig(width: textWidth, heads: textHeads, layers: textLayers, embedDim: embedDim)
-        c.contextLength = contextLength
-        c.vocabSize = vocabSize
-        c.lnEps = textLNEps
-        return c
     }
 
     /// os32, os16, os8, os4 channel counts (IMAGE_GUIDANCE_DIMS).

@@ -4,7 +4,8 @@ import VocaSegCore
 /// Sizes and fixed constants of one SED variant (spec §1.2). The released models are `.base` (ConvNeXt-B CLIP) and
 /// `.large` (ConvNeXt-L CLIP), both evaluated at 768×768; tests use tiny variants decoded from the reference's
 /// JSON (`Scripts/reference/sed_ref/config.py`, snake_case keys).
-public struct SEDConfig: Sendable, Equatable, Codable {
+public struct SEDConfig: Sendable, Equatable, Codable, CLIPConvNeXtModelConfig {
+    public static let familyName = "SED"
     public var name: String
     // CLIP ConvNeXt V1 trunk (timm) and its head.
     public var trunkDims: [Int]
@@ -136,36 +137,6 @@ public struct SEDConfig: Sendable, Equatable, Codable {
         try c.encode(attentionHeads, forKey: .attentionHeads)
         try c.encode([blockKernel, blockKernel, blockKernel], forKey: .blockKernel)
         try c.encode(imageSize, forKey: .imageSize)
-    }
-
-    /// Reads a config JSON file (the reference's form) and validates it.
-    public static func load(path: String) throws -> SEDConfig {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw VocaSegError(.input, "cannot read the SED config file", path: path)
-        }
-        let config: SEDConfig
-        do {
-            config = try JSONDecoder().decode(SEDConfig.self, from: data)
-        } catch {
-            throw VocaSegError(.input, "not a valid SED config JSON (\(error))", path: path)
-        }
-        do { try config.validate() } catch var e as VocaSegError {
-            e.path = path
-            throw e
-        }
-        return config
-    }
-
-    public var visualTower: CLIPConvNeXtConfig {
-        CLIPConvNeXtConfig(dims: trunkDims, depths: trunkDepths, embedDim: embedDim, head: visualHead, lnEps: trunkLNEps)
-    }
-
-    public var textTower: CLIPTextConfig {
-        var c = CLIPTextConfig(width: textWidth, heads: textHeads, layers: textLayers, embedDim: embedDim)
-        c.contextLength = contextLength
-        c.vocabSize = vocabSize
-        c.lnEps = textLNEps
-        return c
     }
 
     /// Appearance guidance inputs: res4, res3, res2 channels (the trunk's os16, os8, os4 stages).
