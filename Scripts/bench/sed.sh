@@ -4,7 +4,7 @@
 # two sides run alternately within one invocation (round r runs both; the side that goes first alternates), so that
 # a change in machine load hits both alike. Prints every round, the medians, the ratio ours/PyTorch, the classes
 # each CER point kept on both sides (they must agree: same weights, picture and text), our GFLOP/s per stage and
-# our peak RSS.
+# peak RSS of both sides.
 #
 #   Scripts/bench/sed.sh [--size b|l] [--vocab ade150|ade847|FILE] [--cer off|K] [--threads N] [--rounds R]
 #                        [--frames F] [--out DIR] [--text-from-ours]
@@ -140,7 +140,8 @@ for r in range(1, rounds + 1):
     print(f"{r:5d} {ours[-1]:14.0f} {ref[-1]:17.0f} {ours[-1] / ref[-1]:13.3f}")
 mo, mr = statistics.median(ours), statistics.median(ref)
 print(f"{'median':>5} {mo:14.0f} {mr:17.0f} {mo / mr:13.3f}")
-print(f"\nreference survivors per CER point: {p.get('survivors')}")
+print(f"\nclasses per stage: ours (candidates, then CER points 1-3) {o.get('classesPerStage')}, "
+      f"reference (CER points 1-3) {p.get('survivors')}")
 print(f"ours (last round), per stage p50 ms:")
 for s in o["stages"]:
     if s["stage"].startswith("inference."):
@@ -148,6 +149,8 @@ for s in o["stages"]:
 print("ours GFLOP/s:")
 for c in o["compute"]:
     print(f"   {c['stage']:28s} {c['gflop']:7.1f} GFLOP  {c['gflopsAtP50']:6.1f} GFLOP/s  {100 * c['fractionOfSgemm']:4.0f} % of sgemm")
-print(f"sgemm ceiling {o['machine']['sgemmGFLOPS']:.0f} GFLOP/s; our peak RSS {o['peakRSSBytes'] / 2**20:.0f} MiB")
+rss = p.get("peak_rss_bytes")
+print(f"sgemm ceiling {o['machine']['sgemmGFLOPS']:.0f} GFLOP/s; peak RSS: ours {o['peakRSSBytes'] / 2**20:.0f} MiB, "
+      + (f"reference {rss / 2**20:.0f} MiB" if rss else "reference not recorded"))
 print("reference per stage ms:", ", ".join(f"{k} {v:.0f}" for k, v in p["stages_ms"].items()))
 EOF

@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import json
 import os
+import resource
 import sys
 import time
 from typing import Dict, List, Optional
@@ -343,7 +344,9 @@ def cmd_bench(a) -> None:
     if a.json:
         with open(a.json, "w", encoding="utf-8") as f:
             json.dump({"wall_ms": wall, "cpu_ms": cpu, "t": t, "cer_k": a.cer_k, "survivors": survivors,
-                       "stages_ms": stages, "threads": a.threads, "size": a.size}, f, indent=1)
+                       "stages_ms": stages, "threads": a.threads, "size": a.size,
+                       # Linux reports ru_maxrss in KiB: the process's peak, the loaded checkpoint included.
+                       "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}, f, indent=1)
 
 
 def main() -> None:

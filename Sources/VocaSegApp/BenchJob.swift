@@ -54,6 +54,8 @@ public struct BenchReport: Codable, Sendable {
         public var crmK: Int?
         public var mode: String
         public var input: String?
+        /// The picture repeated as every frame (`--still`), when one was given.
+        public var still: String? = nil
         public var frames: Int
         public var warmup: Int
     }
@@ -78,6 +80,8 @@ public struct BenchReport: Codable, Sendable {
     public var endToEndFPS: Double?
     public var peakRSSBytes: Int
     public var compute: [Compute]
+    /// Classes per stage of the last frame, where the model reports them (SED: candidates, then CER's survivors).
+    public var classesPerStage: [Int]?
     /// Sections inside the model (`VOCASEG_PROFILE=1` only; empty otherwise): milliseconds per timed frame.
     public struct Section: Codable, Sendable {
         public var name: String
@@ -175,12 +179,13 @@ public enum BenchJob {
             machine: .init(cpu: cpuModel(), cores: ProcessInfo.processInfo.activeProcessorCount,
                            threads: ParallelConfig.threads, blas: BLAS.configuration, sgemmGFLOPS: sgemm),
             settings: .init(model: model.name, task: model.isPanoptic ? "panoptic" : "semantic", randomWeights: model.usesRandomWeights, inputSize: o.size,
-                            classes: vocabulary.count, crmK: o.modelSettings["crm-k"].flatMap { Int($0) }, mode: o.mode, input: o.input, frames: o.frames,
-                            warmup: o.warmup),
+                            classes: vocabulary.count, crmK: o.modelSettings["crm-k"].flatMap { Int($0) }, mode: o.mode, input: o.input, still: o.stillImage,
+                            frames: o.frames, warmup: o.warmup),
             textEncodeMilliseconds: textMs, stages: stages,
             inferenceFPS: inferenceTotal > 0 ? Double(o.frames) / inferenceTotal : 0, endToEndFPS: endToEnd,
             peakRSSBytes: Int(usage.ru_maxrss) * 1024, compute: compute)
         report.profile = profile
+        report.classesPerStage = (model as? ComputeCostReporting)?.classCountsPerStage()
         return report
     }
 
@@ -243,7 +248,7 @@ public enum BenchJob {
         lines.append("machine: \(r.machine.cpu), \(r.machine.cores) cores, \(r.machine.threads) threads, \(r.machine.blas)")
         lines.append(String(format: "sgemm ceiling (2048³, measured now): %.1f GFLOP/s", r.machine.sgemmGFLOPS))
         let s = r.settings
-        lines.append("model: \(s.model)\(s.randomWeights ? " (RANDOM WEIGHTS)" : ""), input \(s.inputSize.map(String.init) ?? "default"), \(s.classes) classes, K \(s.crmK.map(String.init) ?? "default"), mode \(s.mode), \(s.frames) frames after \(s.warmup) warm-up" + (s.input.map { ", video \($0)" } ?? ", synthetic frame"))
+        lines.append("model: \(s.model)\(s.randomWeights ? " (RANDOM WEIGHTS)" : ""), input \(s.inputSize.map(String.init) ?? "default"), \(s.classes) classes, K \(s.crmK.map(String.init) ?? "default"), mode \(s.mode), \(s.frames) frames after \(s.warmup) warm-up" + (s.input.map { ", video \($0)" } ?? s.still.map { ", picture \($0)" } ?? ", synthetic frame"))
         lines.append(String(format: "text encoding (once per vocabulary): %.1f ms", r.textEncodeMilliseconds))
         lines.append("stage                      frames    p50 ms    p95 ms    max ms")
         for t in r.stages {
@@ -255,6 +260,9 @@ public enum BenchJob {
             lines.append(c.stage.padding(toLength: 26, withPad: " ", startingAt: 0)
                 + String(format: " %.1f GFLOP/frame, %.1f GFLOP/s at p50 = %.0f%% of sgemm", c.gflop, c.gflopsAtP50,
                          c.fractionOfSgemm * 100))
+        }
+        if let counts = r.classesPerStage {
+            lines.append("classes per stage (last frame): " + counts.map(String.init).joined(separator: " → "))
         }
         lines.append(String(format: "inference: %.2f frames/s", r.inferenceFPS))
         if let e = r.endToEndFPS {

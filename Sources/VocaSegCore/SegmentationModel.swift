@@ -103,4 +103,11 @@ public protocol ComputeCostReporting {
     /// Multiply-accumulates for one inferred frame, by stage name (matching the names in `SegmentationResult.timings`),
     /// for the vocabulary last passed to `prepare`.
     func multiplyAccumulatesPerFrame() -> [String: Double]
+    /// Classes each stage of the last frame ran on, for models whose class count changes inside a frame (SED's
+    /// category early rejection: candidates, then the survivors of each rejection point); nil for the others.
+    func classCountsPerStage() -> [Int]?
+}
+
+extension ComputeCostReporting {
+    public func classCountsPerStage() -> [Int]? { nil }
 }

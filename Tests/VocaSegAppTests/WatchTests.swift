@@ -50,7 +50,13 @@ import VocaSegMedia
             .filter { $0.hasPrefix("harness-") }.sorted()
         return logs.map { name in
             let text = (try? String(contentsOf: f.root.appendingPathComponent(name), encoding: .utf8)) ?? ""
-            return "\(name): " + text.split(separator: "\n").suffix(5).joined(separator: " | ")
+            // The last lines, and before them any line that says why the harness stopped (a crash's backtrace
+            // ends in a list of loaded images, which alone says nothing).
+            let lines = text.split(separator: "\n")
+            let why = lines.dropLast(5).filter {
+                $0.contains("Fatal error") || $0.contains("crashed") || $0.contains("error:") || $0.contains(" at /")
+            }.prefix(12)
+            return "\(name): " + (why + lines.suffix(5)).joined(separator: " | ")
         }.joined(separator: "\n")
     }
 

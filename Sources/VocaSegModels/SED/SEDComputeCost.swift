@@ -5,6 +5,8 @@ import VocaSegCore
 /// transposed conv and Linear is counted as out-elements × in-features; elementwise work, norms and the linear
 /// attention's per-pixel sums (≈ 2·C·d per class and pixel) are left out, so the figures are a floor.
 extension SEDModel: ComputeCostReporting {
+    public func classCountsPerStage() -> [Int]? { lastClassCounts }
+
     public func multiplyAccumulatesPerFrame() -> [String: Double] {
         guard let counts = lastClassCounts else { return [:] }
         let c = config
