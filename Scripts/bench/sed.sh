@@ -109,7 +109,7 @@ run_ours() {
 run_ref() {
   if [[ -n "$text_from_ours" && ! -f "$text_cache" ]]; then
     # Our newest cache file is the bank of our first round (the warm-up encodes the vocabulary).
-    ours_bank="$(ls -t "$VOCASEG_CACHE"/*.bin | head -1)"
+    ours_bank="$(ls -t "$VOCASEG_CACHE"/text-embeddings/*.bin | head -1)"
     locked "$python" "$repo/Scripts/reference/sed.py" import-text-bank --size "$size" --checkpoint "$checkpoint" \
       --vocab "$vocab_json" --from "$ours_bank" --text-cache "$text_cache"
   fi
