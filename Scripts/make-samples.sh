@@ -132,6 +132,27 @@ done
     "${X264[@]}" -crf 38 -pix_fmt yuv420p "${BITEXACT[@]}" \
     bench_1080p.mp4
 
+# 10. HDR: the same SDR testsrc2 really PQ-encoded (HDR10) and HLG-encoded, as a phone's HEVC 10-bit: tagged
+#     BT.709, linearised by zscale with SDR white at 100 cd/m², primaries converted to BT.2020, then the PQ or HLG
+#     transfer and the BT.2020 matrix, coded by x265 with the matching VUI (and, for PQ, content light level
+#     metadata of 1000/400 cd/m² as HDR10 files carry). So the code values are PQ/HLG, not only the tags.
+for hdr in pq:smpte2084 hlg:arib-std-b67; do
+    name=${hdr%%:*} trc=${hdr#*:}
+    extra=""; [[ $name == pq ]] && extra=":max-cll=1000,400"
+    "${FF[@]}" -f lavfi -i "testsrc2=size=320x240:rate=25:duration=0.4" \
+        -vf "format=yuv444p,setparams=color_primaries=bt709:color_trc=bt709:colorspace=bt709:range=tv,zscale=t=linear:npl=100,format=gbrpf32le,zscale=p=bt2020,zscale=t=$trc:m=bt2020nc:r=tv,format=yuv420p10le" \
+        -c:v libx265 -preset fast -x265-params "log-level=error:pools=1:frame-threads=1:colorprim=bt2020:transfer=$trc:colormatrix=bt2020nc:range=limited$extra" \
+        -color_primaries bt2020 -color_trc "$trc" -colorspace bt2020nc -color_range tv "${BITEXACT[@]}" \
+        "hdr_${name}.mp4"
+done
+
+# 11. Interlaced: 352x288 (a CIF frame), 50 fields/s woven into 12 frames top field first by the interlace
+#     filter, coded as interlaced H.264 (+ildct+ilme, after the bitexact flags, which would replace them), field
+#     order tt in the stream.
+"${FF[@]}" -f lavfi -i "testsrc2=size=352x288:rate=50:duration=0.48" \
+    -vf "interlace=scan=tff:lowpass=complex,format=yuv420p" "${X264[@]}" -crf 26 -field_order tt \
+    "${BITEXACT[@]}" -flags:v +bitexact+ildct+ilme interlaced_tff.mp4
+
 # Sanity checks the tests also rely on.
 rot=$(ffprobe -v error -select_streams v:0 -show_entries stream_side_data=rotation -of csv=p=0 rotated_90.mp4)
 [[ "$rot" == "-90" || "$rot" == "90" ]] || { echo "rotated_90.mp4: no display matrix (got '$rot')" >&2; exit 1; }
@@ -157,6 +178,8 @@ and compare with `ffprobe`/`ffmpeg`.
 | `seq/frame_0001.png` … `frame_0005.png` | 160x120 testsrc2 frames | image2 pattern `seq/frame_%04d.png` |
 | `folder/img1.png`, `img2.png`, `img10.png` | 64x48 flat greys, brighter with the number | folder input in natural order (img2 before img10) |
 | `bench_1080p.mp4` | 1920x1080, 25 fps, 2 s (50 frames) testsrc2 at crf 38 | decode/encode speed |
+| `hdr_pq.mp4`, `hdr_hlg.mp4` | 320x240, 10 frames, HEVC Main 10, BT.2020, really PQ- / HLG-encoded from SDR with zscale | HDR tone mapping to SDR BT.709 |
+| `interlaced_tff.mp4` | 352x288, 12 interlaced frames (top field first), H.264 +ildct+ilme | deinterlacing with bwdif, field order tags |
 
 FFmpeg 5.1's CLI cannot write a display matrix (its mp4 muxer ignores the `rotate` tag and `-display_rotation`
 only arrived in 6.0), so the script patches the matrix into the track header (`tkhd`), where cameras write it.

@@ -23,7 +23,7 @@ sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
 packages=(
     pkg-config
-    libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev
+    libavformat-dev libavcodec-dev libswscale-dev libavutil-dev libswresample-dev libavfilter-dev
     ffmpeg
     libopenblas-dev
     libfreetype-dev fonts-dejavu-core

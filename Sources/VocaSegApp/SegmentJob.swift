@@ -58,6 +58,7 @@ public final class SegmentJob {
             // A pipe or a live stream can be read once: keep the probing decoder for the run itself.
             if input == "-" || source.info.isNetworkStream { keptSources[input] = source }
             probed.append((input, source.info))
+            if let filters = source.info.filterSummary { logger.notice("\(input): \(filters)") }
         }
         let plans = try OutputPlan.make(kinds: probed.map { ($0.path, OutputPlan.kind(of: $0.info)) }, options: options)
 

@@ -83,11 +83,17 @@ public struct SegmentOptions: Sendable {
     public var live: Bool?
     /// Network sources: seconds without data that end the input.
     public var networkTimeoutSeconds: Double = 5
+    /// HDR (PQ, HLG) input: tone-mapped to SDR BT.709 (`--hdr tonemap`, default) or passed on (`off`).
+    public var hdr: HDRHandling = .tonemap
+    /// Interlaced input: `--deinterlace auto` (flagged frames, default), `on` (every frame) or `off`.
+    public var deinterlace: DeinterlaceMode = .auto
 
     /// How inputs are opened, from these options.
     public var sourceOptions: SourceOptions {
         var o = SourceOptions(frameRate: fps, networkTimeoutSeconds: networkTimeoutSeconds)
         o.exportMotionVectors = needsMotionVectors
+        o.hdr = hdr
+        o.deinterlace = deinterlace
         return o
     }
 
@@ -104,6 +110,22 @@ public struct SegmentOptions: Sendable {
     }
 
     public init() {}
+
+    /// `--hdr` and `--deinterlace` from their command-line words.
+    public mutating func setColourHandling(hdr hdrText: String?, deinterlace deinterlaceText: String?) throws {
+        if let hdrText {
+            guard let value = HDRHandling(rawValue: hdrText) else {
+                throw VocaSegError(.usage, "--hdr must be tonemap or off, not '\(hdrText)'")
+            }
+            hdr = value
+        }
+        if let deinterlaceText {
+            guard let value = DeinterlaceMode(rawValue: deinterlaceText) else {
+                throw VocaSegError(.usage, "--deinterlace must be auto, on or off, not '\(deinterlaceText)'")
+            }
+            deinterlace = value
+        }
+    }
 
     /// Checks that need no file system: ranges and combinations.
     public func validateFlags() throws {

@@ -17,6 +17,10 @@ public struct SourceOptions: Sendable {
     /// Ask the decoder for the block motion vectors of each frame (`flags2 +export_mvs`) and hand them on as a
     /// `MotionField` (`DecodedFrame.motion`). Off by default: it costs the decoder a little.
     public var exportMotionVectors = false
+    /// HDR (PQ, HLG) input: tone-mapped to SDR BT.709 (default), or its code values passed on.
+    public var hdr: HDRHandling = .tonemap
+    /// Interlaced input: deinterlaced with bwdif when flagged (auto, default), always, or never.
+    public var deinterlace: DeinterlaceMode = .auto
 
     public init(threadCount: Int = 0, frameRate: (num: Int32, den: Int32)? = nil, autorotate: Bool = true,
                 networkTimeoutSeconds: Double = 5) {
@@ -58,6 +62,18 @@ public struct MediaInfo: Sendable {
     public var colorRange: String
     /// The matrix name, e.g. "bt709", "bt470bg", "unknown".
     public var colorSpace: String
+    /// The stream's primaries and transfer tags ("bt2020", "smpte2084", "arib-std-b67", "unknown", …) and field
+    /// order ("progressive", "tt", "bb", "tb", "bt", "unknown").
+    public var colorPrimaries = "unknown"
+    public var colorTransfer = "unknown"
+    public var fieldOrder = "unknown"
+    /// The filter chain the frames go through before RGB conversion, in words (nil: none).
+    public var filterSummary: String?
+    /// What the RGB frames really hold: BT.709 after tone mapping, else the input's primaries and transfer
+    /// (BT.709 when untagged, as players assume for HD); and whether they are still interlaced.
+    public var framePrimaries = "bt709"
+    public var frameTransfer = "bt709"
+    public var framesInterlaced = false
     public var isStillImage: Bool
     public var isImageSequence: Bool
     /// A folder of pictures: each keeps its own size, and frames carry their file names (`DecodedFrame.sourceName`).

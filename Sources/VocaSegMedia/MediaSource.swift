@@ -36,6 +36,10 @@ public final class MediaSource: @unchecked Sendable {
     private let motionReader = MotionVectorReader()
     /// Frames decoded while probing (a picture stream is looked into to tell one picture from many).
     private var lookahead: [DecodedFrame] = []
+    /// The filter chain of the current decoder (HDR tone mapping, deinterlacing), when its stream needs one.
+    private var filterStage: FilterStage?
+    /// Whether the current decoder's first frame has been seen (its interlace flag can ask for deinterlacing).
+    private var firstFrameSeen = false
 
     public init(path: String, options: SourceOptions = .init()) throws {
         self.path = path
@@ -48,6 +52,7 @@ public final class MediaSource: @unchecked Sendable {
             isFolder = false
             info = Self.describe(decoder, options: options, isSequence: isPattern, folderCount: nil)
             info.isNetworkStream = StreamDecoder.isNetwork(url)
+            describeFiltering(decoder, plan: Self.plan(for: decoder, options: options, firstFrame: nil))
             if info.isStillImage { try lookIntoPictureStream() }
         case let .folder(files):
             let first = try StreamDecoder(url: files[0], formatName: nil, displayPath: files[0], options: options)
@@ -66,11 +71,13 @@ public final class MediaSource: @unchecked Sendable {
         if !lookahead.isEmpty { return lookahead.removeFirst() }
         while true {
             guard let decoder else { return nil }
-            if let frame = decoder.nextFrame() {
+            if let frame = try nextDecodedFrame(decoder) {
                 return try makeFrame(from: frame, decoder: decoder)
             }
             merge(decoder.stats, into: &finishedStats)
             self.decoder = nil
+            filterStage = nil
+            firstFrameSeen = false
             guard isFolder, !pendingFolderFiles.isEmpty else { return nil }
             let file = pendingFolderFiles.removeFirst()
             self.decoder = try StreamDecoder(url: file, formatName: nil, displayPath: file, options: options)
@@ -81,13 +88,62 @@ public final class MediaSource: @unchecked Sendable {
     /// PNG frames look like one picture until the second arrives. Decode up to two now and keep them for
     /// `nextFrame()`; two or more make the input a picture stream (a video or a sequence out, never one image).
     private func lookIntoPictureStream() throws {
-        while lookahead.count < 2, let decoder, let frame = decoder.nextFrame() {
+        while lookahead.count < 2, let decoder, let frame = try nextDecodedFrame(decoder) {
             lookahead.append(try makeFrame(from: frame, decoder: decoder))
         }
         guard lookahead.count >= 2 else { return }
         info.isStillImage = false
         info.isImageSequence = true
         info.estimatedFrameCount = nil
+    }
+
+    /// The decoder's next frame, through the filter chain when the stream needs one. The chain is chosen from the
+    /// stream's tags and the first frame's interlace flag (some containers leave the field order unknown).
+    private func nextDecodedFrame(_ decoder: StreamDecoder) throws -> UnsafeMutablePointer<AVFrame>? {
+        if let stage = filterStage { return try stage.nextFrame(from: decoder) }
+        guard let frame = decoder.nextFrame() else { return nil }
+        guard !firstFrameSeen else { return frame }
+        firstFrameSeen = true
+        let plan = Self.plan(for: decoder, options: options, firstFrame: frame)
+        guard let stage = FilterStage(plan: plan, threads: options.threadCount) else { return frame }
+        if !isFolder { describeFiltering(decoder, plan: plan) }
+        filterStage = stage
+        try stage.accept(frame, decoder: decoder)
+        return try stage.nextFrame(from: decoder)
+    }
+
+    static func plan(for decoder: StreamDecoder, options: SourceOptions,
+                     firstFrame: UnsafePointer<AVFrame>?) -> FilterPlan {
+        let par = decoder.stream.pointee.codecpar.pointee
+        return FilterPlan.decide(transfer: firstFrame?.pointee.color_trc ?? par.color_trc,
+                                 fieldOrderInterlaced: FilterPlan.isInterlaced(par.field_order),
+                                 firstFrameInterlaced: firstFrame.map { $0.pointee.interlaced_frame != 0 } ?? false,
+                                 hdr: options.hdr, deinterlace: options.deinterlace)
+    }
+
+    /// Records the stream's colour and field tags and what the frames hold after `plan`.
+    private func describeFiltering(_ decoder: StreamDecoder, plan: FilterPlan) {
+        let par = decoder.stream.pointee.codecpar.pointee
+        info.colorPrimaries = FF.string(av_color_primaries_name(par.color_primaries)) ?? "unknown"
+        info.colorTransfer = FF.string(av_color_transfer_name(par.color_trc)) ?? "unknown"
+        switch par.field_order {
+        case AV_FIELD_PROGRESSIVE: info.fieldOrder = "progressive"
+        case AV_FIELD_TT: info.fieldOrder = "tt"
+        case AV_FIELD_BB: info.fieldOrder = "bb"
+        case AV_FIELD_TB: info.fieldOrder = "tb"
+        case AV_FIELD_BT: info.fieldOrder = "bt"
+        default: info.fieldOrder = "unknown"
+        }
+        info.filterSummary = plan.summary
+        let known = { (name: String) in name != "unknown" && name != "unspecified" && name != "reserved" }
+        if plan.toneMapFrom != nil {
+            info.framePrimaries = "bt709"
+            info.frameTransfer = "bt709"
+        } else {
+            info.framePrimaries = known(info.colorPrimaries) ? info.colorPrimaries : "bt709"
+            info.frameTransfer = known(info.colorTransfer) ? info.colorTransfer : "bt709"
+        }
+        info.framesInterlaced = !plan.deinterlace && FilterPlan.isInterlaced(par.field_order)
     }
 
     private func makeFrame(from frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws -> DecodedFrame {

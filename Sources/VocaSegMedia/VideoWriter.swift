@@ -165,8 +165,22 @@ public final class VideoWriter: @unchecked Sendable {
                                                                      : AVRational(num: 1, den: 1)
         ctx.pointee.color_range = range
         ctx.pointee.colorspace = matrix
-        ctx.pointee.color_primaries = AVCOL_PRI_BT709
-        ctx.pointee.color_trc = AVCOL_TRC_BT709
+        let primariesCode = av_color_primaries_from_name(settings.colorPrimaries)
+        let transferCode = av_color_transfer_from_name(settings.colorTransfer)
+        let primaries = isJPEG || primariesCode < 0 ? AVCOL_PRI_BT709 : AVColorPrimaries(rawValue: UInt32(primariesCode))
+        let transfer = isJPEG || transferCode < 0 ? AVCOL_TRC_BT709
+            : AVColorTransferCharacteristic(rawValue: UInt32(transferCode))
+        ctx.pointee.color_primaries = primaries
+        ctx.pointee.color_trc = transfer
+        switch settings.interlacedFieldOrder {
+        case "tt"?, "tb"?: ctx.pointee.field_order = AV_FIELD_TT
+        case "bb"?, "bt"?: ctx.pointee.field_order = AV_FIELD_BB
+        default: ctx.pointee.field_order = AV_FIELD_PROGRESSIVE
+        }
+        // Frames that still hold two fields are coded as fields (as the input was), so that the bitstream, not only
+        // the container, says interlaced.
+        let interlaced = settings.interlacedFieldOrder != nil && codecChoice == .h264 && !usingFallback
+        if interlaced { ctx.pointee.flags |= AV_CODEC_FLAG_INTERLACED_DCT | AV_CODEC_FLAG_INTERLACED_ME }
         ctx.pointee.thread_count = Int32(settings.threadCount)
         if output!.pointee.oformat.pointee.flags & AVFMT_GLOBALHEADER != 0 {
             ctx.pointee.flags |= AV_CODEC_FLAG_GLOBAL_HEADER
@@ -202,8 +216,12 @@ public final class VideoWriter: @unchecked Sendable {
         f.pointee.height = Int32(encodedHeight)
         f.pointee.color_range = range
         f.pointee.colorspace = matrix
-        f.pointee.color_primaries = AVCOL_PRI_BT709
-        f.pointee.color_trc = AVCOL_TRC_BT709
+        f.pointee.color_primaries = primaries
+        f.pointee.color_trc = transfer
+        if interlaced {
+            f.pointee.interlaced_frame = 1
+            f.pointee.top_field_first = ctx.pointee.field_order == AV_FIELD_TT ? 1 : 0
+        }
         guard av_frame_get_buffer(f, 0) >= 0, let p = av_packet_alloc() else {
             throw VocaSegError(.internal, "out of memory", path: displayPath)
         }

@@ -46,6 +46,12 @@ struct Segment: ParsableCommand {
     @Option(help: "Network inputs: seconds without data that end the stream. Default: 5.")
     var timeout: Double?
 
+    @Option(help: "HDR input (PQ/HDR10, HLG): tonemap (to SDR BT.709 with zscale and Hable's curve, as the model and the overlay expect) or off (code values passed on, output tagged with the input's primaries and transfer). Default: tonemap.")
+    var hdr: String?
+
+    @Option(help: "Interlaced input: auto (frames the decoder flags interlaced, in a stream whose field order says so, are deinterlaced with bwdif, one frame per frame), on (every frame) or off. Default: auto.")
+    var deinterlace: String?
+
     @Option(help: "Vocabulary as a comma-separated list, e.g. \"person, car, road\". No default: give --classes or --vocab.")
     var classes: String?
 
@@ -194,6 +200,7 @@ struct Segment: ParsableCommand {
         if let startNumber { o.startNumber = startNumber }
         o.live = live
         if let timeout { o.networkTimeoutSeconds = timeout }
+        try o.setColourHandling(hdr: hdr, deinterlace: deinterlace)
         if classes != nil || vocabularyFile != nil {
             o.classes = classes
             o.vocabularyFile = vocabularyFile

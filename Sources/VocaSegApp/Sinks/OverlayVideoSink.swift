@@ -14,6 +14,10 @@ final class OverlayVideoSink: FrameSink {
         settings.crf = crf
         settings.preset = preset
         settings.sampleAspectRatio = info.sampleAspectRatio  // anamorphic input stays anamorphic
+        // Tagged with what the pixels hold: BT.709 after tone mapping, else the input's primaries and transfer.
+        settings.colorPrimaries = info.framePrimaries
+        settings.colorTransfer = info.frameTransfer
+        settings.interlacedFieldOrder = info.framesInterlaced ? info.fieldOrder : nil
         self.input = input
         size = (info.width, info.height)
         writer = try VideoWriter(path: path, settings: settings, width: info.width, height: info.height,
