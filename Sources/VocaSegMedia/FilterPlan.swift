@@ -22,8 +22,6 @@ public struct FilterPlan: Equatable, Sendable {
     /// The transfer to tone-map from (`smpte2084` or `arib-std-b67`), nil when no tone mapping.
     public var toneMapFrom: String?
 
-    public var isEmpty: Bool { !deinterlace && toneMapFrom == nil }
-
     /// The filter graph description (FFmpeg's syntax), nil when nothing needs doing.
     /// Tone mapping follows the usual libavfilter recipe: linearise with zscale (nominal peak 100 cd/m², so SDR
     /// white is 1.0), convert primaries to BT.709 in linear float RGB, compress with Hable's curve (the peak comes

@@ -5,7 +5,6 @@ import VocaSegCore
 /// frames go through a libavfilter graph, filtered frames come out with the decoder's timestamps. A change of frame
 /// size or pixel format midway ends the current graph (its held frames still come out) and starts a new one.
 final class FilterStage {
-    let plan: FilterPlan
     private let description: String
     private let threads: Int
     private var graph: VideoFilterGraph?
@@ -15,7 +14,6 @@ final class FilterStage {
 
     init?(plan: FilterPlan, threads: Int) {
         guard let description = plan.graphDescription else { return nil }
-        self.plan = plan
         self.description = description
         self.threads = threads
     }
@@ -60,18 +58,15 @@ final class FilterStage {
 
     /// Feeds one decoded frame (also the first, which the caller decoded to choose the plan).
     func accept(_ frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws {
-            // As the ffmpeg CLI does: filters see the best-effort timestamp as pts.
-            frame.pointee.pts = frame.pointee.best_effort_timestamp
-            if let current = graph {
-                if current.key == VideoFilterGraph.InputKey(frame) {
-                    try current.send(frame)
-                } else {
-                    parked = av_frame_clone(frame)
-                    try current.sendEnd()
-                }
-            } else {
-                try start(with: frame, decoder: decoder)
-            }
+        // As the ffmpeg CLI does: filters see the best-effort timestamp as pts.
+        frame.pointee.pts = frame.pointee.best_effort_timestamp
+        guard let current = graph else { return try start(with: frame, decoder: decoder) }
+        if current.key == VideoFilterGraph.InputKey(frame) {
+            try current.send(frame)
+        } else {
+            parked = av_frame_clone(frame)
+            try current.sendEnd()
+        }
     }
 
     private func start(with frame: UnsafeMutablePointer<AVFrame>, decoder: StreamDecoder) throws {
