@@ -55,9 +55,12 @@ def crm_scores(corr16: torch.Tensor, top: int, weights: List[float]) -> torch.Te
     t = s.shape[0]
     top = min(top, t)
     idx = torch.topk(s, k=top, dim=0).indices  # [top,h,w], descending
+    classes = torch.arange(t, dtype=idx.dtype)
     scores = torch.zeros(t, dtype=torch.float32)
     for r in range(top):
-        hist = torch.bincount(idx[r].flatten(), minlength=t).to(torch.float32)
+        # Histogram of the rank-r class over the pixels as a one-hot sum (= torch.bincount; exported to ONNX,
+        # where bincount has no operator). Integer counts, so the float32 scores are unchanged.
+        hist = (idx[r].reshape(-1, 1) == classes).sum(dim=0).to(torch.float32)
         scores += hist * weights[r]
     return scores
 
@@ -65,9 +68,18 @@ def crm_scores(corr16: torch.Tensor, top: int, weights: List[float]) -> torch.Te
 def select_classes(scores: torch.Tensor, k: int) -> torch.Tensor:
     """K best classes by score; ties go to the lower class index; returned in ascending index order.
     (The original shuffles the selection with randperm; everything downstream is equivariant, so we skip it.)"""
-    k = min(k, scores.shape[0])
-    order = torch.sort(scores, descending=True, stable=True).indices
-    return torch.sort(order[:k]).values
+    t = scores.shape[0]
+    k = min(k, t)
+    # Written with comparisons and top-k only (no stable sort) so that it exports to ONNX; equal to
+    # sort(sort(scores, descending, stable).indices[:k]). Rank of class i in that stable order: the classes with a
+    # higher score plus the lower-indexed classes with the same score. The K of rank < K are the selection; top-k of
+    # the distinct keys T - i over them returns them in ascending index order.
+    index = torch.arange(t)
+    above = scores.unsqueeze(0) > scores.unsqueeze(1)                  # [i, j]: class j scores above class i
+    tied_before = (scores.unsqueeze(0) == scores.unsqueeze(1)) & (index.unsqueeze(0) < index.unsqueeze(1))
+    rank = (above | tied_before).sum(dim=1)
+    key = torch.where(rank < k, (t - index).to(torch.float32), torch.zeros((), dtype=torch.float32))
+    return torch.topk(key, k).indices
 
 
 class StageTimer:
