@@ -5,7 +5,8 @@
 # scrape with it), and the CLIP tokenizer vocabulary (taken from the open_clip_torch wheel on PyPI into the model directory).
 #
 #   Scripts/setup.sh              # system packages + tokenizer vocabulary
-#   Scripts/setup.sh --reference  # also the Python packages of Scripts/reference (PyTorch CPU, open_clip, timm)
+#   Scripts/setup.sh --reference  # also the Python packages of Scripts/reference (PyTorch CPU, open_clip, timm,
+#                                 # and onnx/onnxruntime/openvino for Scripts/bench/compare.sh --runtimes)
 #                                 # in a virtual environment at .venv/ (Debian's Python refuses pip outside one)
 set -euo pipefail
 
@@ -68,6 +69,8 @@ if [ "$want_reference" -eq 1 ]; then
     [ -x "$venv/bin/python3" ] || python3 -m venv "$venv"
     "$venv/bin/python3" -m pip install --quiet -r "$(dirname "$0")/reference/requirements.txt"
     "$venv/bin/python3" -m pip install --quiet --no-deps -r "$(dirname "$0")/reference/requirements-nodeps.txt"
+    # ONNX export and the other runtimes compared by Scripts/bench/compare.sh --runtimes (ONNX Runtime, OpenVINO).
+    "$venv/bin/python3" -m pip install --quiet -r "$(dirname "$0")/reference/requirements-runtimes.txt"
     echo "setup: reference packages in $venv (the scripts use it; VOCASEG_PYTHON overrides)"
 fi
 echo "setup: done (models directory: $MODELS_DIR)"
