@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import VocaSegCore
 import VocaSegMedia
+import VocaSegModels
 import VocaSegPipeline
 import VocaSegRender
 import VocaSegTensor
@@ -31,6 +32,8 @@ public struct BenchOptions: Sendable {
     public var warmup = 2
     public var threads: Int?
     public var jsonPath: String?
+    /// `--precision`: see `SegmentOptions.precision`.
+    public var precision: GEMMPrecision = .fp32
     public init() {}
 }
 
@@ -58,6 +61,8 @@ public struct BenchReport: Codable, Sendable {
         public var still: String? = nil
         public var frames: Int
         public var warmup: Int
+        /// What the per-frame products ran at: fp32, or bf16 (`--precision bf16` on a CPU with AVX512_BF16).
+        public var precision: String = GEMMPrecision.fp32.rawValue
     }
     public struct Compute: Codable, Sendable {
         public var stage: String
@@ -104,6 +109,7 @@ public enum BenchJob {
         segment.modelSettings = o.modelSettings
         segment.task = o.task
         segment.sliding.mode = o.mode == "sliding" ? .sliding : .full
+        segment.precision = o.precision
         try ModelLoader.validate(segment)
         let vocabulary: Vocabulary
         if let file = o.vocabularyFile {
@@ -118,6 +124,9 @@ public enum BenchJob {
         var media: MediaSource?
         if let input = o.input { media = try MediaSource(path: input) }
 
+        if o.precision == .bf16, let notice = ReducedPrecisionModel.unavailableNotice {
+            Logger(label: "vocaseg.bench").notice("\(notice)")
+        }
         let sgemm = measureSgemmGFLOPS()
         let model = try (modelProvider ?? { try ModelLoader.load(options: $0) })(segment)
         let textStart = DispatchTime.now().uptimeNanoseconds
@@ -185,6 +194,7 @@ public enum BenchJob {
             inferenceFPS: inferenceTotal > 0 ? Double(o.frames) / inferenceTotal : 0, endToEndFPS: endToEnd,
             peakRSSBytes: Int(usage.ru_maxrss) * 1024, compute: compute)
         report.profile = profile
+        report.settings.precision = model is ReducedPrecisionModel ? GEMMPrecision.bf16.rawValue : GEMMPrecision.fp32.rawValue
         report.classesPerStage = (model as? ComputeCostReporting)?.classCountsPerStage()
         return report
     }

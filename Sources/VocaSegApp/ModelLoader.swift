@@ -77,14 +77,17 @@ public enum ModelLoader {
                                         task: try family.task(options.task),
                                         textCacheDirectory: TextEmbeddingCache.defaultDirectory())
         // Sliding mode wraps the model: windows plus a global view, probabilities merged as CAT-Seg does.
-        return try options.sliding.wrap(try family.makeModel(request))
+        let model = try options.sliding.wrap(try family.makeModel(request))
+        // bf16 scopes the whole per-frame call (every window of a sliding frame); `notices` says when it cannot.
+        return options.precision == .bf16 ? ReducedPrecisionModel.wrap(model).model : model
     }
 
     /// One-line notices about the settings for this vocabulary (e.g. a K larger than the vocabulary).
     static func notices(options: SegmentOptions, vocabularySize: Int) -> [String] {
         let family = ModelFamilies.variant(named: options.model)?.family
+        let precision = options.precision == .bf16 ? ReducedPrecisionModel.unavailableNotice.map { [$0] } ?? [] : []
         return (family.map { [$0] } ?? ModelFamilies.all).flatMap {
             $0.notices(settings: options.modelSettings, vocabularySize: vocabularySize)
-        }
+        } + precision
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import VocaSegCore
 import VocaSegModels
+import VocaSegTensor
 import Yams
 
 /// A declarative pipeline file (`Pipelines/*.yaml`): which model, which vocabulary, how to infer and what to write.
@@ -29,6 +30,8 @@ public struct PipelineFile: Sendable, Equatable {
     public var keyframes: String?
     public var maxGap: Int?
     public var propagate: String?
+    /// `inference.precision`: fp32 or bf16 (see `SegmentOptions.precision`).
+    public var precision: String?
     /// Settings of the model families (`FamilyOption.pipelineField`, e.g. `crm.k`), by flag name.
     public var modelSettings: FamilySettings = [:]
     public var overlay = Overlay()
@@ -122,7 +125,7 @@ public struct PipelineFile: Sendable, Equatable {
             case "inference":
                 try r.fields(node, at: "inference", allowed: ["mode", "size", "every", "window", "overlap", "global_view",
                                                                "global_weight", "max_side", "keyframes", "max_gap",
-                                                               "propagate"] + familyKeys("inference")) { k, n in
+                                                               "propagate", "precision"] + familyKeys("inference")) { k, n in
                     if try familyField("inference", k, n) { return }
                     switch k {
                     case "mode": p.mode = try r.choice(n, "inference.mode", ["full", "sliding"])
@@ -140,6 +143,7 @@ public struct PipelineFile: Sendable, Equatable {
                         p.keyframes = text
                     case "max_gap": p.maxGap = try r.int(n, "inference.max_gap", 1...100_000)
                     case "propagate": p.propagate = try r.choice(n, "inference.propagate", ["motion", "hold"])
+                    case "precision": p.precision = try r.choice(n, "inference.precision", GEMMPrecision.allCases.map(\.rawValue))
                     default: p.every = try r.int(n, "inference.every", 1...100_000)
                     }
                 }
@@ -200,6 +204,7 @@ public struct PipelineFile: Sendable, Equatable {
         }
         set("propagate", propagate.flatMap(Propagation.init(rawValue:))) { options.propagation = $0 }
         set("threads", threads) { options.threads = $0 }
+        set("precision", precision.flatMap(GEMMPrecision.init(rawValue:))) { options.precision = $0 }
         set("crf", overlay.crf) { options.crf = $0 }
         set("preset", overlay.preset) { options.preset = $0 }
         set("alpha", overlay.alpha) { options.alpha = $0 }

@@ -1,5 +1,7 @@
+import CGemmBF16
 import COpenBLAS
 import Dispatch
+import Foundation
 
 /// Thin bridge to OpenBLAS. Everything that multiplies matrices goes through here.
 ///
@@ -16,6 +18,16 @@ public enum BLAS {
     static func useOneOpenBLASThread() { openblas_set_num_threads(1) }
     public static var configuration: String { String(cString: openblas_get_config()) }
 
+    /// Whether this CPU runs the bf16 kernels (AVX512F/BW/VL/DQ and AVX512_BF16, with the OS saving ZMM state),
+    /// read from CPUID once. `VOCASEG_HIDE_AVX512_BF16=1` makes it false, so that the fp32 fallback of
+    /// `--precision bf16` can be exercised on a CPU that has the instructions.
+    public static let bf16Available: Bool =
+        vs_gemm_bf16_available() != 0 && ProcessInfo.processInfo.environment["VOCASEG_HIDE_AVX512_BF16"] != "1"
+
+    /// Products smaller than this many multiply-adds stay fp32 even under `.bf16` (packing dominates them, and the
+    /// small products of a model are not where its time goes).
+    public static let bf16MinimumWork = 1 << 20
+
     /// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major, with leading dimensions given explicitly so that
     /// strided sub-matrices need no copy. Above `parallelThreshold` (and outside a `forEachItem` item) the rows of C,
     /// or its columns when there are fewer rows than workers need, are split into one band per worker; each band is
@@ -27,6 +39,8 @@ public enum BLAS {
         opCheck(m >= 0 && n >= 0 && k >= 0, "sgemm: negative size m \(m) n \(n) k \(k)")
         opCheck(lda >= max(1, transA ? m : k) && ldb >= max(1, transB ? k : n) && ldc >= max(1, n),
                 "sgemm: leading dimensions lda \(lda) ldb \(ldb) ldc \(ldc) too small for m \(m) n \(n) k \(k)")
+        let bf16 = bf16Available && m * n * k >= bf16MinimumWork && KernelSettings.current.gemmPrecision == .bf16
+        let call = bf16 ? callBF16 : callOpenBLAS
         let workers = ParallelConfig.threads
         guard workers > 1, m * n * k >= parallelThreshold, max(m, n) >= 2 * workers else {
             call(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -47,12 +61,20 @@ public enum BLAS {
         }
     }
 
-    @inline(__always)
-    private static func call(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
-                             _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
-                             _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+    private static func callOpenBLAS(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                     _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                     _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    private static func callBF16(_ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+                                 _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int,
+                                 _ beta: Float, _ c: UnsafeMutablePointer<Float>, _ ldc: Int) {
+        let status = vs_gemm_bf16(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        // Sizes were checked on entry and availability before choosing this path; what is left is a failed
+        // allocation of the packing scratch (under 2 MiB per thread), after which fp32 still gives the product.
+        if status != 0 { callOpenBLAS(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) }
     }
 
     /// One square n×n×n product on OpenBLAS's own pool of `threads` (for reference measurements only); OpenBLAS is
@@ -61,7 +83,7 @@ public enum BLAS {
                                            c: UnsafeMutablePointer<Float>) {
         openblas_set_num_threads(Int32(max(1, threads)))
         defer { useOneOpenBLASThread() }
-        call(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
+        callOpenBLAS(false, false, n, n, n, 1, a, n, b, n, 0, c, n)
     }
 
     /// Raw OpenBLAS throughput with its own thread pool of `threads` (the machine's ceiling that benchmarks report

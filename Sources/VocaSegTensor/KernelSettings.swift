@@ -17,6 +17,9 @@ public struct KernelSettings: Sendable, Equatable {
     public var attentionSchedule: AttentionSchedule = .automatic
     /// Query rows per attention tile, instead of the size-derived choice.
     public var attentionTileRows: Int? = nil
+    /// The inputs' precision of the large matrix products (`BLAS.sgemm`). `.bf16` is what `--precision bf16` sets
+    /// around a model's per-frame work; it takes effect only where `BLAS.bf16Available`, else products stay fp32.
+    public var gemmPrecision: GEMMPrecision = .fp32
 
     public init() {}
 
@@ -48,4 +51,12 @@ public struct KernelSettings: Sendable, Equatable {
         }
         return try body()
     }
+}
+
+/// Precision of a matrix product's inputs; accumulation is fp32 in both.
+public enum GEMMPrecision: String, Sendable, CaseIterable {
+    /// OpenBLAS sgemm.
+    case fp32
+    /// Inputs rounded to bfloat16 (nearest even), products summed in fp32: AVX512_BF16's `vdpbf16ps`.
+    case bf16
 }

@@ -53,6 +53,9 @@ struct Bench: ParsableCommand {
     @Option(help: "A video to run through the real pipeline.")
     var input: String?
 
+    @Option(help: ArgumentHelp(SegmentOptions.precisionHelp))
+    var precision: String = "fp32"
+
     @Option(help: "Timed frames.")
     var frames: Int = 10
 
@@ -94,6 +97,7 @@ struct Bench: ParsableCommand {
         o.frames = frames
         o.warmup = warmup
         o.threads = threads
+        o.precision = try SegmentOptions.precision(parsing: precision)
         #if DEBUG
         StandardError.write("vocaseg bench: this is a DEBUG build; figures are meaningless. Use swift build -c release.\n")
         #endif

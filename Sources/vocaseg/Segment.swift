@@ -73,6 +73,9 @@ struct Segment: ParsableCommand {
     @Option(help: "Model input size (default: the model's own, 640 for ERR-Seg B, 768 for L).")
     var size: Int?
 
+    @Option(help: ArgumentHelp(SegmentOptions.precisionHelp))
+    var precision: String?
+
     @Option(help: "full (the frame resized to the model input) or sliding (model-sized windows plus a global view, for high-resolution frames). Default: full.")
     var mode: String?
 
@@ -185,7 +188,7 @@ struct Segment: ParsableCommand {
         if let pipeline {
             let explicit: [String: Bool] = [
                 "model": model != nil, "weights": weights != nil, "classes": classes != nil,
-                "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "keyframes": keyframes != nil, "propagate": propagate != nil, "threads": threads != nil,
+                "vocab": vocabularyFile != nil, "size": size != nil, "every": every != nil, "keyframes": keyframes != nil, "propagate": propagate != nil, "threads": threads != nil, "precision": precision != nil,
                 "crf": crf != nil, "task": task != nil, "crm-k": crmK != nil, "mode": mode != nil, "window": window != nil, "overlap": overlap != nil, "global-view": globalView != nil, "global-weight": globalWeight != nil, "max-side": maxSide != nil, "crm": crm != nil, "crm-refresh": crmRefresh != nil, "resize": resize != nil, "cer": cer != nil, "cer-k": cerK != nil, "cer-refresh": cerRefresh != nil, "preset": preset != nil, "alpha": alpha != nil, "outlines": outlines != nil,
                 "labels": labels != nil, "legend": legend != nil, "rle": rle, "track-iou": trackIoU != nil,
                 "track-memory": trackMemory != nil,
@@ -214,6 +217,7 @@ struct Segment: ParsableCommand {
             o.weights = w
         }
         if let size { o.size = size }
+        if let precision { o.precision = try SegmentOptions.precision(parsing: precision) }
         if let crmK { o.modelSettings["crm-k"] = crmK }
         if let mode {
             guard let m = SlidingWindowOptions.Mode(rawValue: mode) else {

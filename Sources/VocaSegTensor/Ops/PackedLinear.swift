@@ -1,3 +1,4 @@
+import CGemmBF16
 import Foundation
 
 /// A Linear weight [out, in] repacked once at load time into panels of 16 output features, [panel][in][16] with
@@ -14,6 +15,8 @@ public struct PackedLinearWeight: @unchecked Sendable {
     let panels: Int
     let storage: TensorStorage     // panels × inFeatures × 16
     let biasStorage: TensorStorage?  // panels × 16
+    /// The weight as bfloat16 pairs for `--precision bf16`, packed on first use (fp32 runs never pay for it).
+    let bf16: BF16PackedWeight
 
     public static let panelWidth = 16
 
@@ -22,6 +25,7 @@ public struct PackedLinearWeight: @unchecked Sendable {
         let w = weight.contiguous()
         outFeatures = w.shape[0]
         inFeatures = w.shape[1]
+        bf16 = BF16PackedWeight(weight: w)
         opCheck(bias == nil || bias!.count == outFeatures, "PackedLinearWeight: bias size \(bias!.count)")
         let pw = Self.panelWidth
         panels = (outFeatures + pw - 1) / pw
@@ -65,7 +69,15 @@ extension Ops {
         if x2.strides[1] != 1 { x2 = x2.contiguous() }
         let lda = x2.strides[0]
         let a = UnsafePointer(x2.data), c = y.data
-        let bp = UnsafePointer(w.storage.pointer), biasP = w.biasStorage.map { UnsafePointer($0.pointer) }
+        let biasP = w.biasStorage.map { UnsafePointer($0.pointer) }
+        if inF > 0, rows * inF * outF >= BLAS.bf16MinimumWork, KernelSettings.current.gemmPrecision == .bf16,
+           let packedB = w.bf16.lanes() {
+            linearBF16(a: a, lda: lda, rows: rows, inFeatures: inF, outFeatures: outF, packed: packedB, bias: biasP,
+                       c: c, activation: activation, accumulate: accumulate)
+            withExtendedLifetime((x2, w.bf16, w.biasStorage)) {}
+            return y
+        }
+        let bp = UnsafePointer(w.storage.pointer)
         let mr = PackedGemm.rowsPerBlock, pw = PackedLinearWeight.panelWidth
         let blocks = (rows + mr - 1) / mr
         Parallel.forRanges(blocks, grain: max(1, 96 / max(1, w.panels))) { range in
@@ -81,6 +93,71 @@ extension Ops {
         }
         withExtendedLifetime((x2, w.storage, w.biasStorage)) {}
         return y
+    }
+}
+
+extension Ops {
+    /// `linear(_:packed:)` with bf16 products: row tiles through the prepacked bf16 GEMM, then bias and activation
+    /// on the tile while it is in cache.
+    static func linearBF16(a: UnsafePointer<Float>, lda: Int, rows: Int, inFeatures: Int, outFeatures: Int,
+                           packed: UnsafePointer<UInt32>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
+                           activation: Activation, accumulate: Bool) {
+        // 96 rows (a multiple of the kernel's 12) keep a tile of C in L2 for the epilogue at up to 4096 features.
+        let tileRows = 96
+        let tiles = (rows + tileRows - 1) / tileRows
+        Parallel.forRanges(tiles, grain: 1) { range in
+            for t in range {
+                let r0 = t * tileRows, n = min(tileRows, rows - r0)
+                let tile = c + r0 * outFeatures
+                let status = vs_gemm_bf16_prepacked(0, n, outFeatures, inFeatures, a + r0 * lda, lda, packed,
+                                                    accumulate ? 1 : 0, tile, outFeatures)
+                opCheck(status == 0, "linear (bf16): kernel failed with status \(status) for [\(n), \(inFeatures)] × [\(inFeatures), \(outFeatures)]")
+                for r in 0..<n {
+                    let row = tile + r * outFeatures
+                    if let bias {
+                        var j = 0
+                        while j + 8 <= outFeatures {
+                            SIMDMath.store(SIMDMath.load(row + j) + SIMDMath.load(bias + j), row + j)
+                            j += 8
+                        }
+                        while j < outFeatures { row[j] += bias[j]; j += 1 }
+                    }
+                    if activation != .identity { activation.apply(row, row, count: outFeatures) }
+                }
+            }
+        }
+    }
+}
+
+/// A linear layer's weight [out, in] in the bf16 kernels' packed layout (B = Wᵀ), made on first use.
+final class BF16PackedWeight: @unchecked Sendable {
+    private let weight: Tensor
+    private let lock = NSLock()
+    private var storage: UnsafeMutablePointer<UInt32>?
+    private var failed = false
+
+    init(weight: Tensor) { self.weight = weight }
+
+    deinit { storage?.deallocate() }
+
+    /// The packed lanes, or nil where the CPU has no bf16 kernels.
+    func lanes() -> UnsafePointer<UInt32>? {
+        lock.lock()
+        defer { lock.unlock() }
+        if let storage { return UnsafePointer(storage) }
+        guard !failed, BLAS.bf16Available else { return nil }
+        let out = weight.shape[0], inF = weight.shape[1]
+        let count = vs_bf16_packed_b_lanes(inF, out)
+        // The kernels load packed B with aligned 64-byte loads.
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(64, count * 4), alignment: 64)
+        let lanes = raw.bindMemory(to: UInt32.self, capacity: max(16, count))
+        guard vs_bf16_pack_b(1, inF, out, weight.data, inF, lanes) == 0 else {
+            raw.deallocate()
+            failed = true
+            return nil
+        }
+        storage = lanes
+        return UnsafePointer(lanes)
     }
 }
 

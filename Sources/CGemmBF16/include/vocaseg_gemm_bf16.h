@@ -1,0 +1,46 @@
+#ifndef VOCASEG_GEMM_BF16_H
+#define VOCASEG_GEMM_BF16_H
+
+// Matrix products with bfloat16 inputs and float32 accumulation, for `--precision bf16`.
+//
+// The inputs stay float32 in memory; each call rounds them to bfloat16 (round to nearest even, as the hardware
+// conversion and PyTorch's `.to(torch.bfloat16)` do) while packing them into the layout the AVX512_BF16 dot-product
+// instruction reads, then accumulates in float32. The code is compiled for the AVX512_BF16 target only inside the
+// kernel functions, so the library loads on any x86-64 CPU; callers must check `vs_gemm_bf16_available()` first.
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// 1 when this CPU and OS can run the kernels (AVX512F, AVX512BW, AVX512VL and AVX512_BF16, with the ZMM state
+// enabled by the OS); 0 otherwise, and always 0 on other architectures. Reads CPUID once.
+int vs_gemm_bf16_available(void);
+
+// C[m×n] = alpha · op(A) · op(B) + beta · C, row-major with explicit leading dimensions, op(X) = X or Xᵀ.
+// With beta == 0, C is written without being read (it may hold anything, NaN included).
+// Single-threaded; callers split the work into bands of rows or columns.
+// Returns 0 on success, -1 when the kernels are unavailable, -2 when the sizes are negative or a leading dimension
+// is too small, -3 when scratch memory could not be allocated (C is untouched in all three cases).
+int vs_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, const float *a, long lda,
+                 const float *b, long ldb, float beta, float *c, long ldc);
+
+// A constant B (a layer's weight) packed once for `vs_gemm_bf16_prepacked`: op(B) is k×n, op(B) = B or Bᵀ as
+// `trans_b` says. `dst` holds `vs_bf16_packed_b_lanes(k, n)` 32-bit lanes, 64-byte aligned. Returns 0, or -1 / -2
+// as `vs_gemm_bf16`.
+long vs_bf16_packed_b_lanes(long k, long n);
+int vs_bf16_pack_b(int trans_b, long k, long n, const float *b, long ldb, uint32_t *dst);
+
+// C[m×n] = op(A) · B + beta · C with B packed by `vs_bf16_pack_b` for the same k and n (k ≥ 1). Single-threaded.
+int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, long lda, const uint32_t *packed,
+                           float beta, float *c, long ldc);
+
+// Rounds `count` floats to bfloat16 and back (round to nearest even, NaN kept quiet, subnormals flushed to zero as
+// the hardware conversion does): what the kernels multiply, for tests and for agreement reports.
+void vs_round_to_bf16(const float *src, float *dst, long count);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
