@@ -42,4 +42,24 @@ exact = (bf16(x) @ bf16(w).t() + bias.to(torch.float64))
 save("bf16_linear_gelu", x=x, w=w, b=bias, y=F.gelu(exact), y_fp32=F.gelu(F.linear(x, w, bias)))
 r = torch.randn(301, 70)
 save("bf16_linear_accumulate", x=x, w=w, b=bias, r=r, y=r.to(torch.float64) + exact, y_fp32=r + F.linear(x, w, bias))
+
+# Attention (the fused kernel's shapes generalised): B = 2, 2 heads, Lq = 37 (a partial 6-row step), Lk = 50 (a
+# partial 16-key block), d = 32, dv = 48 (a 32-wide and a 16-wide value slab). The kernel rounds q, scale·k, the
+# unnormalised probabilities exp(s − max) and v to bfloat16; scores, softmax and the division stay fp32.
+def heads_of(t, h):
+    b, n, c = t.shape
+    return t.view(b, n, h, c // h).transpose(1, 2).to(torch.float64)
+
+
+q, k, v = torch.randn(2, 37, 64), torch.randn(2, 50, 64), torch.randn(2, 50, 96)
+scale = 32 ** -0.5
+qh, kh, vh = heads_of(q, 2), heads_of(k.mul(scale), 2), heads_of(v, 2)
+scores = torch.matmul(qh.to(torch.float32).to(torch.bfloat16).to(torch.float64),
+                      kh.to(torch.float32).to(torch.bfloat16).to(torch.float64).transpose(-1, -2))
+e = torch.exp(scores - scores.amax(-1, keepdim=True))
+out = torch.matmul(e.to(torch.float32).to(torch.bfloat16).to(torch.float64),
+                   vh.to(torch.float32).to(torch.bfloat16).to(torch.float64)) / e.sum(-1, keepdim=True)
+save("bf16_attention", q=q, k=k, v=v, y=out.transpose(1, 2).reshape(2, 37, 96),
+     y_fp32=F.scaled_dot_product_attention(q.view(2, 37, 2, 32).transpose(1, 2), k.view(2, 50, 2, 32).transpose(1, 2),
+                                           v.view(2, 50, 2, 48).transpose(1, 2)).transpose(1, 2).reshape(2, 37, 96))
 print(f"wrote bf16 goldens to {os.path.normpath(OUT)}")

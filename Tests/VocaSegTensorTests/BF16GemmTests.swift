@@ -67,4 +67,19 @@ import VocaSegTensor
         try G.check(out, "bf16_linear_accumulate", atol: 1e-4, rtol: 1e-5)
         try Self.expectNotFP32(out, "bf16_linear_accumulate")
     }
+
+    /// The fused attention schedule (unmasked, value heads a multiple of 16) through the bf16 kernel: 2 batches ×
+    /// 2 heads, 37 queries, 50 keys, d = 32, dv = 48; on the engine's threads and inside a one-worker item.
+    @Test func fusedAttentionMatchesPyTorch() throws {
+        let q = try G.tensor("bf16_attention", "q"), k = try G.tensor("bf16_attention", "k")
+        let v = try G.tensor("bf16_attention", "v")
+        let y = KernelSettings.with(Self.bf16) { Ops.attention(query: q, key: k, value: v, heads: 2) }
+        try G.check(y, "bf16_attention", atol: 5e-5, rtol: 1e-5)
+        try Self.expectNotFP32(y, "bf16_attention")
+        ParallelConfig.forEachItem(1) { _, _ in
+            let y1 = KernelSettings.with(Self.bf16) { Ops.attention(query: q, key: k, value: v, heads: 2) }
+            #expect(throws: Never.self) { try G.check(y1, "bf16_attention", atol: 5e-5, rtol: 1e-5) }
+        }
+        try G.check(Ops.attention(query: q, key: k, value: v, heads: 2), "bf16_attention", "y_fp32", atol: 1e-5)
+    }
 }

@@ -36,6 +36,13 @@ int vs_bf16_pack_b(int trans_b, long k, long n, const float *b, long ldb, uint32
 int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, long lda, const uint32_t *packed,
                            float beta, float *c, long ldc);
 
+// One head of unmasked attention with bf16 products: out[i] = softmax(scale · q[i]·Kᵀ) · V for `rows` query rows,
+// `lk` keys, `d` channels per query/key and `dv` (a multiple of 16) per value; row i of q at q + i·ldq, and so on.
+// Scores and the softmax are fp32; the query, scale·key, probability and value inputs of the two products are
+// rounded to bfloat16. Single-threaded. Returns 0, -1 (kernels unavailable), -2 (bad sizes) or -3 (no memory).
+int vs_attention_bf16(long rows, long lk, long d, long dv, float scale, const float *q, long ldq, const float *k,
+                      long ldk, const float *v, long ldv, float *out, long ldo);
+
 // Rounds `count` floats to bfloat16 and back (round to nearest even, NaN kept quiet, subnormals flushed to zero as
 // the hardware conversion does): what the kernels multiply, for tests and for agreement reports.
 void vs_round_to_bf16(const float *src, float *dst, long count);

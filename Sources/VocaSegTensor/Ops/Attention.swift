@@ -101,6 +101,9 @@ struct AttentionProblem {
     /// From `KernelSettings` (`.automatic` and nil unless a test or benchmark forces them).
     var schedule = KernelSettings.current.attentionSchedule
     var tileRowsOverride = KernelSettings.current.attentionTileRows
+    /// `.bf16` sends the fused schedule to the bf16 kernel (where the CPU has it); the BLAS schedules follow
+    /// `BLAS.sgemm`'s own choice.
+    var precision = KernelSettings.current.gemmPrecision
 
     func run() {
         let rows = tileRows

@@ -1,3 +1,4 @@
+import CGemmBF16
 import Foundation
 
 /// Attention without OpenBLAS for the unmasked case with value heads a multiple of 16 wide (ERR-Seg's SFM and CFM:
@@ -18,7 +19,14 @@ extension AttentionProblem {
         let chunks = (lq + rowsPerChunk - 1) / rowsPerChunk
         let lkPad = (lk + 15) & ~15
         let scratchCount = lkPad * d + 6 * lkPad
+        // `--precision bf16`: the same items through the bf16 kernel (its own packing and scratch).
+        let bf16 = precision == .bf16 && BLAS.bf16Available
         let run = { (item: Int) in
+            if bf16 {
+                let head = item / chunks, r0 = (item % chunks) * rowsPerChunk
+                runBF16(bh: head, from: r0, to: min(lq, r0 + rowsPerChunk))
+                return
+            }
             let scratch = UnsafeMutablePointer<Float>.allocate(capacity: scratchCount)
             defer { scratch.deallocate() }
             let head = item / chunks, r0 = (item % chunks) * rowsPerChunk
@@ -31,6 +39,15 @@ extension AttentionProblem {
         } else {
             DispatchQueue.concurrentPerform(iterations: bh * chunks, execute: run)
         }
+    }
+
+    /// Rows r0..<r1 of head `bh` with bf16 products (fp32 scores, softmax and sums).
+    private func runBF16(bh: Int, from r0: Int, to r1: Int) {
+        let bi = bh / heads, h = bh % heads, cq = heads * d, cv = heads * dv
+        let status = vs_attention_bf16(r1 - r0, lk, d, dv, scale, q + (bi * lq + r0) * cq + h * d, cq,
+                                       k + bi * lk * cq + h * d, cq, v + bi * lk * cv + h * dv, cv,
+                                       out + (bi * lq + r0) * cv + h * dv, cv)
+        opCheck(status == 0, "attention (bf16): kernel failed with status \(status) (Lq \(r1 - r0), Lk \(lk), d \(d), dv \(dv))")
     }
 
     /// scale·Kᵀ of one head in blocks of 16 keys: block b holds [d][16] (keys 16b ..< 16b+16), zero past Lk, so the
