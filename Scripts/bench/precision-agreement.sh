@@ -63,8 +63,8 @@ for model in "${model_list[@]}"; do
     dir="$out/$model/$precision"
     rm -rf "$dir"; mkdir -p "$dir"
     echo "== $model $precision"
-    "$bin" segment "$out/pictures" --model "$model" --weights "$weights" --vocab "$vocab" --precision "$precision" \
-      --masks "$dir/masks" --jsonl "$dir/results.jsonl" --progress never >"$dir/log.txt" 2>&1 \
+    "$bin" segment "$out/pictures" -o "$dir/overlays/" --model "$model" --weights "$weights" --vocab "$vocab" \
+      --precision "$precision" --masks "$dir/masks" --jsonl "$dir/results.jsonl" --progress never >"$dir/log.txt" 2>&1 \
       || { echo "precision-agreement.sh: vocaseg segment failed, see $dir/log.txt" >&2; tail -3 "$dir/log.txt" >&2; exit 1; }
   done
 done

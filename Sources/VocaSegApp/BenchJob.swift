@@ -124,7 +124,7 @@ public enum BenchJob {
         var media: MediaSource?
         if let input = o.input { media = try MediaSource(path: input) }
 
-        if o.precision == .bf16, let notice = ReducedPrecisionModel.unavailableNotice {
+        if o.precision == .bf16, let notice = ReducedPrecisionModel.unavailableNotice() {
             Logger(label: "vocaseg.bench").notice("\(notice)")
         }
         let sgemm = measureSgemmGFLOPS()

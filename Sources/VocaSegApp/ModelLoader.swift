@@ -85,7 +85,7 @@ public enum ModelLoader {
     /// One-line notices about the settings for this vocabulary (e.g. a K larger than the vocabulary).
     static func notices(options: SegmentOptions, vocabularySize: Int) -> [String] {
         let family = ModelFamilies.variant(named: options.model)?.family
-        let precision = options.precision == .bf16 ? ReducedPrecisionModel.unavailableNotice.map { [$0] } ?? [] : []
+        let precision = options.precision == .bf16 ? ReducedPrecisionModel.unavailableNotice().map { [$0] } ?? [] : []
         return (family.map { [$0] } ?? ModelFamilies.all).flatMap {
             $0.notices(settings: options.modelSettings, vocabularySize: vocabularySize)
         } + precision

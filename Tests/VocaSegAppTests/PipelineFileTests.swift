@@ -60,6 +60,18 @@ import VocaSegCore
         #expect(!SegmentOptions().sourceOptions.exportMotionVectors)
     }
 
+    @Test func precisionReachesTheOptionsAndABadOneNamesItsLine() throws {
+        let p = try PipelineFile.parse("vocabulary: [a, b]\ninference:\n  precision: bf16\n", path: "p.yaml")
+        var o = SegmentOptions()
+        p.apply(to: &o, explicitlySet: [])
+        #expect(o.precision == .bf16)
+        var flagged = SegmentOptions()
+        p.apply(to: &flagged, explicitlySet: ["precision"])  // --precision on the command line wins
+        #expect(flagged.precision == .fp32)
+        #expect(error("vocabulary: [a]\ninference:\n  precision: fp16\n").contains("inference.precision (line 3)"))
+        #expect(throws: VocaSegError.self) { try SegmentOptions.precision(parsing: "half") }
+    }
+
     @Test func slidingSettingsReachTheOptions() throws {
         let p = try PipelineFile.parse("""
             vocabulary: [a, b]

@@ -13,14 +13,16 @@ public final class ReducedPrecisionModel: SegmentationModel, ComputeCostReportin
     public let model: SegmentationModel
 
     /// Wraps `model` when the CPU can run bf16 products; otherwise returns `model` itself (fp32 is always
-    /// correct, only slower), and `unavailableNotice` is what to tell the user.
-    public static func wrap(_ model: SegmentationModel) -> (model: SegmentationModel, bf16: Bool) {
-        BLAS.bf16Available ? (ReducedPrecisionModel(model), true) : (model, false)
+    /// correct, only slower), and `unavailableNotice` is what to tell the user. `kernelsAvailable` is the CPU check;
+    /// tests pass false to see the fallback on a CPU that has the instructions.
+    public static func wrap(_ model: SegmentationModel, kernelsAvailable: Bool = BLAS.bf16Available)
+        -> (model: SegmentationModel, bf16: Bool) {
+        kernelsAvailable ? (ReducedPrecisionModel(model), true) : (model, false)
     }
 
     /// The one-line notice for `--precision bf16` on a CPU without the kernels; nil where they run.
-    public static var unavailableNotice: String? {
-        BLAS.bf16Available ? nil
+    public static func unavailableNotice(kernelsAvailable: Bool = BLAS.bf16Available) -> String? {
+        kernelsAvailable ? nil
             : "--precision bf16: this CPU has no AVX512_BF16 (or the OS does not enable AVX-512 state), so every product runs in fp32"
     }
 
