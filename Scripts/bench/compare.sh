@@ -5,9 +5,19 @@
 # per-frame times of every round, the medians, the ratio ours/PyTorch and our GFLOP/s.
 #
 #   Scripts/bench/compare.sh [--variant b|l] [--size N] [--classes T] [--crm-k K] [--threads N] [--rounds R]
-#                            [--frames F] [--checkpoint PATH] [--out DIR]
+#                            [--frames F] [--checkpoint PATH] [--out DIR] [--runtimes LIST]
 #
 # Defaults: B at 640, T = 150, K = 32, 2 threads, 3 rounds of 1 timed frame each (after 1 warm-up frame).
+#
+# --runtimes: comma-separated sides, default ours,torch (the output of earlier versions). Also: ort (ONNX Runtime,
+# CPU EP), openvino (CPU, f32), openvino-bf16 (CPU, bf16: OpenVINO's own default on a CPU with BF16, reported
+# apart because it changes the numbers). These run the reference's per-frame forward exported to ONNX
+# (Scripts/reference/export_onnx.py; same seed-0 weights and input as the torch side), exported and checked against
+# PyTorch once (class selection identical, logits within 1e-4, label maps >= 99.9 % identical; the run stops if a
+# check fails) and cached in VOCASEG_ONNX_CACHE (default /tmp/vocaseg-onnx), keyed by variant, T, K, seed and a
+# hash of the reference's sources. Timed by Scripts/reference/runtime_bench.py after 2 warm-up frames (ONNX
+# Runtime's second frame is still ~50 % slow). Every round runs every side; the side that goes first rotates from
+# round to round.
 #
 # EOV-Seg: --variant eovseg-s|eovseg-m|eovseg-l compares at the spec's 640×864 input (an 854×640 frame, resized
 # and padded by the model; the reference gets the padded tensor) with ADE-150 and its synonyms (T = 404 rows with
@@ -32,7 +42,7 @@ repo="$(cd "$here/../.." && pwd)"
 python="${VOCASEG_PYTHON:-$repo/.venv/bin/python3}"
 [ -x "$python" ] || python=python3
 
-variant=b size="" classes=150 k=32 threads=2 rounds=3 frames=1 checkpoint="" out=""
+variant=b size="" classes=150 k=32 threads=2 rounds=3 frames=1 checkpoint="" out="" runtimes="ours,torch"
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --variant) variant="$2"; shift 2 ;;
@@ -44,7 +54,8 @@ while [[ $# -gt 0 ]]; do
     --frames) frames="$2"; shift 2 ;;
     --checkpoint) checkpoint="$2"; shift 2 ;;
     --out) out="$2"; shift 2 ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    --runtimes) runtimes="$2"; shift 2 ;;
+    -h|--help) sed -n '2,37p' "$0"; exit 0 ;;
     *) echo "compare.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -64,6 +75,20 @@ fi
 for n in "$classes" "$k" "$threads" "$rounds" "$frames"; do
   [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "compare.sh: counts must be positive integers (got $n)" >&2; exit 2; }
 done
+IFS=, read -r -a sides <<<"$runtimes"
+[[ ${#sides[@]} -gt 0 ]] || { echo "compare.sh: --runtimes is empty" >&2; exit 2; }
+onnx_needed=0
+for side in "${sides[@]}"; do
+  case "$side" in
+    ours|torch) ;;
+    ort|openvino|openvino-bf16) onnx_needed=1 ;;
+    *) echo "compare.sh: --runtimes takes ours, torch, ort, openvino, openvino-bf16 (got $side)" >&2; exit 2 ;;
+  esac
+done
+if ((onnx_needed)) && ((eov)); then
+  echo "compare.sh: --runtimes ort/openvino is not available for $variant yet (ERR-Seg b and l only)" >&2
+  exit 2
+fi
 checkpoint="${checkpoint:-/tmp/errseg_${variant}_random.pth}"
 out="${out:-/tmp/bench-compare-$(date -u +%Y%m%dT%H%M%S)}"
 mkdir -p "$out"
@@ -72,11 +97,13 @@ if ((eov)); then
   # ADE-150 with its synonyms as a VocaSeg vocabulary file (one class per line, synonyms comma-separated).
   vocab_file="$out/ade150_synonyms.txt"
   grep -v ':invalid_class_id' "$repo/../shared/data/vocab-synonyms/ade20k_150.txt" | cut -d: -f2- >"$vocab_file"
-elif [[ ! -f "$checkpoint" ]]; then
+elif [[ ",$runtimes," == *,ours,* && ! -f "$checkpoint" ]]; then
   echo "== writing random checkpoint $checkpoint (seed 0, fp32)"
   "$python" "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
 fi
-if [[ -n "${VOCASEG_BIN:-}" ]]; then
+if [[ ",$runtimes," != *,ours,* ]]; then
+  bin=""
+elif [[ -n "${VOCASEG_BIN:-}" ]]; then
   bin="$VOCASEG_BIN"
 else
   scratch="${SCRATCH:-$repo/.scratch/bench-compare}"
@@ -84,13 +111,41 @@ else
   (cd "$repo" && swift build -c release --product vocaseg --scratch-path "$scratch" 2>&1 | grep -E "error|Compiling|Build complete" | tail -3)
   bin="$(cd "$repo" && swift build -c release --scratch-path "$scratch" --show-bin-path)/vocaseg"
 fi
-[[ -x "$bin" ]] || { echo "compare.sh: no vocaseg binary at $bin" >&2; exit 1; }
+[[ -z "$bin" || -x "$bin" ]] || { echo "compare.sh: no vocaseg binary at $bin" >&2; exit 1; }
+
+if ((onnx_needed)); then
+  # Export once per variant/T/K/seed and version of the reference's code; check it against PyTorch before any
+  # timing (with OpenVINO bf16 too, whose label agreement the summary reports). Not timed.
+  refdir="$repo/Scripts/reference"
+  src_hash="$(cat "$refdir"/errseg_ref/*.py "$refdir/errseg.py" "$refdir/export_onnx.py" | sha256sum | cut -c1-10)"
+  onnx_dir="${VOCASEG_ONNX_CACHE:-/tmp/vocaseg-onnx}"
+  onnx="$onnx_dir/errseg-$variant-t$classes-k$k-s0-$src_hash.onnx"
+  onnx_check="${onnx%.onnx}.check.json"
+  mkdir -p "$onnx_dir"
+  if [[ ! -f "$onnx" || ! -f "${onnx%.onnx}.inputs.npz" ]]; then
+    echo "== exporting the reference's forward to $onnx"
+    "$python" "$refdir/export_onnx.py" export --model errseg --variant "$variant" --t "$classes" --k "$k" --seed 0 \
+      --threads "$threads" --out "$onnx" >"$out/export.log" 2>&1 \
+      || { echo "compare.sh: ONNX export failed, see $out/export.log" >&2; tail -5 "$out/export.log" >&2; exit 1; }
+  fi
+  if ! "$python" -c 'import json, sys; sys.exit(0 if json.load(open(sys.argv[1]))["passed"] else 1)' "$onnx_check" 2>/dev/null; then
+    echo "== checking ONNX Runtime and OpenVINO against PyTorch on the exported graph"
+    if ! "$python" "$refdir/export_onnx.py" check --model errseg --variant "$variant" --t "$classes" --k "$k" --seed 0 \
+        --threads "$threads" --bf16 --out "$onnx" >"$out/check.log" 2>&1; then
+      grep -E "PASS|FAIL|identical|Error" "$out/check.log" >&2
+      echo "compare.sh: the exported graph does not match PyTorch (see $out/check.log); not timing it" >&2
+      exit 1
+    fi
+  fi
+  cp "$onnx_check" "$out/onnx_check.json"
+fi
 
 if ((eov)); then
   echo "== EOV-Seg ($variant) at 640x864, ADE-150 with synonyms, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
 else
   echo "== ERR-Seg ($variant) at $size, T=$classes, K=$k, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
 fi
+[[ "$runtimes" == "ours,torch" ]] || echo "   runtimes: ${sides[*]}"
 run_ours() {
   if ((eov)); then
     "$bin" bench --model "$variant" --weights random --frame 854x640 --vocab "$vocab_file" \
@@ -113,14 +168,38 @@ run_ref() {
     --runs "$frames" --warmup 1 --json "$out/ref_$1.json" >"$out/ref_$1.log" 2>&1 \
     || { echo "compare.sh: reference bench failed, see $out/ref_$1.log" >&2; tail -5 "$out/ref_$1.log" >&2; exit 1; }
 }
+run_runtime() {  # $1 = ort | openvino | openvino-bf16, $2 = round
+  local rt=ort precision=f32
+  case "$1" in openvino) rt=openvino ;; openvino-bf16) rt=openvino precision=bf16 ;; esac
+  "$python" "$repo/Scripts/reference/runtime_bench.py" --onnx "$onnx" --runtime "$rt" --precision "$precision" \
+    --threads "$threads" --runs "$frames" --warmup 2 --json "$out/rt_$1_$2.json" >"$out/rt_$1_$2.log" 2>&1 \
+    || { echo "compare.sh: $1 bench failed, see $out/rt_$1_$2.log" >&2; tail -5 "$out/rt_$1_$2.log" >&2; exit 1; }
+}
+run_side() {  # $1 = side, $2 = round
+  case "$1" in
+    ours) run_ours "$2" ;;
+    torch) run_ref "$2" ;;
+    *) run_runtime "$1" "$2" ;;
+  esac
+}
+n=${#sides[@]}
 for ((r = 1; r <= rounds; r++)); do
-  if ((r % 2)); then order="ours ref"; else order="ref ours"; fi
-  for side in $order; do
+  # Rotate: round r starts with side (r-1) mod n (for ours,torch: ours first in odd rounds, as before).
+  for ((j = 0; j < n; j++)); do
+    side="${sides[$(((r - 1 + j) % n))]}"
     start=$SECONDS
-    "run_$side" "$r"
-    echo "   round $r: $side done in $((SECONDS - start)) s (load average $(cut -d' ' -f1 /proc/loadavg))"
+    run_side "$side" "$r"
+    label="$side"
+    [[ "$side" == torch ]] && label=ref
+    echo "   round $r: $label done in $((SECONDS - start)) s (load average $(cut -d' ' -f1 /proc/loadavg))"
   done
 done
+
+if [[ "$runtimes" != "ours,torch" ]]; then
+  # Any other selection of sides: one table for all of them (the ours,torch summary below is kept as it was).
+  "$python" "$here/compare_summary.py" "$out" "$rounds" "$runtimes"
+  exit 0
+fi
 
 "$python" - "$out" "$rounds" <<'EOF'
 import json, os, statistics, sys

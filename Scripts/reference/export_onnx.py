@@ -112,10 +112,12 @@ def cmd_export(a) -> None:
                                  opset_version=a.opset, external_data=False, optimize=True, verbose=False)
     prog.save(tmp, external_data=False)
     os.replace(tmp, a.out)
+    import onnx
+    opset = next(o.version for o in onnx.load(a.out, load_external_data=False).opset_import if o.domain in ("", "ai.onnx"))
     np.savez(inputs_path(a.out), **{n: v.numpy() for n, v in inputs.items()},
-             meta=np.array(json.dumps(dict(meta, inputs=names, outputs=out_names, opset=a.opset,
+             meta=np.array(json.dumps(dict(meta, inputs=names, outputs=out_names, opset=opset,
                                            torch=torch.__version__))))
-    print(f"exported {a.out} ({os.path.getsize(a.out) / 1e6:.0f} MB, opset {a.opset}) and "
+    print(f"exported {a.out} ({os.path.getsize(a.out) / 1e6:.0f} MB, opset {opset}) and "
           f"{inputs_path(a.out)} in {time.perf_counter() - t0:.0f} s: {json.dumps(meta)}")
 
 
@@ -252,7 +254,8 @@ def main() -> None:
         p.add_argument("--threads", type=int, default=2)
         p.add_argument("--out", required=True, help="path of the .onnx (the inputs and the check report go beside)")
         if name == "export":
-            p.add_argument("--opset", type=int, default=18)
+            p.add_argument("--opset", type=int, default=None, 
+                           help="ONNX opset (default: torch.onnx's own, 20 with torch 2.13)")
         else:
             p.add_argument("--tol", type=float, default=1e-4, help="max abs diff allowed on the float outputs")
             p.add_argument("--min-label-agreement", type=float, default=0.999)
