@@ -55,11 +55,11 @@ let package = Package(
         .target(name: "CCPUFeatures"),
         // bfloat16 GEMM kernels for `--precision bf16` (AVX512_BF16, chosen at run time). Always optimised: the
         // tests run them in debug builds too, and unoptimised intrinsics would keep every accumulator in memory.
-        .target(name: "CGemmBF16", cSettings: [.unsafeFlags(["-O3"])]),
+        .target(name: "CAVX512Kernels", cSettings: [.unsafeFlags(["-O3"])]),
 
         // MARK: Libraries
         .target(name: "VocaSegCore"),
-        .target(name: "VocaSegTensor", dependencies: ["COpenBLAS", "CGemmBF16"],
+        .target(name: "VocaSegTensor", dependencies: ["COpenBLAS", "CAVX512Kernels"],
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release)),
                                 // AVX2 + FMA codegen for the SIMD8 kernels (x86-64 baseline turns every lane-wise
                                 // fma into a libm call); needs an x86-64-v3 CPU (Haswell / Zen or newer).

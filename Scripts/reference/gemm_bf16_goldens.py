@@ -62,4 +62,20 @@ out = torch.matmul(e.to(torch.float32).to(torch.bfloat16).to(torch.float64),
 save("bf16_attention", q=q, k=k, v=v, y=out.transpose(1, 2).reshape(2, 37, 96),
      y_fp32=F.scaled_dot_product_attention(q.view(2, 37, 2, 32).transpose(1, 2), k.view(2, 50, 2, 32).transpose(1, 2),
                                            v.view(2, 50, 2, 48).transpose(1, 2)).transpose(1, 2).reshape(2, 37, 96))
+
+# A ConvNeXt block whose MLP takes the wide-block path (one GEMM per layer, forced for this small width by the
+# test): the bf16 kernels round the MLP inputs (LayerNorm output, GELU output) and the weights, with the layer
+# scale γ folded into fc2's weight before rounding, as the engine prepares it; bias and GELU are applied in fp32.
+c = 16
+x = torch.randn(1, c, 9, 11)
+dw_w, dw_b, ln_w, ln_b = torch.randn(c, 1, 7, 7) * 0.2, torch.randn(c), torch.randn(c), torch.randn(c)
+w1, b1, w2, b2 = torch.randn(4 * c, c) * 0.3, torch.randn(4 * c), torch.randn(c, 4 * c) * 0.2, torch.randn(c)
+gamma = torch.randn(c) * 0.5
+t = F.conv2d(x, dw_w, dw_b, padding=3, groups=c).permute(0, 2, 3, 1)
+t = F.layer_norm(t, (c,), ln_w, ln_b, 1e-6)
+h = F.gelu(bf16(t) @ bf16(w1).t() + b1.to(torch.float64))
+y = bf16(h.to(torch.float32)) @ bf16(w2 * gamma[:, None]).t() + (b2 * gamma).to(torch.float64)
+save("bf16_convnext_block", x=x, dw_w=dw_w, dw_b=dw_b, ln_w=ln_w, ln_b=ln_b, w1=w1, b1=b1, w2=w2, b2=b2,
+     gamma=gamma, y=x.to(torch.float64) + y.permute(0, 3, 1, 2),
+     y_fp32=x + (F.linear(F.gelu(F.linear(t, w1, b1)), w2, b2) * gamma).permute(0, 3, 1, 2))
 print(f"wrote bf16 goldens to {os.path.normpath(OUT)}")

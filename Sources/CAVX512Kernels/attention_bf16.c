@@ -1,32 +1,14 @@
-#include "vocaseg_gemm_bf16.h"
+#include "vocaseg_avx512_kernels.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 #if defined(__x86_64__)
-#include "bf16_packing.h"
+#include "avx512_common.h"
 
 // Query rows per step: 6 rows × 2 vectors of 16 keys (or 16 value channels) = 12 independent accumulators, enough
 // to cover the dot product's latency; the rows' scores (6 × Lk floats) stay in L1 between the two products.
 enum { ROWS = 6 };
-
-// e^x, Cephes' single-precision polynomial on the reduced argument and AVX-512's scalef for the 2^n; ~2 ulp, which
-// the bf16 rounding of the probabilities that follows dwarfs. x ≤ −104 gives 0; NaN stays NaN.
-VS_BF16_TARGET static inline __m512 exp_ps(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-104.0f), x);  // max(c, NaN) is NaN: the second operand wins
-    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(_mm512_mul_ps(p, r), r, _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 // scale·K as key blocks of 16: block b, channel pair p, key lane l at (b·pairs + p)·16 + l. Keys past lk are zero.
 VS_BF16_TARGET static void pack_keys(uint32_t *dst, const float *k, long ldk, long lk, long d, float scale,

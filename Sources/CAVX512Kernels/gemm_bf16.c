@@ -1,4 +1,4 @@
-#include "vocaseg_gemm_bf16.h"
+#include "vocaseg_avx512_kernels.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ void vs_round_to_bf16(const float *src, float *dst, long count) {
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "bf16_packing.h"
+#include "avx512_common.h"
 
 int vs_gemm_bf16_available(void) {
     // __builtin_cpu_supports also checks that the OS saves the ZMM and opmask state (XGETBV), not only CPUID.
@@ -106,9 +106,10 @@ VS_BF16_TARGET static void pack_a(uint32_t *dst, int trans, const float *a, long
     }
 }
 
-// C tile (mr ≤ MR rows, nr ≤ NR columns) = alpha · Apanel · Bpanel + beta · C; C is not read when beta == 0.
+// C tile (mr ≤ MR rows, nr ≤ NR columns) = act(alpha · Apanel · Bpanel + beta · C + bias); C is not read when
+// beta == 0; `bias` (the tile's NR columns) and `gelu` are passed for the last k block only.
 VS_BF16_TARGET static void micro_kernel(long pairs, const uint32_t *ap, const uint32_t *bp, float *c, long ldc,
-                                        long mr, long nr, float alpha, float beta) {
+                                        long mr, long nr, float alpha, float beta, const float *bias, int gelu) {
     __m512 acc[MR][2];
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
@@ -129,6 +130,8 @@ VS_BF16_TARGET static void micro_kernel(long pairs, const uint32_t *ap, const ui
     }
     __mmask16 m0 = lanes(nr), m1 = lanes(nr - 16);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    __m512 bias0 = bias ? _mm512_maskz_loadu_ps(m0, bias) : _mm512_setzero_ps();
+    __m512 bias1 = bias ? _mm512_maskz_loadu_ps(m1, bias + 16) : _mm512_setzero_ps();
     // Constant row indices after unrolling keep the accumulators in registers; `r < mr` only gates the stores.
 #pragma clang loop unroll(full)
     for (int r = 0; r < MR; r++) {
@@ -138,6 +141,14 @@ VS_BF16_TARGET static void micro_kernel(long pairs, const uint32_t *ap, const ui
             if (beta != 0) {
                 v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
                 v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+            }
+            if (bias) {
+                v0 = _mm512_add_ps(v0, bias0);
+                v1 = _mm512_add_ps(v1, bias1);
+            }
+            if (gelu) {  // while the tile is in registers: no second pass over C
+                v0 = gelu16(v0);
+                v1 = gelu16(v1);
             }
             _mm512_mask_storeu_ps(row, m0, v0);
             _mm512_mask_storeu_ps(row + 16, m1, v1);
@@ -178,9 +189,10 @@ VS_BF16_TARGET static void pack_b_all(int tb, long k, long n, const float *b, lo
 }
 
 // With `prepacked` (from vs_bf16_pack_b) B is read from there; otherwise each block is packed into scratch.
+// `bias` (n values, or NULL) and `gelu` apply to the finished sums.
 VS_BF16_TARGET static void gemm_blocked(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                                         const float *b, long ldb, const uint32_t *prepacked, float beta, float *c,
-                                        long ldc) {
+                                        long ldc, const float *bias, int gelu) {
     for (long jc = 0; jc < n; jc += NC) {
         long nc = n - jc < NC ? n - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
@@ -194,6 +206,7 @@ VS_BF16_TARGET static void gemm_blocked(int ta, int tb, long m, long n, long k, 
             }
             // The first k block applies the caller's beta; later ones add to what the earlier ones wrote.
             float block_beta = pc == 0 ? beta : 1.0f;
+            int last = pc + kc >= k;
             for (long ic = 0; ic < m; ic += MC) {
                 long mc = m - ic < MC ? m - ic : MC;
                 pack_a(packed_a, ta, ta ? a + pc * lda + ic : a + ic * lda + pc, lda, mc, kc);
@@ -202,7 +215,8 @@ VS_BF16_TARGET static void gemm_blocked(int ta, int tb, long m, long n, long k, 
                     for (long ir = 0; ir < mc; ir += MR) {
                         long mr = mc - ir < MR ? mc - ir : MR;
                         micro_kernel(pairs, packed_a + (ir / MR) * pairs * MR, block_b + (jr / NR) * pairs * NR,
-                                     c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, block_beta);
+                                     c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, alpha, block_beta,
+                                     last && bias ? bias + jc + jr : NULL, last && gelu);
                     }
                 }
             }
@@ -224,7 +238,7 @@ int vs_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, 
         return 0;
     }
     if (!ensure_scratch()) return -3;
-    gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc);
+    gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL, 0);
     return 0;
 }
 
@@ -236,12 +250,14 @@ int vs_bf16_pack_b(int trans_b, long k, long n, const float *b, long ldb, uint32
 }
 
 int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, long lda, const uint32_t *packed,
-                           float beta, float *c, long ldc) {
+                           float beta, const float *bias, int activation, float *c, long ldc) {
     if (m < 0 || n < 0 || k < 1 || lda < (trans_a ? (m > 1 ? m : 1) : k) || ldc < (n > 1 ? n : 1)) return -2;
+    if (activation != VS_ACTIVATION_IDENTITY && activation != VS_ACTIVATION_GELU) return -2;
     if (!vs_gemm_bf16_available()) return -1;
     if (m == 0 || n == 0) return 0;
     if (!ensure_scratch()) return -3;
-    gemm_blocked(trans_a, 0, m, n, k, 1.0f, a, lda, NULL, 0, packed, beta, c, ldc);
+    gemm_blocked(trans_a, 0, m, n, k, 1.0f, a, lda, NULL, 0, packed, beta, c, ldc, bias,
+                 activation == VS_ACTIVATION_GELU);
     return 0;
 }
 
@@ -254,8 +270,9 @@ int vs_bf16_pack_b(int trans_b, long k, long n, const float *b, long ldb, uint32
     return -1;
 }
 int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, long lda, const uint32_t *packed,
-                           float beta, float *c, long ldc) {
-    (void)trans_a; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)beta; (void)c; (void)ldc;
+                           float beta, const float *bias, int activation, float *c, long ldc) {
+    (void)trans_a; (void)m; (void)n; (void)k; (void)a; (void)lda; (void)packed; (void)beta; (void)bias;
+    (void)activation; (void)c; (void)ldc;
     return -1;
 }
 

@@ -1,4 +1,4 @@
-import CGemmBF16
+import CAVX512Kernels
 import COpenBLAS
 import Dispatch
 import Foundation

@@ -1,7 +1,8 @@
-#ifndef VOCASEG_GEMM_BF16_H
-#define VOCASEG_GEMM_BF16_H
+#ifndef VOCASEG_AVX512_KERNELS_H
+#define VOCASEG_AVX512_KERNELS_H
 
-// Matrix products with bfloat16 inputs and float32 accumulation, for `--precision bf16`.
+// AVX-512 kernels, chosen at run time: matrix products and attention with bfloat16 inputs and float32 accumulation
+// (`--precision bf16`, AVX512_BF16), and element-wise activations on 16 lanes (AVX512F).
 //
 // The inputs stay float32 in memory; each call rounds them to bfloat16 (round to nearest even, as the hardware
 // conversion and PyTorch's `.to(torch.bfloat16)` do) while packing them into the layout the AVX512_BF16 dot-product
@@ -32,9 +33,13 @@ int vs_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, 
 long vs_bf16_packed_b_lanes(long k, long n);
 int vs_bf16_pack_b(int trans_b, long k, long n, const float *b, long ldb, uint32_t *dst);
 
-// C[m×n] = op(A) · B + beta · C with B packed by `vs_bf16_pack_b` for the same k and n (k ≥ 1). Single-threaded.
+enum { VS_ACTIVATION_IDENTITY = 0, VS_ACTIVATION_GELU = 1 };
+
+// C[m×n] = act(op(A) · B + beta · C + bias) with B packed by `vs_bf16_pack_b` for the same k and n (k ≥ 1);
+// `bias` holds n values or is NULL; `activation` is VS_ACTIVATION_IDENTITY or VS_ACTIVATION_GELU (the exact erf
+// form, as vs_gelu_avx512), applied to each tile of C while it is in registers. Single-threaded.
 int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, long lda, const uint32_t *packed,
-                           float beta, float *c, long ldc);
+                           float beta, const float *bias, int activation, float *c, long ldc);
 
 // One head of unmasked attention with bf16 products: out[i] = softmax(scale · q[i]·Kᵀ) · V for `rows` query rows,
 // `lk` keys, `d` channels per query/key and `dv` (a multiple of 16) per value; row i of q at q + i·ldq, and so on.
@@ -42,6 +47,14 @@ int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, 
 // rounded to bfloat16. Single-threaded. Returns 0, -1 (kernels unavailable), -2 (bad sizes) or -3 (no memory).
 int vs_attention_bf16(long rows, long lk, long d, long dv, float scale, const float *q, long ldq, const float *k,
                       long ldk, const float *v, long ldv, float *out, long ldo);
+
+// 1 when this CPU and OS run AVX512F/BW/VL/DQ code (ZMM state enabled); 0 otherwise and on other architectures.
+int vs_avx512_available(void);
+
+// dst[i] = GELU(src[i] + (bias ? bias[i] : 0)), the exact erf form 0.5·x·(1 + erf(x/√2)) with the same erf
+// approximation as the engine's AVX2 path (Abramowitz & Stegun 7.1.26, |error| ≤ 1.5e-7). dst may equal src.
+// Needs vs_avx512_available(); does nothing otherwise.
+void vs_gelu_avx512(const float *src, const float *bias, float *dst, long count);
 
 // Rounds `count` floats to bfloat16 and back (round to nearest even, NaN kept quiet, subnormals flushed to zero as
 // the hardware conversion does): what the kernels multiply, for tests and for agreement reports.

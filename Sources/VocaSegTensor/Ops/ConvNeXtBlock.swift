@@ -12,6 +12,9 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
     public let fc2Weight: Tensor, fc2Bias: Tensor    // [C, 4C], [C], multiplied by γ
     /// Set for blocks that run their MLP in row tiles (C ≤ `ConvNeXtBlockWeights.tiledMLPMaxDim`).
     public let fc1Packed: PackedLinearWeight?, fc2Packed: PackedLinearWeight?
+    /// The wide blocks' MLP weights for `--precision bf16`, packed on first use (narrow blocks have theirs inside
+    /// `fc1Packed`/`fc2Packed`).
+    let fc1BF16: BF16PackedWeight, fc2BF16: BF16PackedWeight
     public let eps: Float
     public var channels: Int { dwBias.count }
 
@@ -24,7 +27,7 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
     /// Takes the checkpoint tensors as stored (timm names: conv_dw, norm, mlp.fc1, mlp.fc2, gamma).
     public static func prepared(dwWeight: Tensor, dwBias: Tensor, normWeight: Tensor, normBias: Tensor,
                                 fc1Weight: Tensor, fc1Bias: Tensor, fc2Weight: Tensor, fc2Bias: Tensor, gamma: Tensor?,
-                                eps: Float = 1e-6) -> ConvNeXtBlockWeights {
+                                eps: Float = 1e-6, tiledMLPMaxDim: Int = tiledMLPMaxDim) -> ConvNeXtBlockWeights {
         let c = dwBias.count
         opCheck(dwWeight.rank == 4 && dwWeight.shape[0] == c && dwWeight.shape[1] == 1
                     && dwWeight.shape[2] == dwWeight.shape[3], "ConvNeXt block: depthwise weight \(dwWeight.shape)")
@@ -48,20 +51,37 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
             dwPacked: packed, dwBias: dwBias.contiguous(), kernel: k, normWeight: normWeight.contiguous(),
             normBias: normBias.contiguous(), fc1Weight: w1, fc1Bias: b1, fc2Weight: w2, fc2Bias: b2,
             fc1Packed: tiled ? PackedLinearWeight(weight: w1, bias: b1) : nil,
-            fc2Packed: tiled ? PackedLinearWeight(weight: w2, bias: b2) : nil, eps: eps)
+            fc2Packed: tiled ? PackedLinearWeight(weight: w2, bias: b2) : nil,
+            fc1BF16: BF16PackedWeight(weight: w1), fc2BF16: BF16PackedWeight(weight: w2), eps: eps)
     }
 
     func fc1(_ x: Tensor, out: Tensor) {
-        if let fc1Packed { Ops.linear(x, packed: fc1Packed, activation: .gelu, out: out) } else {
+        if let fc1Packed { Ops.linear(x, packed: fc1Packed, activation: .gelu, out: out) } else if
+            !bf16Linear(x, fc1BF16, bias: fc1Bias, activation: .gelu, out: out, accumulate: false) {
             Ops.linear(x, weight: fc1Weight, bias: fc1Bias, activation: .gelu, out: out)
         }
     }
 
     /// fc2 added into the residual stream `out`.
     func fc2(_ x: Tensor, out: Tensor) {
-        if let fc2Packed { Ops.linear(x, packed: fc2Packed, out: out, accumulate: true) } else {
+        if let fc2Packed { Ops.linear(x, packed: fc2Packed, out: out, accumulate: true) } else if
+            !bf16Linear(x, fc2BF16, bias: fc2Bias, activation: .identity, out: out, accumulate: true) {
             Ops.linear(x, weight: fc2Weight, bias: fc2Bias, out: out, accumulate: true)
         }
+    }
+
+    /// Under `--precision bf16` (and where the CPU has the kernels), the wide MLP layer through the prepacked bf16
+    /// GEMM with bias, GELU and the residual add fused; false when it did not run (then fp32 does).
+    private func bf16Linear(_ x: Tensor, _ weight: BF16PackedWeight, bias: Tensor, activation: Activation, out: Tensor,
+                            accumulate: Bool) -> Bool {
+        guard KernelSettings.current.gemmPrecision == .bf16, let packed = weight.lanes() else { return false }
+        let inF = x.shape[x.rank - 1], outF = bias.count
+        opCheck(x.isContiguous && out.isContiguous && out.count == x.count / inF * outF,
+                "ConvNeXt MLP (bf16): input \(x.shape) and output \(out.shape) for \(inF) → \(outF)")
+        Ops.linearBF16(a: UnsafePointer(x.data), lda: inF, rows: x.count / inF, inFeatures: inF, outFeatures: outF, packed: packed,
+                       bias: UnsafePointer(bias.data), c: out.data, activation: activation, accumulate: accumulate)
+        withExtendedLifetime((x, bias, out, weight)) {}
+        return true
     }
 }
 

@@ -1,4 +1,4 @@
-import CGemmBF16
+import CAVX512Kernels
 import Foundation
 
 /// Attention without OpenBLAS for the unmasked case with value heads a multiple of 16 wide (ERR-Seg's SFM and CFM:

@@ -1,4 +1,4 @@
-import CGemmBF16
+import CAVX512Kernels
 import Foundation
 
 /// A Linear weight [out, in] repacked once at load time into panels of 16 output features, [panel][in][16] with
@@ -97,12 +97,14 @@ extension Ops {
 }
 
 extension Ops {
-    /// `linear(_:packed:)` with bf16 products: row tiles through the prepacked bf16 GEMM, then bias and activation
-    /// on the tile while it is in cache.
+    /// `linear(_:packed:)` with bf16 products: row tiles across the workers through the prepacked bf16 GEMM, with
+    /// bias and GELU applied in the kernel while each tile of C is in registers (other activations after it).
     static func linearBF16(a: UnsafePointer<Float>, lda: Int, rows: Int, inFeatures: Int, outFeatures: Int,
                            packed: UnsafePointer<UInt32>, bias: UnsafePointer<Float>?, c: UnsafeMutablePointer<Float>,
                            activation: Activation, accumulate: Bool) {
-        // 96 rows (a multiple of the kernel's 12) keep a tile of C in L2 for the epilogue at up to 4096 features.
+        let fused = activation == .gelu ? Int32(VS_ACTIVATION_GELU) : Int32(VS_ACTIVATION_IDENTITY)
+        let after = activation == .gelu ? Activation.identity : activation
+        // 96 rows (a multiple of the kernel's 12): enough tiles to balance the workers, each a full GEMM block.
         let tileRows = 96
         let tiles = (rows + tileRows - 1) / tileRows
         Parallel.forRanges(tiles, grain: 1) { range in
@@ -110,19 +112,10 @@ extension Ops {
                 let r0 = t * tileRows, n = min(tileRows, rows - r0)
                 let tile = c + r0 * outFeatures
                 let status = vs_gemm_bf16_prepacked(0, n, outFeatures, inFeatures, a + r0 * lda, lda, packed,
-                                                    accumulate ? 1 : 0, tile, outFeatures)
+                                                    accumulate ? 1 : 0, bias, fused, tile, outFeatures)
                 opCheck(status == 0, "linear (bf16): kernel failed with status \(status) for [\(n), \(inFeatures)] × [\(inFeatures), \(outFeatures)]")
-                for r in 0..<n {
-                    let row = tile + r * outFeatures
-                    if let bias {
-                        var j = 0
-                        while j + 8 <= outFeatures {
-                            SIMDMath.store(SIMDMath.load(row + j) + SIMDMath.load(bias + j), row + j)
-                            j += 8
-                        }
-                        while j < outFeatures { row[j] += bias[j]; j += 1 }
-                    }
-                    if activation != .identity { activation.apply(row, row, count: outFeatures) }
+                if after != .identity {
+                    for r in 0..<n { after.apply(tile + r * outFeatures, tile + r * outFeatures, count: outFeatures) }
                 }
             }
         }
