@@ -9,7 +9,8 @@
 #
 # Defaults: B at 640, T = 150, K = 32, 2 threads, 3 rounds of 1 timed frame each (after 1 warm-up frame).
 #
-# --runtimes: comma-separated sides, default ours,torch (the output of earlier versions). Also: ort (ONNX Runtime,
+# --runtimes: comma-separated sides, default ours,torch (the output of earlier versions). Also: ours-bf16 (ours with
+# `--precision bf16`), ort (ONNX Runtime,
 # CPU EP), openvino (CPU, f32), openvino-bf16 (CPU, bf16: OpenVINO's own default on a CPU with BF16, reported
 # apart because it changes the numbers). These run the reference's per-frame forward exported to ONNX
 # (Scripts/reference/export_onnx.py; same seed-0 weights and input as the torch side), exported and checked against
@@ -80,9 +81,9 @@ IFS=, read -r -a sides <<<"$runtimes"
 onnx_needed=0
 for side in "${sides[@]}"; do
   case "$side" in
-    ours|torch) ;;
+    ours|ours-bf16|torch) ;;
     ort|openvino|openvino-bf16) onnx_needed=1 ;;
-    *) echo "compare.sh: --runtimes takes ours, torch, ort, openvino, openvino-bf16 (got $side)" >&2; exit 2 ;;
+    *) echo "compare.sh: --runtimes takes ours, ours-bf16, torch, ort, openvino, openvino-bf16 (got $side)" >&2; exit 2 ;;
   esac
 done
 if ((onnx_needed)) && ((eov)); then
@@ -97,11 +98,11 @@ if ((eov)); then
   # ADE-150 with its synonyms as a VocaSeg vocabulary file (one class per line, synonyms comma-separated).
   vocab_file="$out/ade150_synonyms.txt"
   grep -v ':invalid_class_id' "$repo/../shared/data/vocab-synonyms/ade20k_150.txt" | cut -d: -f2- >"$vocab_file"
-elif [[ ",$runtimes," == *,ours,* && ! -f "$checkpoint" ]]; then
+elif [[ ",$runtimes," == *,ours[,-]* && ! -f "$checkpoint" ]]; then
   echo "== writing random checkpoint $checkpoint (seed 0, fp32)"
   "$python" "$repo/Scripts/reference/errseg.py" write-checkpoint --size "$variant" --seed 0 --storage fp32 --out "$checkpoint"
 fi
-if [[ ",$runtimes," != *,ours,* ]]; then
+if [[ ",$runtimes," != *,ours[,-]* ]]; then
   bin=""
 elif [[ -n "${VOCASEG_BIN:-}" ]]; then
   bin="$VOCASEG_BIN"
@@ -146,16 +147,19 @@ else
   echo "== ERR-Seg ($variant) at $size, T=$classes, K=$k, $threads threads, $rounds rounds x $frames frame(s) after 1 warm-up; logs in $out"
 fi
 [[ "$runtimes" == "ours,torch" ]] || echo "   runtimes: ${sides[*]}"
-run_ours() {
+run_ours() {  # $1 = round, $2 = fp32 | bf16 (`--precision`; side ours-bf16)
+  local precision="${2:-fp32}" name=ours
+  [[ "$precision" == bf16 ]] && name=ours-bf16
   if ((eov)); then
-    "$bin" bench --model "$variant" --weights random --frame 854x640 --vocab "$vocab_file" \
-      --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
-      || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
+    "$bin" bench --model "$variant" --weights random --frame 854x640 --vocab "$vocab_file" --precision "$precision" \
+      --threads "$threads" --frames "$frames" --warmup 1 --json "$out/${name}_$1.json" >"$out/${name}_$1.log" 2>&1 \
+      || { echo "compare.sh: vocaseg bench failed, see $out/${name}_$1.log" >&2; tail -5 "$out/${name}_$1.log" >&2; exit 1; }
     return
   fi
   "$bin" bench --model "$checkpoint" --weights checkpoint --size "$size" --classes "$classes" --crm-k "$k" \
-    --threads "$threads" --frames "$frames" --warmup 1 --json "$out/ours_$1.json" >"$out/ours_$1.log" 2>&1 \
-    || { echo "compare.sh: vocaseg bench failed, see $out/ours_$1.log" >&2; tail -5 "$out/ours_$1.log" >&2; exit 1; }
+    --precision "$precision" --threads "$threads" --frames "$frames" --warmup 1 --json "$out/${name}_$1.json" \
+    >"$out/${name}_$1.log" 2>&1 \
+    || { echo "compare.sh: vocaseg bench failed, see $out/${name}_$1.log" >&2; tail -5 "$out/${name}_$1.log" >&2; exit 1; }
 }
 run_ref() {
   if ((eov)); then
@@ -178,6 +182,7 @@ run_runtime() {  # $1 = ort | openvino | openvino-bf16, $2 = round
 run_side() {  # $1 = side, $2 = round
   case "$1" in
     ours) run_ours "$2" ;;
+    ours-bf16) run_ours "$2" bf16 ;;
     torch) run_ref "$2" ;;
     *) run_runtime "$1" "$2" ;;
   esac

@@ -14,13 +14,14 @@ import os
 import statistics
 import sys
 
-NAMES = {"ours": "ours", "torch": "PyTorch", "ort": "ONNX Runtime", "openvino": "OpenVINO f32",
+NAMES = {"ours": "ours", "ours-bf16": "ours bf16", "torch": "PyTorch", "ort": "ONNX Runtime", "openvino": "OpenVINO f32",
          "openvino-bf16": "OpenVINO bf16"}
 CHECK_KEYS = {"ort": "onnxruntime", "openvino": "openvino f32", "openvino-bf16": "openvino bf16"}
 
 
 def side_file(out: str, side: str, r: int) -> str:
-    name = {"ours": f"ours_{r}.json", "torch": f"ref_{r}.json"}.get(side, f"rt_{side}_{r}.json")
+    name = {"ours": f"ours_{r}.json", "ours-bf16": f"ours-bf16_{r}.json",
+            "torch": f"ref_{r}.json"}.get(side, f"rt_{side}_{r}.json")
     return os.path.join(out, name)
 
 
@@ -35,7 +36,7 @@ def main() -> None:
             with open(side_file(out, s, r), encoding="utf-8") as f:
                 d = json.load(f)
             last[s] = d
-            if s == "ours":
+            if s in ("ours", "ours-bf16"):
                 inf = next(st for st in d["stages"] if st["stage"] == "inference")
                 per_round[s].append(inf["p50Milliseconds"])
                 frames[s].append(inf["p50Milliseconds"])
@@ -58,8 +59,8 @@ def main() -> None:
     print(f"\n{'runtime':14s} {'version':26s} {'ms/frame':>9} {'CPU ms':>8} {'ours/it':>8}  check against PyTorch")
     for s in sides:
         d = last[s]
-        if s == "ours":
-            version = "vocaseg"
+        if s in ("ours", "ours-bf16"):
+            version = f"vocaseg ({d['settings'].get('precision', 'fp32')})"
         elif s == "torch":
             version = f"torch {d['torch']}"
         else:
@@ -75,6 +76,8 @@ def main() -> None:
                 figures += f" ({f['label_map_agreement_vs_openvino_f32']:.2%} of OpenVINO f32's)"
         print(f"{NAMES[s]:14s} {version:26s} {med[s]:9.0f} {c} {ratio}  {figures}")
     print("(ms/frame: median over every timed frame; ours: over the rounds' p50; ours/it < 1: ours is faster)")
+    if "ours-bf16" in med and "openvino-bf16" in med:
+        print(f"ours bf16 / OpenVINO bf16: {med['ours-bf16'] / med['openvino-bf16']:.3f}")
     if "ours" in last:
         stages = {st["stage"]: st["p50Milliseconds"] for st in last["ours"]["stages"]}
         print("ours by stage (round %d, p50 ms): %s" % (rounds, ", ".join(
@@ -82,7 +85,7 @@ def main() -> None:
     if "torch" in last:
         print("PyTorch by stage (round %d, wall ms): %s" % (rounds, ", ".join(
             f"{st['stage']} {st['wall_ms']:.0f}" for st in last["torch"]["stages"])))
-    threads = {NAMES[s]: last[s].get("torch_threads") or last[s].get("threads") for s in sides if s != "ours"}
+    threads = {NAMES[s]: last[s].get("torch_threads") or last[s].get("threads") for s in sides if not s.startswith("ours")}
     line = f"threads: {json.dumps(threads)}"
     if "ours" in last:
         o = last["ours"]
