@@ -1,26 +1,8 @@
 #include "vocaseg_avx512_kernels.h"
 
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-
-// Scalar rounding, shared by the test helper; the kernels' packing uses the hardware conversion, which gives the
-// same bits (nearest even, quiet NaN, subnormal inputs read as zero).
-static uint16_t round_to_bf16_bits(float value) {
-    uint32_t bits;
-    memcpy(&bits, &value, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((bits >> 16) | 0x40u);   // NaN: keep it quiet
-    if ((bits & 0x7f800000u) == 0) return (uint16_t)((bits >> 16) & 0x8000u);           // zero or subnormal
-    bits += 0x7fffu + ((bits >> 16) & 1u);
-    return (uint16_t)(bits >> 16);
-}
-
-void vs_round_to_bf16(const float *src, float *dst, long count) {
-    for (long i = 0; i < count; i++) {
-        uint32_t bits = (uint32_t)round_to_bf16_bits(src[i]) << 16;
-        memcpy(&dst[i], &bits, sizeof bits);
-    }
-}
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -156,13 +138,39 @@ VS_BF16_TARGET static void micro_kernel(long pairs, const uint32_t *ap, const ui
     }
 }
 
-// Packing buffers, kept per thread and reused across calls (the engine's GEMM workers are long-lived threads).
-static _Thread_local uint32_t *packed_a, *packed_b;
+// Packing buffers, kept per thread and reused across calls (the engine's GEMM workers are long-lived threads), and
+// freed by the thread-exit destructor of a pthread key (Dispatch retires idle workers; a plain thread-local pointer
+// would leak their buffers).
+typedef struct {
+    uint32_t *a, *b;
+} packing_scratch;
 
-static int ensure_scratch(void) {
-    if (!packed_a) packed_a = aligned_alloc(64, (size_t)MC * (KC / 2) * sizeof(uint32_t));
-    if (!packed_b) packed_b = aligned_alloc(64, (size_t)NC * (KC / 2) * sizeof(uint32_t));
-    return packed_a && packed_b;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p) {
+    packing_scratch *s = p;
+    free(s->a);
+    free(s->b);
+    free(s);
+}
+
+static void scratch_key_create(void) { (void)pthread_key_create(&scratch_key, scratch_free); }
+
+// This thread's buffers (MC × KC/2 and NC × KC/2 lanes, 64-byte aligned), or NULL when memory runs out.
+static packing_scratch *thread_scratch(void) {
+    pthread_once(&scratch_once, scratch_key_create);
+    packing_scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s || pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (!s->a) s->a = aligned_alloc(64, (size_t)MC * (KC / 2) * sizeof(uint32_t));
+    if (!s->b) s->b = aligned_alloc(64, (size_t)NC * (KC / 2) * sizeof(uint32_t));
+    return s->a && s->b ? s : NULL;
 }
 
 // Lanes of one packed B block: whole slivers of NR columns × pairs of k.
@@ -192,7 +200,8 @@ VS_BF16_TARGET static void pack_b_all(int tb, long k, long n, const float *b, lo
 // `bias` (n values, or NULL) and `gelu` apply to the finished sums.
 VS_BF16_TARGET static void gemm_blocked(int ta, int tb, long m, long n, long k, float alpha, const float *a, long lda,
                                         const float *b, long ldb, const uint32_t *prepacked, float beta, float *c,
-                                        long ldc, const float *bias, int gelu) {
+                                        long ldc, const float *bias, int gelu, packing_scratch *scratch) {
+    uint32_t *packed_a = scratch->a, *packed_b = scratch->b;
     for (long jc = 0; jc < n; jc += NC) {
         long nc = n - jc < NC ? n - jc : NC;
         for (long pc = 0; pc < k; pc += KC) {
@@ -237,8 +246,9 @@ int vs_gemm_bf16(int trans_a, int trans_b, long m, long n, long k, float alpha, 
             for (long j = 0; j < n; j++) c[i * ldc + j] = beta == 0 ? 0 : beta * c[i * ldc + j];
         return 0;
     }
-    if (!ensure_scratch()) return -3;
-    gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL, 0);
+    packing_scratch *scratch = thread_scratch();
+    if (!scratch) return -3;
+    gemm_blocked(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, NULL, beta, c, ldc, NULL, 0, scratch);
     return 0;
 }
 
@@ -255,9 +265,10 @@ int vs_gemm_bf16_prepacked(int trans_a, long m, long n, long k, const float *a, 
     if (activation != VS_ACTIVATION_IDENTITY && activation != VS_ACTIVATION_GELU) return -2;
     if (!vs_gemm_bf16_available()) return -1;
     if (m == 0 || n == 0) return 0;
-    if (!ensure_scratch()) return -3;
+    packing_scratch *scratch = thread_scratch();
+    if (!scratch) return -3;
     gemm_blocked(trans_a, 0, m, n, k, 1.0f, a, lda, NULL, 0, packed, beta, c, ldc, bias,
-                 activation == VS_ACTIVATION_GELU);
+                 activation == VS_ACTIVATION_GELU, scratch);
     return 0;
 }
 

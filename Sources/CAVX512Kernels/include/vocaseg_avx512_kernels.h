@@ -56,10 +56,6 @@ int vs_avx512_available(void);
 // Needs vs_avx512_available(); does nothing otherwise.
 void vs_gelu_avx512(const float *src, const float *bias, float *dst, long count);
 
-// Rounds `count` floats to bfloat16 and back (round to nearest even, NaN kept quiet, subnormals flushed to zero as
-// the hardware conversion does): what the kernels multiply, for tests and for agreement reports.
-void vs_round_to_bf16(const float *src, float *dst, long count);
-
 #ifdef __cplusplus
 }
 #endif

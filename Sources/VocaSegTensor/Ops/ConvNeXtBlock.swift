@@ -74,9 +74,11 @@ public struct ConvNeXtBlockWeights: @unchecked Sendable {
     /// GEMM with bias, GELU and the residual add fused; false when it did not run (then fp32 does).
     private func bf16Linear(_ x: Tensor, _ weight: BF16PackedWeight, bias: Tensor, activation: Activation, out: Tensor,
                             accumulate: Bool) -> Bool {
-        guard KernelSettings.current.gemmPrecision == .bf16, let packed = weight.lanes() else { return false }
+        // Strided views (not what the trunk passes) take the fp32 path, which handles them.
+        guard KernelSettings.current.gemmPrecision == .bf16, x.isContiguous, out.isContiguous,
+              let packed = weight.lanes() else { return false }
         let inF = x.shape[x.rank - 1], outF = bias.count
-        opCheck(x.isContiguous && out.isContiguous && out.count == x.count / inF * outF,
+        opCheck(out.count == x.count / inF * outF,
                 "ConvNeXt MLP (bf16): input \(x.shape) and output \(out.shape) for \(inF) → \(outF)")
         Ops.linearBF16(a: UnsafePointer(x.data), lda: inF, rows: x.count / inF, inFeatures: inF, outFeatures: outF, packed: packed,
                        bias: UnsafePointer(bias.data), c: out.data, activation: activation, accumulate: accumulate)
